@@ -1,0 +1,125 @@
+# rasd -- top-level build.  `make` builds everything into $(B)/, `make check`
+# runs every test, `make demo` sets up and shows the main job.
+
+B ?= build
+CC ?= cc
+PKGS := libevent protobuf-c sqlite3
+CSTD := -std=c11 -D_GNU_SOURCE
+WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -pthread -MMD -MP \
+	-Ilib -I$(B)/gen -Iplugins/include $(CFLAGS)
+LDFLAGS_ALL = $(SAN) -pthread $(LDFLAGS)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CRIT_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
+
+PROTO_C := $(B)/gen/rasd.pb-c.c
+PROTO_H := $(B)/gen/rasd.pb-c.h
+
+LIB_SRC := $(wildcard lib/*.c)
+DAEMON_SRC := $(wildcard daemon/*.c)
+CTL_SRC := $(wildcard ctl/*.c)
+CLIENT_SRC := $(wildcard plugins/rasclient/*.c)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+LIB_OBJ := $(call obj,$(LIB_SRC)) $(B)/obj/gen/rasd.pb-c.o
+CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
+
+BINS := $(B)/bin/rasd $(B)/bin/rasctl $(B)/bin/ras-vmmsim
+LIBS := $(B)/lib/librasclient.so $(B)/lib/librasclient.a \
+	$(B)/lib/pkgconfig/rasclient.pc
+UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
+BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
+
+.PHONY: all check unit e2e fuzz-regress bench demo deps clean asan-check install
+all: $(BINS) $(LIBS)
+
+$(PROTO_C) $(PROTO_H): proto/rasd.proto
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=proto --c_out=$(B)/gen $<
+
+$(B)/obj/gen/rasd.pb-c.o: $(PROTO_C)
+	@mkdir -p $(dir $@)
+	$(CC) $(CSTD) $(OPT) $(SAN) -fPIC -I$(B)/gen $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/obj/%.o: %.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -c $< -o $@
+
+$(B)/lib/libras-common.a: $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/rasd: $(call obj,$(DAEMON_SRC)) $(B)/lib/libras-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(B)/bin/rasctl: $(call obj,$(CTL_SRC)) $(B)/lib/libras-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lprotobuf-c
+
+$(B)/lib/librasclient.so: $(CLIENT_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,librasclient.so.1 -o $@ $^ -lprotobuf-c
+
+$(B)/lib/librasclient.a: $(CLIENT_OBJ) $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(B)/lib/pkgconfig/rasclient.pc: plugins/rasclient/rasclient.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(abspath $(B))|' -e 's|@INCLUDEDIR@|$(abspath plugins/include)|' $< > $@
+
+$(B)/bin/ras-vmmsim: $(B)/obj/tools/ras-vmmsim.o $(B)/lib/librasclient.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lprotobuf-c
+
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/lib/libras-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(filter-out $(B)/obj/daemon/rasd.o,$(call obj,$(DAEMON_SRC))) $(CRIT_LIBS) $(PKG_LIBS)
+$(UNIT_BINS): $(call obj,$(DAEMON_SRC))
+
+# Fuzz targets: built with a file-replay main for `make check`, and with
+# libFuzzer by `make fuzz` (clang).
+$(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/driver.o $(B)/lib/libras-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/lib/librasclient.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs=1; done
+
+fuzz-regress: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
+	  echo "== $$n"; $$f tests/fuzz/corpus/$${n#fuzz_}/* tests/data/*; done
+
+e2e: all
+	@B=$(abspath $(B)) tests/e2e/run-all.sh
+
+check: all unit fuzz-regress e2e
+
+asan-check:
+	$(MAKE) B=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+
+bench: all $(BENCH_BINS)
+	@B=$(abspath $(B)) bench/run.sh
+
+demo:
+	@tools/demo.sh
+
+deps:
+	@tools/deps.sh
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
