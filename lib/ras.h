@@ -73,6 +73,9 @@ struct ras_decision {
 	uint8_t hest_type;	/* of the chosen source, 0xff if declared */
 };
 
+/* Wire protocol version spoken (proto/rasd.proto). */
+#define RAS_PROTO_VERSION 1
+
 /* Names as rasctl prints them; NULL for out-of-range values. */
 const char *ras_notify_name(unsigned int notify);
 int ras_notify_from_name(const char *name);	/* -1 if unknown */

@@ -1,0 +1,137 @@
+/*
+ * rasclient.h -- the VMM side of rasd.
+ *
+ * A VMM links librasclient (pkg-config rasclient), opens one handle per VM
+ * at start-up and calls rasc_forward() from its SIGBUS handler for every
+ * BUS_MCEERR_AR / BUS_MCEERR_AO it receives. rasc_forward() is
+ * async-signal-safe: it never allocates, uses the socket connected by
+ * rasc_open(), waits a bounded time for rasd's answer, and when rasd cannot
+ * answer it decides locally from the boot profile and keeps the forward for
+ * replay. rasc_service() (from a normal thread, or the library's own thread
+ * started with rasc_start_thread()) reconnects and replays, so nothing is
+ * lost across a rasd restart.
+ *
+ * Thread safety: every function may be called from any thread; only
+ * rasc_forward() and rasc_fallback() may be called from a signal handler.
+ */
+#ifndef RASCLIENT_H
+#define RASCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RASC_MAX_SLOTS 64
+#define RASC_MAX_DECLARED 64
+#define RASC_REPLAY_MAX 256	/* unacknowledged forwards kept for replay */
+#define RASC_CPER_MAX 256
+
+/* Memory error kinds (match BUS_MCEERR_AR / BUS_MCEERR_AO handling). */
+#define RASC_KIND_AR 1
+#define RASC_KIND_AO 2
+
+/* Actions (enum ras_action). */
+#define RASC_ACTION_INJECT 1
+#define RASC_ACTION_IGNORE 2
+#define RASC_ACTION_STOP_VM 3
+
+/* Notification types: ACPI enum acpi_hest_notify_types. */
+#define RASC_NOTIFY_NONE 255
+#define RASC_CAP(notify) (1u << (notify))
+
+struct rasc_slot {
+	uint64_t gpa;		/* guest-physical base */
+	uint64_t hva;		/* host virtual address */
+	uint64_t size;		/* bytes */
+};
+
+struct rasc_declared {
+	uint16_t source_id;
+	uint8_t notify;
+};
+
+struct rasc_config {
+	const char *socket_path;	/* NULL: the default rasd socket */
+	uint8_t uuid[16];
+	const char *name;
+	const char *arch;		/* "arm64" or "x86_64" */
+	const void *hest;		/* raw boot HEST, or NULL ... */
+	size_t hest_len;
+	const struct rasc_declared *declared; /* ... a declared profile */
+	unsigned int declared_count;
+	const struct rasc_slot *slots;
+	unsigned int slot_count;
+	uint32_t caps;			/* RASC_CAP() of injectable types */
+	int timeout_ms;			/* bound on a forward's wait; 0: 1000 */
+	int resume;			/* 1: the guest is not booting afresh */
+};
+
+struct rasc_decision {
+	int action;			/* RASC_ACTION_* */
+	int notify;			/* RASC_NOTIFY_NONE if none */
+	int source_id;			/* -1 if none */
+	uint64_t gpa;
+	uint64_t length;
+	int from_rasd;			/* 0: local fallback decision */
+	int repeat;			/* rasd had this range already */
+	size_t cper_len;		/* 0 unless a GHES source was chosen */
+	uint8_t cper[RASC_CPER_MAX];
+	uint64_t mce_status, mcg_status, mce_misc; /* for MCE, else 0 */
+};
+
+struct rasc;
+
+/*
+ * Parse the profile, connect and register. Returns a handle even when rasd
+ * is unreachable (forwards then fall back and are replayed later); NULL only
+ * on bad configuration (bad HEST, no slots ...), with the reason in err.
+ */
+struct rasc *rasc_open(const struct rasc_config *cfg, char *err,
+    size_t errlen);
+
+/*
+ * Forward one memory error. Async-signal-safe. Returns 0 with rasd's
+ * decision, 1 with a local fallback decision (rasd unreachable or slow; the
+ * forward is kept for replay), -1 if addr is in no memory slot (decision
+ * then says STOP_VM for AR, IGNORE for AO).
+ */
+int rasc_forward(struct rasc *c, int kind, const void *addr, int lsb,
+    struct rasc_decision *out);
+
+/* The local decision alone, without talking to rasd. Async-signal-safe. */
+int rasc_fallback(struct rasc *c, int kind, const void *addr, int lsb,
+    struct rasc_decision *out);
+
+/* Reconnect if needed, re-register and replay unacknowledged forwards.
+ * Returns the number still unacknowledged, or -1 if rasd is unreachable. */
+int rasc_service(struct rasc *c);
+
+/* Start a thread that calls rasc_service() every interval_ms. */
+int rasc_start_thread(struct rasc *c, int interval_ms);
+
+/* Tell rasd the guest was reset: its active poison is retired. */
+int rasc_guest_reset(struct rasc *c);
+
+/* Replace the memory map (memslot add/move/delete). */
+int rasc_set_slots(struct rasc *c, const struct rasc_slot *slots,
+    unsigned int count);
+
+/* 1 while connected and registered. */
+int rasc_connected(struct rasc *c);
+
+/* Number of forwards not yet acknowledged by rasd. */
+int rasc_pending(struct rasc *c);
+
+/* Unregister, stop the thread, close and free. */
+void rasc_close(struct rasc *c);
+
+/* The last error message (not thread-safe; for logs). */
+const char *rasc_strerror(struct rasc *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
