@@ -88,4 +88,12 @@ int ras_arch_from_name(const char *name);	/* -1 if unknown */
 void ras_uuid_format(const uint8_t uuid[16], char out[37]);
 int ras_uuid_parse(const char *s, uint8_t uuid[16]);
 
+/*
+ * Default locations: /run/rasd/rasd.sock and /var/lib/rasd as root;
+ * otherwise under $XDG_RUNTIME_DIR/rasd (or $HOME/.rasd). Return -1 if the
+ * path does not fit.
+ */
+int ras_default_socket(char *out, size_t outlen);
+int ras_default_state_dir(char *out, size_t outlen);
+
 #endif
