@@ -3,7 +3,7 @@
 
 B ?= build
 CC ?= cc
-PKGS := libevent protobuf-c sqlite3
+PKGS := libevent libprotobuf-c sqlite3
 CSTD := -std=c11 -D_GNU_SOURCE
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT ?= -O2 -g
@@ -83,6 +83,8 @@ $(B)/bin/ras-vmmsim: $(B)/obj/tools/ras-vmmsim.o $(B)/lib/librasclient.a
 # Unit tests link the shared library code; a test of a daemon module names
 # that module's objects here.
 $(B)/tests/test_poison: $(B)/obj/daemon/poison.o
+$(B)/tests/test_rasctl_parser: $(B)/obj/ctl/parser.o $(B)/obj/ctl/output_json.o
+$(B)/tests/test_config: $(B)/obj/daemon/config.o $(B)/obj/daemon/log.o
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(B)/lib/libras-common.a $(CRIT_LIBS) $(PKG_LIBS)

@@ -1,0 +1,183 @@
+/*
+ * config.c -- rasd.conf: "key = value" lines, '#' starts a comment.
+ *
+ * Keys: socket, state_dir, ar_order, ao_order, admin_group, socket_group,
+ * socket_mode, max_clients. Command-line options override the file.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rasd.h"
+
+/* Fill in the built-in defaults. */
+void
+config_defaults(struct rasd_config *c)
+{
+	memset(c, 0, sizeof *c);
+	if (ras_default_socket(c->socket_path, sizeof c->socket_path) == -1)
+		c->socket_path[0] = '\0';
+	if (ras_default_state_dir(c->state_dir, sizeof c->state_dir) == -1)
+		c->state_dir[0] = '\0';
+	policy_default(&c->policy);
+	c->admin_gid = (gid_t)-1;
+	c->socket_gid = (gid_t)-1;
+	c->socket_mode = 0660;
+	c->max_clients = 1024;
+}
+
+/* Resolve a group name or number. */
+static int
+config_group(const char *v, gid_t *gid, char *err, size_t errlen)
+{
+	struct group *gr;
+	char *end;
+	unsigned long n;
+
+	if ((gr = getgrnam(v)) != NULL) {
+		*gid = gr->gr_gid;
+		return 0;
+	}
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (*v != '\0' && *end == '\0' && errno == 0 && n < (gid_t)-1) {
+		*gid = (gid_t)n;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown group \"%s\"", v);
+	return -1;
+}
+
+/* Set one key; used by the file parser and by command-line options. */
+int
+config_set(struct rasd_config *c, const char *key, const char *v,
+    char *err, size_t errlen)
+{
+	char *end;
+	unsigned long n;
+
+	if (strcmp(key, "socket") == 0 || strcmp(key, "state_dir") == 0) {
+		char *dst = key[1] == 'o' ? c->socket_path : c->state_dir;
+
+		if (*v != '/') {
+			snprintf(err, errlen, "%s must be an absolute path",
+			    key);
+			return -1;
+		}
+		if (strlen(v) >= sizeof c->socket_path - 16) {
+			snprintf(err, errlen, "%s is too long", key);
+			return -1;
+		}
+		strcpy(dst, v);
+		return 0;
+	}
+	if (strcmp(key, "ar_order") == 0)
+		return policy_parse_order(v, c->policy.ar_order,
+		    &c->policy.ar_count, err, errlen);
+	if (strcmp(key, "ao_order") == 0)
+		return policy_parse_order(v, c->policy.ao_order,
+		    &c->policy.ao_count, err, errlen);
+	if (strcmp(key, "admin_group") == 0) {
+		c->has_admin_group = 1;
+		return config_group(v, &c->admin_gid, err, errlen);
+	}
+	if (strcmp(key, "socket_group") == 0) {
+		c->has_socket_group = 1;
+		return config_group(v, &c->socket_gid, err, errlen);
+	}
+	if (strcmp(key, "socket_mode") == 0 || strcmp(key,
+	    "max_clients") == 0) {
+		errno = 0;
+		n = strtoul(v, &end, key[1] == 'o' ? 8 : 10);
+		if (*v == '\0' || *end != '\0' || errno != 0 ||
+		    (key[1] == 'o' && n > 0777) || (key[1] == 'a' &&
+		    (n == 0 || n > 65536))) {
+			snprintf(err, errlen, "bad %s \"%s\"", key, v);
+			return -1;
+		}
+		if (key[1] == 'o')
+			c->socket_mode = (unsigned int)n;
+		else
+			c->max_clients = (unsigned int)n;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown key \"%s\"", key);
+	return -1;
+}
+
+/* Strip leading and trailing blanks in place. */
+static char *
+config_trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	return s;
+}
+
+/* Read a configuration file; err says file:line: what. */
+int
+config_load(struct rasd_config *c, const char *path, char *err,
+    size_t errlen)
+{
+	char line[8192], why[512], *key, *val, *eq;
+	FILE *f;
+	int lineno = 0, rc = -1;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof line, f) != NULL) {
+		lineno++;
+		line[strcspn(line, "#\n")] = '\0';
+		key = config_trim(line);
+		if (*key == '\0')
+			continue;
+		if ((eq = strchr(key, '=')) == NULL) {
+			snprintf(err, errlen, "%s:%d: expected key = value",
+			    path, lineno);
+			goto out;
+		}
+		*eq = '\0';
+		key = config_trim(key);
+		val = config_trim(eq + 1);
+		if (config_set(c, key, val, why, sizeof why) == -1) {
+			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	fclose(f);
+	return rc;
+}
+
+/* Print the effective configuration in the file's own syntax. */
+void
+config_print(const struct rasd_config *c, FILE *f)
+{
+	char order[256];
+
+	fprintf(f, "socket = %s\n", c->socket_path);
+	fprintf(f, "state_dir = %s\n", c->state_dir);
+	policy_format_order(c->policy.ar_order, c->policy.ar_count, order,
+	    sizeof order);
+	fprintf(f, "ar_order = %s\n", order);
+	policy_format_order(c->policy.ao_order, c->policy.ao_count, order,
+	    sizeof order);
+	fprintf(f, "ao_order = %s\n", order);
+	if (c->has_admin_group)
+		fprintf(f, "admin_group = %u\n", (unsigned int)c->admin_gid);
+	if (c->has_socket_group)
+		fprintf(f, "socket_group = %u\n", (unsigned int)c->socket_gid);
+	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
+	fprintf(f, "max_clients = %u\n", c->max_clients);
+}

@@ -1,0 +1,266 @@
+/*
+ * control.c -- operator queries: VM list, VM detail, poison list, history.
+ * The server has already checked the peer may use them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rasd.h"
+
+/* Fill a VmInfo; arrays point into vec, which the caller frees. */
+static void
+control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
+{
+	Ras__Source **srcs, *src;
+	Ras__Slot **slots, *slot;
+	unsigned int i;
+
+	ras__vm_info__init(vi);
+	vi->uuid.data = (uint8_t *)vm->uuid;
+	vi->uuid.len = 16;
+	vi->name = (char *)vm->name;
+	vi->arch = (uint32_t)vm->arch;
+	vi->state = (char *)vm_state_name(vm->state);
+	vi->pid = vm->pid;
+	vi->generation = vm->generation;
+	vi->profile_pinned = vm->pinned;
+	vi->caps = vm->caps;
+	vi->active_ranges = (uint32_t)vm->active.n;
+	vi->active_bytes = poison_bytes(&vm->active);
+	vi->history_count = vm->history_count;
+	if (vm->profile.count == 0)
+		goto slots;
+	srcs = xcalloc(vm->profile.count, sizeof *srcs);
+	src = xcalloc(vm->profile.count, sizeof *src);
+	for (i = 0; i < vm->profile.count; i++) {
+		ras__source__init(&src[i]);
+		src[i].source_id = vm->profile.src[i].source_id;
+		src[i].notify = vm->profile.src[i].notify;
+		if (vm->profile.src[i].hest_type != 0xff) {
+			src[i].has_hest_type = 1;
+			src[i].hest_type = vm->profile.src[i].hest_type;
+		}
+		srcs[i] = &src[i];
+	}
+	vi->n_profile = vm->profile.count;
+	vi->profile = srcs;
+slots:
+	if (!with_slots || vm->nslots == 0)
+		return;
+	slots = xcalloc(vm->nslots, sizeof *slots);
+	slot = xcalloc(vm->nslots, sizeof *slot);
+	for (i = 0; i < vm->nslots; i++) {
+		ras__slot__init(&slot[i]);
+		slot[i].gpa = vm->slots[i].gpa;
+		slot[i].hva = vm->slots[i].hva;
+		slot[i].size = vm->slots[i].size;
+		slots[i] = &slot[i];
+	}
+	vi->n_slots = vm->nslots;
+	vi->slots = slots;
+}
+
+/* Free what control_vm_info allocated. */
+static void
+control_vm_info_free(Ras__VmInfo *vi)
+{
+	if (vi->n_profile > 0)
+		free(vi->profile[0]);
+	free(vi->profile);
+	if (vi->n_slots > 0)
+		free(vi->slots[0]);
+	free(vi->slots);
+}
+
+/* Answer ListVms. */
+static void
+control_list_vms(struct client *c, uint64_t id)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__VmList list = RAS__VM_LIST__INIT;
+	Ras__VmInfo *vi, **vis;
+	struct vm *vm;
+	size_t i, n = vm_count();
+
+	vi = xcalloc(n, sizeof *vi);
+	vis = xcalloc(n, sizeof *vis);
+	for (vm = vm_first(), i = 0; vm != NULL && i < n;
+	    vm = vm->next_all, i++) {
+		control_vm_info(vm, &vi[i], 0);
+		vis[i] = &vi[i];
+	}
+	list.n_vms = i;
+	list.vms = vis;
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_VM_LIST;
+	resp.vm_list = &list;
+	server_send(c, &resp);
+	while (i-- > 0)
+		control_vm_info_free(&vi[i]);
+	free(vis);
+	free(vi);
+}
+
+/* Answer a show-vm query. */
+static void
+control_show_vm(struct client *c, uint64_t id, struct vm *vm)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__VmInfo vi;
+
+	control_vm_info(vm, &vi, 1);
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_VM_INFO;
+	resp.vm_info = &vi;
+	server_send(c, &resp);
+	control_vm_info_free(&vi);
+}
+
+/* Answer list-poison from the VM's in-memory range set. */
+static void
+control_list_poison(struct client *c, uint64_t id, struct vm *vm)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__PoisonList pl = RAS__POISON_LIST__INIT;
+	Ras__PoisonRange *pr, **prs;
+	size_t i;
+
+	pr = xcalloc(vm->active.n, sizeof *pr);
+	prs = xcalloc(vm->active.n, sizeof *prs);
+	for (i = 0; i < vm->active.n; i++) {
+		const struct poison_range *r = &vm->active.r[i];
+
+		ras__poison_range__init(&pr[i]);
+		pr[i].gpa = r->gpa;
+		pr[i].length = r->len;
+		pr[i].kind = r->kind;
+		pr[i].action = r->action;
+		if (r->notify != RAS_NOTIFY_NONE) {
+			pr[i].has_notify = pr[i].has_source_id = 1;
+			pr[i].notify = r->notify;
+			pr[i].source_id = r->source_id;
+		}
+		pr[i].first_seen = r->first_seen;
+		pr[i].records = r->records;
+		prs[i] = &pr[i];
+	}
+	pl.uuid.data = vm->uuid;
+	pl.uuid.len = 16;
+	pl.name = vm->name;
+	pl.n_ranges = vm->active.n;
+	pl.ranges = prs;
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_POISON_LIST;
+	resp.poison_list = &pl;
+	server_send(c, &resp);
+	free(prs);
+	free(pr);
+}
+
+struct control_hist {
+	Ras__PoisonEvent *ev;
+	size_t n, cap;
+};
+
+/* Collect one history row. */
+static int
+control_history_row(void *arg, uint64_t rid, uint64_t gpa, uint64_t len,
+    int kind, int action, int notify, int source_id, int64_t t,
+    const char *host, const char *origin, int active)
+{
+	struct control_hist *h = arg;
+	Ras__PoisonEvent *e;
+
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 64;
+		h->ev = xreallocarray(h->ev, h->cap, sizeof *h->ev);
+	}
+	e = &h->ev[h->n++];
+	ras__poison_event__init(e);
+	e->id = rid;
+	e->gpa = gpa;
+	e->length = len;
+	e->kind = (uint32_t)kind;
+	e->action = (uint32_t)action;
+	if (notify >= 0) {
+		e->has_notify = 1;
+		e->notify = (uint32_t)notify;
+	}
+	if (source_id >= 0) {
+		e->has_source_id = 1;
+		e->source_id = (uint32_t)source_id;
+	}
+	e->time = t;
+	e->host = xstrdup(host != NULL ? host : "");
+	e->origin = xstrdup(origin != NULL ? origin : "");
+	e->active = active != 0;
+	return 0;
+}
+
+/* Answer history from the store (the VM's own index range only). */
+static void
+control_history(struct client *c, uint64_t id, struct vm *vm)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__HistoryList hl = RAS__HISTORY_LIST__INIT;
+	struct control_hist h = { NULL, 0, 0 };
+	Ras__PoisonEvent **evs;
+	size_t i;
+
+	if (batch_flush() == -1 ||
+	    store_history(vm, control_history_row, &h) == -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
+		    "history of VM %s unreadable: %s", vm->name,
+		    store_error());
+		goto out;
+	}
+	evs = xcalloc(h.n, sizeof *evs);
+	for (i = 0; i < h.n; i++)
+		evs[i] = &h.ev[i];
+	hl.uuid.data = vm->uuid;
+	hl.uuid.len = 16;
+	hl.name = vm->name;
+	hl.n_events = h.n;
+	hl.events = evs;
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_HISTORY;
+	resp.history = &hl;
+	server_send(c, &resp);
+	free(evs);
+out:
+	for (i = 0; i < h.n; i++) {
+		free(h.ev[i].host);
+		free(h.ev[i].origin);
+	}
+	free(h.ev);
+}
+
+/* Route an operator request. */
+void
+control_dispatch(struct client *c, Ras__Request *req)
+{
+	Ras__VmQuery *q = NULL;
+	struct vm *vm;
+
+	if (req->body_case == RAS__REQUEST__BODY_LIST_VMS) {
+		control_list_vms(c, req->id);
+		return;
+	}
+	if (req->body_case == RAS__REQUEST__BODY_SHOW_VM)
+		q = req->show_vm;
+	else if (req->body_case == RAS__REQUEST__BODY_LIST_POISON)
+		q = req->list_poison;
+	else
+		q = req->history;
+	if ((vm = vm_find(q->vm)) == NULL) {
+		server_error(c, req->id, RAS__ERROR_CODE__ERR_NO_SUCH_VM,
+		    "no VM named or with UUID \"%.64s\"", q->vm);
+		return;
+	}
+	if (req->body_case == RAS__REQUEST__BODY_SHOW_VM)
+		control_show_vm(c, req->id, vm);
+	else if (req->body_case == RAS__REQUEST__BODY_LIST_POISON)
+		control_list_poison(c, req->id, vm);
+	else
+		control_history(c, req->id, vm);
+}

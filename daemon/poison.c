@@ -1,0 +1,128 @@
+/*
+ * poison.c -- per-VM sets of poisoned guest-physical ranges.
+ *
+ * DESIGN: a VM rarely has more than a handful of poisoned ranges, and they
+ * are read far more often than written (every forward checks coverage), so
+ * a sorted array of disjoint, non-adjacent ranges with binary search beats
+ * a tree: lookups are O(log n) with no pointer chasing, inserts shift a
+ * few entries. Overlapping and adjacent ranges merge on insert; the merged
+ * range keeps the decision of its earliest record (the exact per-record
+ * decisions live in the store's history) and is AR if any part was AR.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rasd.h"
+
+/* Start an empty set. */
+void
+poison_init(struct poison_set *ps)
+{
+	memset(ps, 0, sizeof *ps);
+}
+
+/* Release a set's memory. */
+void
+poison_free(struct poison_set *ps)
+{
+	free(ps->r);
+	poison_init(ps);
+}
+
+/* Drop every range, keeping the memory. */
+void
+poison_clear(struct poison_set *ps)
+{
+	ps->n = 0;
+}
+
+/* Index of the first range whose end is >= gpa (may be n). */
+static size_t
+poison_lower(const struct poison_set *ps, uint64_t gpa)
+{
+	size_t lo = 0, hi = ps->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ps->r[mid].gpa + ps->r[mid].len < gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The range that wholly contains [gpa, gpa+len), or NULL. */
+const struct poison_range *
+poison_covering(const struct poison_set *ps, uint64_t gpa, uint64_t len)
+{
+	size_t i = poison_lower(ps, gpa);
+
+	for (; i < ps->n && ps->r[i].gpa <= gpa; i++) {
+		if (gpa - ps->r[i].gpa + len <= ps->r[i].len)
+			return &ps->r[i];
+	}
+	return NULL;
+}
+
+/* Add a range, merging it with every range it overlaps or touches. */
+void
+poison_add(struct poison_set *ps, const struct poison_range *in)
+{
+	struct poison_range m = *in;
+	uint64_t end = in->gpa + in->len, e;
+	size_t first, last;
+
+	if (in->len == 0)
+		return;
+	first = poison_lower(ps, in->gpa);
+	last = first;
+	while (last < ps->n && ps->r[last].gpa <= end) {
+		const struct poison_range *o = &ps->r[last];
+
+		e = o->gpa + o->len;
+		if (o->gpa < m.gpa)
+			m.gpa = o->gpa;
+		if (e > end)
+			end = e;
+		/* Existing ranges win ties: they were recorded first. */
+		if (o->first_seen <= m.first_seen) {
+			m.action = o->action;
+			m.notify = o->notify;
+			m.source_id = o->source_id;
+			m.first_seen = o->first_seen;
+		}
+		if (o->kind == RAS_KIND_AR)
+			m.kind = RAS_KIND_AR;
+		m.records += o->records;
+		last++;
+	}
+	m.len = end - m.gpa;
+
+	if (last == first) {
+		if (ps->n == ps->cap) {
+			ps->cap = ps->cap ? ps->cap * 2 : 8;
+			ps->r = xreallocarray(ps->r, ps->cap, sizeof *ps->r);
+		}
+		memmove(&ps->r[first + 1], &ps->r[first],
+		    (ps->n - first) * sizeof *ps->r);
+		ps->n++;
+	} else if (last - first > 1) {
+		memmove(&ps->r[first + 1], &ps->r[last],
+		    (ps->n - last) * sizeof *ps->r);
+		ps->n -= last - first - 1;
+	}
+	ps->r[first] = m;
+}
+
+/* Total poisoned bytes in the set. */
+uint64_t
+poison_bytes(const struct poison_set *ps)
+{
+	uint64_t total = 0;
+	size_t i;
+
+	for (i = 0; i < ps->n; i++)
+		total += ps->r[i].len;
+	return total;
+}

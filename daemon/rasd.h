@@ -1,0 +1,203 @@
+/*
+ * rasd.h -- internal interfaces of the rasd daemon, grouped by file.
+ */
+#ifndef RASD_H
+#define RASD_H
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "ras.h"
+#include "policy.h"
+#include "rasd.pb-c.h"
+
+struct event_base;
+struct client;
+
+#define RASD_NAME_MAX 255
+#define RASD_SLOTS_MAX 256
+
+/* log.c */
+void log_init(int foreground, int verbose);
+void log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+
+/* config.c */
+struct rasd_config {
+	char socket_path[4096];
+	char state_dir[4096];
+	struct ras_policy policy;
+	gid_t admin_gid;	/* (gid_t)-1: none */
+	int has_admin_group;
+	gid_t socket_gid;
+	int has_socket_group;
+	unsigned int socket_mode;
+	unsigned int max_clients;
+};
+void config_defaults(struct rasd_config *);
+int config_load(struct rasd_config *, const char *path, char *err,
+    size_t errlen);
+int config_set(struct rasd_config *, const char *key, const char *value,
+    char *err, size_t errlen);
+void config_print(const struct rasd_config *, FILE *);
+
+/* poison.c */
+struct poison_range {
+	uint64_t gpa;
+	uint64_t len;
+	uint8_t kind;		/* AR if any merged record was AR */
+	uint8_t action;		/* of the first record */
+	uint8_t notify;
+	uint16_t source_id;
+	int64_t first_seen;
+	uint32_t records;
+};
+struct poison_set {
+	struct poison_range *r;	/* sorted by gpa, disjoint, not adjacent */
+	size_t n;
+	size_t cap;
+};
+void poison_init(struct poison_set *);
+void poison_free(struct poison_set *);
+void poison_clear(struct poison_set *);
+const struct poison_range *poison_covering(const struct poison_set *,
+    uint64_t gpa, uint64_t len);
+void poison_add(struct poison_set *, const struct poison_range *);
+uint64_t poison_bytes(const struct poison_set *);
+
+/* vm.c */
+enum vm_state {
+	VM_STOPPED = 0,		/* no VMM, unregistered cleanly */
+	VM_RUNNING = 1,		/* a VMM is connected for it */
+	VM_DISCONNECTED = 2	/* the VMM went away without unregistering */
+};
+struct vm_slot {
+	uint64_t gpa, hva, size;
+};
+struct vm {
+	uint8_t uuid[16];
+	char uuid_str[37];
+	char name[RASD_NAME_MAX + 1];
+	int arch;
+	uint8_t *hest;		/* raw boot HEST, NULL when declared */
+	size_t hest_len;
+	struct ras_profile profile;
+	int pinned;
+	uint32_t caps;
+	struct vm_slot *slots;
+	size_t nslots;
+	uint32_t pid;
+	uint32_t owner_uid;
+	uint64_t generation;
+	int state;
+	struct client *client;	/* the bound VMM connection, if any */
+	struct poison_set active;
+	uint64_t history_count;
+	struct vm *next_uuid;	/* hash chains */
+	struct vm *next_name;
+	struct vm *next_all;
+};
+struct vm *vm_find_uuid(const uint8_t uuid[16]);
+struct vm *vm_find_name(const char *);
+struct vm *vm_find(const char *name_or_uuid);
+struct vm *vm_create(const uint8_t uuid[16], const char *name);
+void vm_rename(struct vm *, const char *);
+struct vm *vm_first(void);
+size_t vm_count(void);
+int vm_set_profile(struct vm *, const void *hest, size_t hest_len,
+    const struct ras_profile *);
+int vm_translate(const struct vm *, uint64_t hva, uint64_t *gpa,
+    const struct vm_slot **slot);
+const char *vm_state_name(int);
+int vm_profile_equal(const struct ras_profile *, const struct ras_profile *);
+void vm_free_all(void);
+
+/* store.c */
+struct store_event {
+	uint64_t id;		/* filled in by store_commit */
+	struct vm *vm;
+	uint64_t gpa, len;
+	uint8_t kind, action, notify;
+	uint16_t source_id;
+	int64_t time;
+	const char *origin;
+};
+int store_open(const char *dir);
+void store_close(void);
+const char *store_host(void);
+int store_load(void);
+int store_save_vm(const struct vm *);
+int store_commit_events(struct store_event *, size_t n);
+int store_retire(struct vm *);
+typedef int (*store_history_cb)(void *arg, uint64_t id, uint64_t gpa,
+    uint64_t len, int kind, int action, int notify, int source_id,
+    int64_t time, const char *host, const char *origin, int active);
+int store_history(const struct vm *, store_history_cb, void *arg);
+const char *store_error(void);
+
+/* server.c */
+struct client {
+	struct bufferevent *bev;
+	uint64_t id;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int admin;		/* may use operator commands */
+	int closing;
+	struct vm *vm;		/* the VM this VMM connection registered */
+	struct client *next, *prev;
+};
+extern struct rasd_config *rasd_conf;
+int server_start(struct event_base *, const struct rasd_config *);
+void server_stop(void);
+void server_client_free(struct client *);
+void server_send(struct client *, Ras__Response *);
+void server_error(struct client *, uint64_t id, int code, const char *, ...)
+    __attribute__((format(printf, 4, 5)));
+void server_ack(struct client *, uint64_t id);
+int server_check_backlog(struct client *);
+
+/* batch.c */
+struct batch_entry {
+	struct client *client;	/* NULL once the client went away */
+	uint64_t req_id;
+	int has_seq;
+	uint64_t seq;
+	int repeat;		/* answer only: the range is being recorded */
+	struct store_event ev;	/* the record (or the one it repeats) */
+	uint8_t hest_type;	/* of the chosen source */
+};
+void batch_init(struct event_base *);
+void batch_free(void);
+void batch_add(const struct batch_entry *);
+const struct batch_entry *batch_find(const struct vm *, uint64_t gpa,
+    uint64_t len, int kind);
+void batch_forget_client(struct client *);
+int batch_flush(void);
+
+/* vmm.c */
+void vmm_register(struct client *, uint64_t, Ras__Register *);
+void vmm_forward(struct client *, uint64_t, Ras__Forward *);
+void vmm_reset(struct client *, uint64_t, ProtobufCBinaryData);
+void vmm_unregister(struct client *, uint64_t, ProtobufCBinaryData);
+void vmm_set_slots(struct client *, uint64_t, Ras__SetSlots *);
+void vmm_detach(struct vm *, struct client *);
+void vmm_send_decision(struct client *, uint64_t id,
+    const struct batch_entry *);
+
+/* control.c */
+void control_dispatch(struct client *, Ras__Request *);
+
+#endif

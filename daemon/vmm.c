@@ -1,0 +1,522 @@
+/*
+ * vmm.c -- requests from VMM connections: register, forward, guest reset,
+ * memory map changes, unregister.
+ *
+ * DESIGN: a VMM is untrusted (a guest may own it). A connection acts for
+ * exactly one VM, the one it registered, and only a process running as the
+ * VM's owner (or root) may register it; every field is checked before it
+ * is used, and a refusal is answered and logged without affecting anyone
+ * else.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cper.h"
+#include "hest.h"
+#include "rasd.h"
+
+#define VMM_LSB_MAX 40		/* 1 TiB granule: far above any page size */
+
+/* x86 MCi_STATUS / MCG_STATUS bits, as KVM guests expect them. */
+#define MCI_STATUS_VAL (1ULL << 63)
+#define MCI_STATUS_UC (1ULL << 61)
+#define MCI_STATUS_EN (1ULL << 60)
+#define MCI_STATUS_MISCV (1ULL << 59)
+#define MCI_STATUS_ADDRV (1ULL << 58)
+#define MCI_STATUS_S (1ULL << 56)
+#define MCI_STATUS_AR (1ULL << 55)
+#define MCG_STATUS_RIPV (1ULL << 0)
+#define MCG_STATUS_EIPV (1ULL << 1)
+#define MCG_STATUS_MCIP (1ULL << 2)
+#define MCM_ADDR_PHYS 2
+
+/* Whether a client may act for this VM UUID. */
+static int
+vmm_check_vm(struct client *c, uint64_t id, ProtobufCBinaryData uuid)
+{
+	char us[37] = "?";
+
+	if (uuid.len == 16)
+		ras_uuid_format(uuid.data, us);
+	if (c->vm == NULL) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_NOT_REGISTERED,
+		    "this connection has not registered a VM (request for "
+		    "%s)", us);
+		return -1;
+	}
+	if (uuid.len != 16 || memcmp(uuid.data, c->vm->uuid, 16) != 0) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_WRONG_VM,
+		    "denied: connection registered VM %s, request is for %s",
+		    c->vm->uuid_str, us);
+		return -1;
+	}
+	return 0;
+}
+
+/* Build the boot profile from a registration; -1 with a reason. */
+static int
+vmm_profile(const Ras__Register *reg, struct ras_profile *prof, char *err,
+    size_t errlen)
+{
+	size_t i, j;
+
+	memset(prof, 0, sizeof *prof);
+	if (reg->has_hest && reg->hest.len > 0) {
+		if (reg->n_declared > 0) {
+			snprintf(err, errlen, "give a HEST or a declared "
+			    "profile, not both");
+			return -1;
+		}
+		if (reg->hest.len > HEST_MAX_LEN) {
+			snprintf(err, errlen, "HEST of %zu bytes is over the "
+			    "%u-byte limit", reg->hest.len, HEST_MAX_LEN);
+			return -1;
+		}
+		return hest_parse(reg->hest.data, reg->hest.len, prof, err,
+		    errlen);
+	}
+	if (reg->n_declared > RAS_PROFILE_MAX) {
+		snprintf(err, errlen, "%zu declared sources, at most %d",
+		    reg->n_declared, RAS_PROFILE_MAX);
+		return -1;
+	}
+	for (i = 0; i < reg->n_declared; i++) {
+		const Ras__Source *s = reg->declared[i];
+
+		if (s->notify >= RAS_NOTIFY_COUNT || s->source_id > 0xffff) {
+			snprintf(err, errlen, "declared source %zu: bad "
+			    "notification type %u or source id %u", i,
+			    s->notify, s->source_id);
+			return -1;
+		}
+		for (j = 0; j < i; j++)
+			if (reg->declared[j]->source_id == s->source_id) {
+				snprintf(err, errlen, "declared source id %u "
+				    "appears twice", s->source_id);
+				return -1;
+			}
+		prof->src[i].source_id = (uint16_t)s->source_id;
+		prof->src[i].notify = (uint8_t)s->notify;
+		prof->src[i].hest_type = 0xff;
+	}
+	prof->count = (unsigned int)reg->n_declared;
+	return 0;
+}
+
+/* Check a memory map: sizes, wrap-around, overlap in guest space. */
+static int
+vmm_check_slots(Ras__Slot **slots, size_t n, char *err, size_t errlen)
+{
+	size_t i, j;
+
+	if (n > RASD_SLOTS_MAX) {
+		snprintf(err, errlen, "%zu memory slots, at most %d", n,
+		    RASD_SLOTS_MAX);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		const Ras__Slot *s = slots[i];
+
+		if (s->size == 0 || s->gpa + s->size < s->gpa ||
+		    s->hva + s->size < s->hva) {
+			snprintf(err, errlen, "memory slot %zu (gpa 0x%llx "
+			    "size 0x%llx) is empty or wraps around", i,
+			    (unsigned long long)s->gpa,
+			    (unsigned long long)s->size);
+			return -1;
+		}
+		for (j = 0; j < i; j++) {
+			const Ras__Slot *t = slots[j];
+
+			if (s->gpa < t->gpa + t->size &&
+			    t->gpa < s->gpa + s->size) {
+				snprintf(err, errlen, "memory slots %zu and "
+				    "%zu overlap in guest-physical space", j,
+				    i);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* Replace a VM's memory map. */
+static void
+vmm_copy_slots(struct vm *vm, Ras__Slot **slots, size_t n)
+{
+	size_t i;
+
+	free(vm->slots);
+	vm->slots = xcalloc(n, sizeof *vm->slots);
+	for (i = 0; i < n; i++) {
+		vm->slots[i].gpa = slots[i]->gpa;
+		vm->slots[i].hva = slots[i]->hva;
+		vm->slots[i].size = slots[i]->size;
+	}
+	vm->nslots = n;
+}
+
+/* Register a VMM for one VM and bind the connection to it. */
+void
+vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__Registered ok = RAS__REGISTERED__INIT;
+	struct ras_profile prof;
+	char err[512], us[37];
+	struct vm *vm, *named;
+	int fresh, isnew = 0;
+	size_t i;
+
+	if (c->vm != NULL) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "this connection already registered VM %s",
+		    c->vm->uuid_str);
+		return;
+	}
+	if (reg->uuid.len != 16) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "VM UUID must be 16 bytes, got %zu", reg->uuid.len);
+		return;
+	}
+	ras_uuid_format(reg->uuid.data, us);
+	if (reg->name[0] == '\0' || strlen(reg->name) > RASD_NAME_MAX) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "VM %s: name must be 1..%d bytes", us, RASD_NAME_MAX);
+		return;
+	}
+	for (i = 0; reg->name[i] != '\0'; i++)
+		if ((unsigned char)reg->name[i] < 0x20 ||
+		    reg->name[i] == 0x7f) {
+			server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+			    "VM %s: name contains control characters", us);
+			return;
+		}
+	if (reg->arch != RAS_ARCH_ARM64 && reg->arch != RAS_ARCH_X86_64) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "VM %s: unknown architecture %u", us, reg->arch);
+		return;
+	}
+	if ((pid_t)reg->pid != c->pid) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
+		    "denied: VM %s: registration names pid %u but comes "
+		    "from pid %d", us, reg->pid, (int)c->pid);
+		return;
+	}
+	if (vmm_profile(reg, &prof, err, sizeof err) == -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_BAD_HEST,
+		    "VM %s: boot profile refused: %s", us, err);
+		return;
+	}
+	if (vmm_check_slots(reg->slots, reg->n_slots, err, sizeof err) ==
+	    -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID, "VM %s: %s",
+		    us, err);
+		return;
+	}
+
+	vm = vm_find_uuid(reg->uuid.data);
+	if (vm != NULL && c->uid != 0 && vm->owner_uid != c->uid) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
+		    "denied: VM %s belongs to uid %u", us, vm->owner_uid);
+		return;
+	}
+	if (vm != NULL && vm->client != NULL) {
+		if (vm->client->pid != c->pid) {
+			server_error(c, id, RAS__ERROR_CODE__ERR_BUSY,
+			    "VM %s is held by the live VMM pid %d", us,
+			    (int)vm->client->pid);
+			return;
+		}
+		/* The same VMM reconnected before we saw its old socket
+		 * close: the new connection replaces the old one. */
+		log_info("vm %s: pid %d reconnected; dropping its old "
+		    "connection", vm->name, (int)c->pid);
+		server_client_free(vm->client);
+	}
+	named = vm_find_name(reg->name);
+	if (named != NULL && named != vm && named->client != NULL) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_BUSY,
+		    "name %s is in use by the running VM %s", reg->name,
+		    named->uuid_str);
+		return;
+	}
+
+	fresh = !reg->has_boot || reg->boot == RAS__BOOT_MODE__BOOT_FRESH;
+	if (vm != NULL && !fresh && vm->pinned &&
+	    !vm_profile_equal(&vm->profile, &prof)) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_PROFILE_MISMATCH,
+		    "VM %s: the boot profile differs from the one pinned at "
+		    "boot; a resumed guest keeps its boot HEST", us);
+		return;
+	}
+	if (vm == NULL) {
+		vm = vm_create(reg->uuid.data, reg->name);
+		vm->owner_uid = c->uid;
+		isnew = 1;
+	} else if (strcmp(vm->name, reg->name) != 0)
+		vm_rename(vm, reg->name);
+	vm->arch = (int)reg->arch;
+	vm->caps = reg->caps;
+	vm->pid = reg->pid;
+	vmm_copy_slots(vm, reg->slots, reg->n_slots);
+	if (fresh || !vm->pinned) {
+		vm_set_profile(vm, reg->has_hest ? reg->hest.data : NULL,
+		    reg->has_hest ? reg->hest.len : 0, &prof);
+		vm->pinned = 1;
+	}
+	vm->state = VM_RUNNING;
+	vm->generation++;
+	if (fresh && vm->active.n > 0) {
+		/* A new boot gets fresh memory: old poison is history. */
+		if (batch_flush() == -1 || store_retire(vm) == -1)
+			goto store_fail;
+		log_info("vm %s: fresh boot retires %zu poisoned ranges",
+		    vm->name, vm->active.n);
+		poison_clear(&vm->active);
+	} else if (store_save_vm(vm) == -1)
+		goto store_fail;
+	vm->client = c;
+	c->vm = vm;
+	log_info("vm %s (%s): %s by pid %d uid %d, %u error sources, %zu "
+	    "slots%s", vm->name, vm->uuid_str, fresh ? "registered" :
+	    "resumed", (int)c->pid, (int)c->uid, prof.count, vm->nslots,
+	    isnew ? ", new VM" : "");
+	ok.generation = vm->generation;
+	ok.active_ranges = (uint32_t)vm->active.n;
+	ok.profile_pinned = vm->pinned;
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_REGISTERED;
+	resp.registered = &ok;
+	server_send(c, &resp);
+	return;
+store_fail:
+	vm->state = VM_DISCONNECTED;
+	server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
+	    "VM %s: registration not recorded: %s", us, store_error());
+}
+
+/* Fill the decision answer for one batch entry and send it. */
+void
+vmm_send_decision(struct client *c, uint64_t id, const struct batch_entry *e)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__Decision d = RAS__DECISION__INIT;
+	uint8_t cper[CPER_BLOCK_LEN];
+
+	d.action = e->ev.action;
+	d.gpa = e->ev.gpa;
+	d.length = e->ev.len;
+	d.repeat = e->repeat;
+	d.has_seq = e->has_seq;
+	d.seq = e->seq;
+	if (e->ev.action == RAS_ACTION_INJECT) {
+		d.has_notify = d.has_source_id = 1;
+		d.notify = e->ev.notify;
+		d.source_id = e->ev.source_id;
+		if (e->hest_type == 9 || e->hest_type == 10) {
+			d.has_cper = 1;
+			d.cper.data = cper;
+			d.cper.len = cper_memory_error(e->ev.gpa, e->ev.len,
+			    cper, sizeof cper);
+		}
+		if (e->ev.notify == RAS_NOTIFY_MCE) {
+			d.has_mce_status = d.has_mcg_status = 1;
+			d.has_mce_misc = 1;
+			d.mce_status = MCI_STATUS_VAL | MCI_STATUS_UC |
+			    MCI_STATUS_EN | MCI_STATUS_MISCV | MCI_STATUS_ADDRV |
+			    MCI_STATUS_S;
+			if (e->ev.kind == RAS_KIND_AR) {
+				d.mce_status |= MCI_STATUS_AR | 0x134;
+				d.mcg_status = MCG_STATUS_MCIP |
+				    MCG_STATUS_EIPV;
+			} else {
+				d.mce_status |= 0xc0;
+				d.mcg_status = MCG_STATUS_MCIP |
+				    MCG_STATUS_RIPV;
+			}
+			d.mce_misc = (MCM_ADDR_PHYS << 6) | 0xc;
+		}
+	}
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_DECISION;
+	resp.decision = &d;
+	server_send(c, &resp);
+}
+
+/* Forward of one memory error: translate, record durably, decide. */
+void
+vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
+{
+	const struct poison_range *have;
+	const struct batch_entry *pend;
+	struct ras_decision dec;
+	struct batch_entry e;
+	struct vm *vm;
+	uint64_t gpa, len;
+	unsigned int lsb;
+	unsigned int i;
+
+	if (vmm_check_vm(c, id, fw->uuid) == -1)
+		return;
+	vm = c->vm;
+	if (fw->kind != RAS_KIND_AR && fw->kind != RAS_KIND_AO) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "kind %u is neither AR (1) nor AO (2)", fw->kind);
+		return;
+	}
+	lsb = fw->lsb == 0 ? 12 : fw->lsb;
+	if (lsb < 12 || lsb > VMM_LSB_MAX) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "si_addr_lsb %u out of range 12..%d", fw->lsb,
+		    VMM_LSB_MAX);
+		return;
+	}
+	if (vm_translate(vm, fw->hva, &gpa, NULL) == -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_OUT_OF_RANGE,
+		    "%s at host address 0x%llx: outside every memory slot "
+		    "of VM %s", ras_kind_name(fw->kind),
+		    (unsigned long long)fw->hva, vm->name);
+		return;
+	}
+	len = 1ULL << lsb;
+	gpa &= ~(len - 1);
+
+	memset(&e, 0, sizeof e);
+	e.client = c;
+	e.req_id = id;
+	e.has_seq = fw->has_seq;
+	e.seq = fw->seq;
+	have = poison_covering(&vm->active, gpa, len);
+	if (have != NULL && (have->kind == fw->kind ||
+	    have->kind == RAS_KIND_AR)) {
+		/* Already durable: answer at once with the recorded
+		 * decision, and record nothing new. */
+		e.repeat = 1;
+		e.ev.vm = vm;
+		e.ev.gpa = gpa;
+		e.ev.len = len;
+		e.ev.kind = (uint8_t)fw->kind;
+		e.ev.action = have->action;
+		e.ev.notify = have->notify;
+		e.ev.source_id = have->source_id;
+		e.hest_type = 0xff;
+		for (i = 0; i < vm->profile.count; i++)
+			if (vm->profile.src[i].source_id == have->source_id)
+				e.hest_type = vm->profile.src[i].hest_type;
+		log_debug("vm %s: repeat %s at gpa 0x%llx", vm->name,
+		    ras_kind_name(fw->kind), (unsigned long long)gpa);
+		vmm_send_decision(c, id, &e);
+		return;
+	}
+	if ((pend = batch_find(vm, gpa, len, (int)fw->kind)) != NULL) {
+		/* Being recorded in this turn: answer after the commit. */
+		e.repeat = 1;
+		e.ev = pend->ev;
+		e.ev.gpa = gpa;
+		e.ev.len = len;
+		e.hest_type = pend->hest_type;
+		batch_add(&e);
+		return;
+	}
+	policy_decide(&rasd_conf->policy, &vm->profile, vm->caps, fw->kind,
+	    &dec);
+	e.ev.vm = vm;
+	e.ev.gpa = gpa;
+	e.ev.len = len;
+	e.ev.kind = (uint8_t)fw->kind;
+	e.ev.action = dec.action;
+	e.ev.notify = dec.action == RAS_ACTION_INJECT ? dec.notify :
+	    RAS_NOTIFY_NONE;
+	e.ev.source_id = dec.source_id;
+	e.ev.time = (int64_t)time(NULL);
+	e.ev.origin = "forward";
+	e.hest_type = dec.hest_type;
+	vm->generation++;
+	batch_add(&e);
+}
+
+/* Guest reset: retire active poison, unpin the boot profile. */
+void
+vmm_reset(struct client *c, uint64_t id, ProtobufCBinaryData uuid)
+{
+	struct vm *vm;
+	size_t n;
+
+	if (vmm_check_vm(c, id, uuid) == -1)
+		return;
+	vm = c->vm;
+	n = vm->active.n;
+	vm->pinned = 0;
+	vm->generation++;
+	if (batch_flush() == -1 || store_retire(vm) == -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
+		    "reset of VM %s not recorded: %s", vm->name,
+		    store_error());
+		return;
+	}
+	poison_clear(&vm->active);
+	log_info("vm %s: guest reset retires %zu poisoned ranges and unpins "
+	    "the boot profile", vm->name, n);
+	server_ack(c, id);
+}
+
+/* Replace the memory map after memslot changes. */
+void
+vmm_set_slots(struct client *c, uint64_t id, Ras__SetSlots *ss)
+{
+	char err[256];
+
+	if (vmm_check_vm(c, id, ss->uuid) == -1)
+		return;
+	if (vmm_check_slots(ss->slots, ss->n_slots, err, sizeof err) == -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID, "%s", err);
+		return;
+	}
+	vmm_copy_slots(c->vm, ss->slots, ss->n_slots);
+	if (store_save_vm(c->vm) == -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
+		    "memory map of VM %s not recorded: %s", c->vm->name,
+		    store_error());
+		return;
+	}
+	log_debug("vm %s: memory map now has %zu slots", c->vm->name,
+	    c->vm->nslots);
+	server_ack(c, id);
+}
+
+/* Clean unregistration: the VM is stopped, its poison stays. */
+void
+vmm_unregister(struct client *c, uint64_t id, ProtobufCBinaryData uuid)
+{
+	struct vm *vm;
+
+	if (vmm_check_vm(c, id, uuid) == -1)
+		return;
+	vm = c->vm;
+	vm->client = NULL;
+	vm->state = VM_STOPPED;
+	c->vm = NULL;
+	if (store_save_vm(vm) == -1)
+		log_warnx("vm %s: stop not recorded: %s", vm->name,
+		    store_error());
+	log_info("vm %s: unregistered by pid %d", vm->name, (int)c->pid);
+	server_ack(c, id);
+}
+
+/* The VMM connection went away without unregistering. */
+void
+vmm_detach(struct vm *vm, struct client *c)
+{
+	vm->client = NULL;
+	c->vm = NULL;
+	if (vm->state == VM_RUNNING) {
+		vm->state = VM_DISCONNECTED;
+		log_info("vm %s: VMM pid %d disconnected", vm->name,
+		    (int)c->pid);
+		if (store_save_vm(vm) == -1)
+			log_warnx("vm %s: state not recorded: %s", vm->name,
+			    store_error());
+	}
+}
