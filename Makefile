@@ -23,6 +23,7 @@ DAEMON_SRC := $(wildcard daemon/*.c)
 CTL_SRC := $(wildcard ctl/*.c)
 CLIENT_SRC := $(wildcard plugins/rasclient/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
+E2E_C_SRC := $(wildcard tests/e2e/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 
@@ -34,6 +35,7 @@ BINS := $(B)/bin/rasd $(B)/bin/rasctl $(B)/bin/ras-vmmsim
 LIBS := $(B)/lib/librasclient.so $(B)/lib/librasclient.a \
 	$(B)/lib/pkgconfig/rasclient.pc
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
+E2E_C_BINS := $(patsubst tests/e2e/test_%.c,$(B)/tests/e2e_%,$(E2E_C_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
@@ -89,6 +91,11 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(B)/lib/libras-common.a $(CRIT_LIBS) $(PKG_LIBS)
 
+# End-to-end tests in C: they start the real rasd and speak its protocol.
+$(B)/tests/e2e_%: $(B)/obj/tests/e2e/test_%.o $(B)/obj/tests/e2e/wire.o $(B)/lib/libras-common.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CRIT_LIBS) $(PKG_LIBS)
+
 # Fuzz targets: built with a file-replay main for `make check`, and with
 # libFuzzer by `make fuzz` (clang).
 $(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/driver.o $(B)/lib/libras-common.a
@@ -106,7 +113,7 @@ fuzz-regress: $(FUZZ_BINS)
 	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
 	  echo "== $$n"; $$f tests/fuzz/corpus/$${n#fuzz_}/* tests/data/*; done
 
-e2e: all
+e2e: all $(E2E_C_BINS)
 	@B=$(abspath $(B)) tests/e2e/run-all.sh
 
 check: all unit fuzz-regress e2e
