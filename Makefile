@@ -39,7 +39,7 @@ E2E_C_BINS := $(patsubst tests/e2e/test_%.c,$(B)/tests/e2e_%,$(E2E_C_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
-.PHONY: all check unit e2e fuzz-regress bench demo deps clean asan-check install
+.PHONY: all check fuzz bench demo deps clean asan-check install
 all: $(BINS) $(LIBS)
 
 $(PROTO_C) $(PROTO_H): proto/rasd.proto
@@ -106,17 +106,19 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/lib/librasclient.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t --jobs=1; done
+TEST_BINS := $(UNIT_BINS) $(FUZZ_BINS) $(E2E_C_BINS)
 
-fuzz-regress: $(FUZZ_BINS)
-	@set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); \
-	  echo "== $$n"; $$f tests/fuzz/corpus/$${n#fuzz_}/* tests/data/*; done
+# libFuzzer builds of every fuzz target (clang); run one with e.g.
+#   build/libfuzzer/fuzz_hest -dict=tests/fuzz/hest.dict tests/fuzz/corpus/hest
+fuzz: $(PROTO_H)
+	@mkdir -p $(B)/libfuzzer
+	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
+	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DRAS_LIBFUZZER \
+	    $(CSTD) -Ilib -I$(B)/gen $$f lib/*.c $(PROTO_C) -lprotobuf-c \
+	    -o $(B)/libfuzzer/$$n; echo "built $(B)/libfuzzer/$$n"; done
 
-e2e: all $(E2E_C_BINS)
-	@B=$(abspath $(B)) tests/e2e/run-all.sh
-
-check: all unit fuzz-regress e2e
+check: all $(TEST_BINS)
+	@B=$(B) tests/run.sh
 
 asan-check:
 	$(MAKE) B=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
