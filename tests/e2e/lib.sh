@@ -15,7 +15,7 @@ failures=0
 
 cleanup() {
 	local p
-	for p in $(jobs -p); do kill "$p" 2>/dev/null; done
+	for p in $(jobs -p) ${SIM_PID:-}; do kill "$p" 2>/dev/null; done
 	[ -n "$RASD_PID" ] && kill "$RASD_PID" 2>/dev/null
 	wait 2>/dev/null
 	if [ "$failures" -eq 0 ] && [ -z "${RAS_KEEP_TMP:-}" ]; then

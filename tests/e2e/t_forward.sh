@@ -67,7 +67,7 @@ expect_eq "history has two records" "$(rasctl --json history vm6 | jq length)" 2
 stop_rasd
 start_rasd --ao-order SEI,GPIO --ar-order GSIV,SEA || notok "rasd restarts with a custom policy"
 vmmsim --name vm7 --arch arm64 --hest "$DATA/qemu-virt-10.2-sea-gpio.hest" \
-	--poison AO:0x40300000 --poison AR:0x40301000 >/dev/null 2>&1
+	--poison AO:0x40300000 --poison AR:0x40303000 >/dev/null 2>&1
 expect_eq "SEI configured but not in HEST: AO -> GPIO" "$(field vm7 0 .notification)" GPIO
 expect_eq "GSIV configured but not in HEST: AR -> SEA" "$(field vm7 1 .notification)" SEA
 vmmsim --name vm8 --arch arm64 --hest "$DATA/iasl-arm64-ghesv2.hest" \

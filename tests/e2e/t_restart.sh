@@ -7,7 +7,7 @@ start_rasd || { notok "rasd starts"; exit 1; }
 HEST=$DATA/qemu-virt-10.2-sea-gpio.hest
 
 vmmsim --name vm1 --arch arm64 --hest "$HEST" --poison AR:0x40001000 \
-	--poison AO:0x40400000 --poison AR:0x40008000:16 >/dev/null 2>&1
+	--poison AO:0x40400000 --poison AR:0x40010000:16 >/dev/null 2>&1
 vmmsim --name vm2 --arch x86_64 --declare 0:MCE --poison AO:0x7000 >/dev/null 2>&1
 before1=$(poison_json vm1); before2=$(poison_json vm2)
 hist1=$(rasctl --json history vm1)

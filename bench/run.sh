@@ -1,0 +1,17 @@
+#!/bin/sh
+# bench/run.sh -- `make bench`: start rasd on a private socket and state
+# directory and measure an AR forward against its baselines.
+set -e
+B=${B:-build}
+D=$(mktemp -d /tmp/rasd-bench-XXXXXX)
+"$B/bin/rasd" --foreground --no-libvirt --socket "$D/rasd.sock" \
+	--state-dir "$D/state" 2>"$D/rasd.log" &
+RASD=$!
+trap 'kill $RASD 2>/dev/null; wait $RASD 2>/dev/null; rm -rf "$D"' EXIT
+i=0
+until "$B/bin/rasctl" --socket "$D/rasd.sock" list-vms >/dev/null 2>&1; do
+	i=$((i + 1)); [ $i -lt 200 ] || { cat "$D/rasd.log"; exit 1; }
+	sleep 0.05
+done
+echo "rasd bench on $(uname -r), $(nproc) cores, state dir on $(df -P "$D" | awk 'NR==2{print $1}')"
+"$B/bench/bench_forward" "$D/rasd.sock" "$D/state" "${BENCH_N:-1000}"

@@ -1,0 +1,461 @@
+/*
+ * output_json.c -- rasctl's JSON output: a small streaming writer and the
+ * JSON form of each rasd answer.
+ *
+ * DESIGN: JSON is the interface for programs, so its shape is part of the
+ * stable surface documented in rasctl.8: lists are top-level arrays (an
+ * empty result is []), addresses are "0x..." strings (a 64-bit address
+ * does not survive a double), sizes and counters are numbers, absent
+ * optional values are null, and enum values are names. Strings from rasd
+ * are escaped here and never trusted to be valid UTF-8: bad bytes become
+ * U+FFFD so that the output always parses.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ras.h"
+#include "rasctl.h"
+
+/* Write the ",", newline and indent that come before a new value. */
+static void
+output_json_sep(struct output_json *j, const char *key)
+{
+	int	i;
+
+	if (j->depth > 0) {
+		if (j->count[j->depth - 1]++ > 0)
+			fputc(',', j->fp);
+		if (j->pretty) {
+			fputc('\n', j->fp);
+			for (i = 0; i < j->depth; i++)
+				fputs("  ", j->fp);
+		}
+	}
+	if (key != NULL) {
+		output_json_escape(j->fp, key, strlen(key));
+		fputs(j->pretty ? ": " : ":", j->fp);
+	}
+}
+
+/* Start a JSON document on fp, indented when pretty is set. */
+void
+output_json_begin(struct output_json *j, FILE *fp, int pretty)
+{
+	memset(j, 0, sizeof *j);
+	j->fp = fp;
+	j->pretty = pretty;
+}
+
+/* Finish the document; -1 if it is unbalanced or could not be written. */
+int
+output_json_end(struct output_json *j)
+{
+	fputc('\n', j->fp);
+	if (fflush(j->fp) == EOF || ferror(j->fp))
+		return -1;
+	return (j->depth != 0 || j->overflow) ? -1 : 0;
+}
+
+/* Open a container; its closing bracket is written by output_json_close. */
+static void
+output_json_open(struct output_json *j, const char *key, char open)
+{
+	output_json_sep(j, key);
+	fputc(open, j->fp);
+	if (j->depth >= OUTPUT_JSON_DEPTH) {
+		j->overflow = 1;
+		return;
+	}
+	j->closer[j->depth] = open == '{' ? '}' : ']';
+	j->count[j->depth++] = 0;
+}
+
+/* Open an object, as member key of the enclosing object or (NULL) not. */
+void
+output_json_object(struct output_json *j, const char *key)
+{
+	output_json_open(j, key, '{');
+}
+
+/* Open an array, as member key of the enclosing object or (NULL) not. */
+void
+output_json_array(struct output_json *j, const char *key)
+{
+	output_json_open(j, key, '[');
+}
+
+/* Close the innermost object or array. */
+void
+output_json_close(struct output_json *j)
+{
+	int	i;
+
+	if (j->depth == 0) {
+		j->overflow = 1;
+		return;
+	}
+	j->depth--;
+	if (j->pretty && j->count[j->depth] > 0) {
+		fputc('\n', j->fp);
+		for (i = 0; i < j->depth; i++)
+			fputs("  ", j->fp);
+	}
+	fputc(j->closer[j->depth], j->fp);
+}
+
+/* A string member; NULL writes null. */
+void
+output_json_string(struct output_json *j, const char *key, const char *s)
+{
+	output_json_sep(j, key);
+	if (s == NULL)
+		fputs("null", j->fp);
+	else
+		output_json_escape(j->fp, s, strlen(s));
+}
+
+/* An unsigned number member. */
+void
+output_json_uint(struct output_json *j, const char *key, uint64_t v)
+{
+	output_json_sep(j, key);
+	fprintf(j->fp, "%" PRIu64, v);
+}
+
+/* A signed number member. */
+void
+output_json_int(struct output_json *j, const char *key, int64_t v)
+{
+	output_json_sep(j, key);
+	fprintf(j->fp, "%" PRId64, v);
+}
+
+/* A true/false member. */
+void
+output_json_bool(struct output_json *j, const char *key, int v)
+{
+	output_json_sep(j, key);
+	fputs(v ? "true" : "false", j->fp);
+}
+
+/* A null member. */
+void
+output_json_null(struct output_json *j, const char *key)
+{
+	output_json_sep(j, key);
+	fputs("null", j->fp);
+}
+
+/* An address member, as a lowercase "0x..." string. */
+void
+output_json_hex(struct output_json *j, const char *key, uint64_t v)
+{
+	output_json_sep(j, key);
+	fprintf(j->fp, "\"0x%" PRIx64 "\"", v);
+}
+
+/*
+ * Length of the well-formed UTF-8 sequence at s (at most n bytes), or 0 if
+ * the bytes there are not one (overlong forms, surrogates and code points
+ * above U+10FFFF included).
+ */
+size_t
+output_json_utf8_len(const unsigned char *s, size_t n)
+{
+	unsigned char	lo = 0x80, hi = 0xbf;
+	size_t		len, i;
+
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		len = 2;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+		len = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0;
+		else if (s[0] == 0xed)
+			hi = 0x9f;
+	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+		len = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90;
+		else if (s[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return 0;
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (i = 2; i < len; i++) {
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	}
+	return len;
+}
+
+/*
+ * Write len bytes of s as a quoted JSON string: quote, backslash and
+ * control characters escaped, valid UTF-8 passed through, every byte that
+ * is not part of valid UTF-8 replaced by U+FFFD.
+ */
+void
+output_json_escape(FILE *fp, const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n;
+
+	fputc('"', fp);
+	while (i < len) {
+		switch (p[i]) {
+		case '"':
+			fputs("\\\"", fp);
+			break;
+		case '\\':
+			fputs("\\\\", fp);
+			break;
+		case '\b':
+			fputs("\\b", fp);
+			break;
+		case '\f':
+			fputs("\\f", fp);
+			break;
+		case '\n':
+			fputs("\\n", fp);
+			break;
+		case '\r':
+			fputs("\\r", fp);
+			break;
+		case '\t':
+			fputs("\\t", fp);
+			break;
+		default:
+			if (p[i] < 0x20 || p[i] == 0x7f)
+				fprintf(fp, "\\u%04x", p[i]);
+			else if (p[i] < 0x80)
+				fputc(p[i], fp);
+			else if ((n = output_json_utf8_len(p + i,
+			    len - i)) > 0) {
+				fwrite(p + i, 1, n, fp);
+				i += n;
+				continue;
+			} else
+				fputs("\\ufffd", fp);
+			break;
+		}
+		i++;
+	}
+	fputc('"', fp);
+}
+
+/*
+ * Format a unix time as ISO 8601 UTC ("2025-11-25T12:34:56Z"); a time the
+ * C library cannot break down prints as "@<seconds>". The tables use this
+ * too, so both outputs spell a time the same way.
+ */
+void
+output_json_time(int64_t t, char *buf, size_t len)
+{
+	time_t		tt = (time_t)t;
+	struct tm	tm;
+
+	if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "@%" PRId64, t);
+}
+
+/*
+ * Return name, or "unknown(N)" formatted into buf when the lookup found no
+ * name (a newer rasd may send values this rasctl does not know).
+ */
+const char *
+output_json_enum(const char *name, unsigned int value, char *buf, size_t len)
+{
+	if (name != NULL)
+		return name;
+	snprintf(buf, len, "unknown(%u)", value);
+	return buf;
+}
+
+/* Format a 16-byte UUID; NULL if rasd sent something of another size. */
+const char *
+output_json_uuid(const ProtobufCBinaryData *uuid, char *buf, size_t len)
+{
+	char	tmp[37];
+
+	if (uuid->len != 16 || uuid->data == NULL || len < sizeof tmp)
+		return NULL;
+	ras_uuid_format(uuid->data, tmp);
+	memcpy(buf, tmp, sizeof tmp);
+	return buf;
+}
+
+/* A notification member: its name, or null when there is none. */
+static void
+output_json_notify(struct output_json *j, const char *key, int has,
+    uint32_t notify)
+{
+	char	buf[32];
+
+	if (!has || notify == RAS_NOTIFY_NONE)
+		output_json_null(j, key);
+	else
+		output_json_string(j, key, output_json_enum(
+		    ras_notify_name(notify), notify, buf, sizeof buf));
+}
+
+/* One VM as an object; slots only for "show", which has the detail. */
+static void
+output_json_vm(struct output_json *j, const Ras__VmInfo *vm, int slots)
+{
+	char		 buf[48];
+	const Ras__Source *src;
+	const Ras__Slot	*slot;
+	size_t		 i;
+	unsigned int	 bit;
+
+	output_json_object(j, NULL);
+	output_json_string(j, "name", vm->name);
+	output_json_string(j, "uuid",
+	    output_json_uuid(&vm->uuid, buf, sizeof buf));
+	output_json_string(j, "arch",
+	    output_json_enum(ras_arch_name(vm->arch), vm->arch, buf,
+	    sizeof buf));
+	output_json_string(j, "state", vm->state);
+	output_json_uint(j, "pid", vm->pid);
+	output_json_uint(j, "generation", vm->generation);
+	output_json_bool(j, "profile_pinned", vm->profile_pinned);
+	output_json_array(j, "profile");
+	for (i = 0; i < vm->n_profile; i++) {
+		src = vm->profile[i];
+		output_json_object(j, NULL);
+		output_json_uint(j, "source_id", src->source_id);
+		output_json_notify(j, "notification", 1, src->notify);
+		if (src->has_hest_type)
+			output_json_uint(j, "hest_type", src->hest_type);
+		else
+			output_json_null(j, "hest_type");
+		output_json_close(j);
+	}
+	output_json_close(j);
+	output_json_array(j, "caps");
+	for (bit = 0; bit < 32; bit++) {
+		if (vm->caps & (1u << bit))
+			output_json_string(j, NULL, output_json_enum(
+			    ras_notify_name(bit), bit, buf, sizeof buf));
+	}
+	output_json_close(j);
+	output_json_uint(j, "active_ranges", vm->active_ranges);
+	output_json_uint(j, "active_bytes", vm->active_bytes);
+	output_json_uint(j, "history_count", vm->history_count);
+	if (slots) {
+		output_json_array(j, "slots");
+		for (i = 0; i < vm->n_slots; i++) {
+			slot = vm->slots[i];
+			output_json_object(j, NULL);
+			output_json_hex(j, "gpa", slot->gpa);
+			output_json_hex(j, "hva", slot->hva);
+			output_json_uint(j, "size", slot->size);
+			output_json_close(j);
+		}
+		output_json_close(j);
+	}
+	output_json_close(j);
+}
+
+/* list-vms: an array of VM objects. */
+void
+output_json_vm_list(FILE *fp, const Ras__VmList *list)
+{
+	struct output_json	j;
+	size_t			i;
+
+	output_json_begin(&j, fp, 1);
+	output_json_array(&j, NULL);
+	for (i = 0; i < list->n_vms; i++)
+		output_json_vm(&j, list->vms[i], 0);
+	output_json_close(&j);
+	output_json_end(&j);
+}
+
+/* show: one VM object, with its memory slots. */
+void
+output_json_vm_info(FILE *fp, const Ras__VmInfo *vm)
+{
+	struct output_json	j;
+
+	output_json_begin(&j, fp, 1);
+	output_json_vm(&j, vm, 1);
+	output_json_end(&j);
+}
+
+/* list-poison: an array of active poisoned ranges. */
+void
+output_json_poison_list(FILE *fp, const Ras__PoisonList *list)
+{
+	struct output_json	 j;
+	const Ras__PoisonRange	*r;
+	char			 buf[48];
+	size_t			 i;
+
+	output_json_begin(&j, fp, 1);
+	output_json_array(&j, NULL);
+	for (i = 0; i < list->n_ranges; i++) {
+		r = list->ranges[i];
+		output_json_object(&j, NULL);
+		output_json_hex(&j, "gpa", r->gpa);
+		output_json_uint(&j, "length", r->length);
+		output_json_string(&j, "kind", output_json_enum(
+		    ras_kind_name(r->kind), r->kind, buf, sizeof buf));
+		output_json_string(&j, "action", output_json_enum(
+		    ras_action_name(r->action), r->action, buf, sizeof buf));
+		output_json_notify(&j, "notification", r->has_notify,
+		    r->notify);
+		if (r->has_source_id)
+			output_json_uint(&j, "source_id", r->source_id);
+		else
+			output_json_null(&j, "source_id");
+		output_json_time(r->first_seen, buf, sizeof buf);
+		output_json_string(&j, "first_seen", buf);
+		output_json_uint(&j, "records", r->records);
+		output_json_close(&j);
+	}
+	output_json_close(&j);
+	output_json_end(&j);
+}
+
+/* history: an array of poison events, oldest first as rasd sends them. */
+void
+output_json_history(FILE *fp, const Ras__HistoryList *list)
+{
+	struct output_json	 j;
+	const Ras__PoisonEvent	*e;
+	char			 buf[48];
+	size_t			 i;
+
+	output_json_begin(&j, fp, 1);
+	output_json_array(&j, NULL);
+	for (i = 0; i < list->n_events; i++) {
+		e = list->events[i];
+		output_json_object(&j, NULL);
+		output_json_uint(&j, "id", e->id);
+		output_json_time(e->time, buf, sizeof buf);
+		output_json_string(&j, "time", buf);
+		output_json_string(&j, "kind", output_json_enum(
+		    ras_kind_name(e->kind), e->kind, buf, sizeof buf));
+		output_json_hex(&j, "gpa", e->gpa);
+		output_json_uint(&j, "length", e->length);
+		output_json_string(&j, "action", output_json_enum(
+		    ras_action_name(e->action), e->action, buf, sizeof buf));
+		output_json_notify(&j, "notification", e->has_notify,
+		    e->notify);
+		if (e->has_source_id)
+			output_json_uint(&j, "source_id", e->source_id);
+		else
+			output_json_null(&j, "source_id");
+		output_json_string(&j, "origin", e->origin);
+		output_json_string(&j, "host", e->host);
+		output_json_bool(&j, "active", e->active);
+		output_json_close(&j);
+	}
+	output_json_close(&j);
+	output_json_end(&j);
+}

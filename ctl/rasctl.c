@@ -1,0 +1,561 @@
+/*
+ * rasctl.c -- rasctl's main program: parse the command line, send one
+ * Request to rasd over its Unix socket, read one Response and print it.
+ *
+ * DESIGN: one request per connection, one deadline for the whole exchange
+ * (connect, send, receive) so that --timeout bounds what an operator or a
+ * monitoring script waits for, whatever state rasd is in. Everything read
+ * from the socket is checked before use: the frame length against
+ * FRAME_MAX, the message by the protobuf decoder, the id against the one
+ * sent, the body against the one asked for.
+ */
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "ras.h"
+#include "rasctl.h"
+
+/* The release; lib/ras.h may define it for every program at once. */
+#ifndef RAS_VERSION
+#define RAS_VERSION "0.1.0"
+#endif
+
+#define RASCTL_USAGE \
+	"usage: rasctl [--socket PATH] [--json] [--timeout SECONDS] " \
+	"command [VM]\n"
+
+/* One exchange with rasd: where, until when, and how it went. */
+struct rasctl_conn {
+	const char	*path;
+	int		 fd;
+	int64_t		 deadline;	/* CLOCK_MONOTONIC, ms */
+	int		 timeout_ms;
+};
+
+/* Milliseconds on the monotonic clock. */
+static int64_t
+rasctl_now(void)
+{
+	struct timespec	ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Milliseconds left before the deadline, 0 once it has passed. */
+static int
+rasctl_left(const struct rasctl_conn *c)
+{
+	int64_t	left = c->deadline - rasctl_now();
+
+	return left > 0 ? (int)left : 0;
+}
+
+/* Print the long help to fp. */
+static void
+rasctl_help(FILE *fp)
+{
+	const char	*env = getenv("RASD_SOCKET");
+	char		 path[4096];
+
+	if (env != NULL && *env != '\0')
+		snprintf(path, sizeof path, "%s", env);
+	else if (ras_default_socket(path, sizeof path) == -1)
+		snprintf(path, sizeof path, "(none: path too long)");
+	fprintf(fp, RASCTL_USAGE
+"\n"
+"rasctl asks rasd, the daemon that keeps the memory-error (RAS) state of\n"
+"the KVM guests on this host, about its VMs and their poisoned memory.\n"
+"\n"
+"Commands:\n"
+"  list-vms          List every VM rasd knows, one per line: NAME, UUID,\n"
+"                    ARCH, STATE, PID of the VMM, POISON (active poisoned\n"
+"                    ranges), BYTES (their size), PROFILE (the boot\n"
+"                    profile as notification:source-id pairs) and PINNED\n"
+"                    (whether that profile is fixed until a guest reset).\n"
+"  show VM           Show one VM in detail as \"key: value\" lines, with\n"
+"                    its memory slots (guest-physical base, host address,\n"
+"                    size) and the notification types its VMM can inject.\n"
+"  list-poison VM    List the VM's active poisoned guest-physical ranges:\n"
+"                    GPA, LENGTH, KIND (AR or AO), ACTION (inject, ignore,\n"
+"                    stop-vm), NOTIFY, SOURCE, FIRST SEEN (UTC) and\n"
+"                    RECORDS (memory errors merged into the range).\n"
+"  history VM        List every poison event recorded for the VM,\n"
+"                    including those a guest reset has retired: ID, TIME,\n"
+"                    KIND, GPA, LENGTH, ACTION, NOTIFY, SOURCE, ORIGIN\n"
+"                    (forward, import, libvirt, operator), HOST (boot id)\n"
+"                    and ACTIVE.\n"
+"  help              Show this text.\n"
+"\n"
+"  VM is a libvirt domain name or UUID; rasd resolves it.\n"
+"\n"
+"Options:\n"
+"  --socket PATH       Talk to rasd at PATH. The default is $RASD_SOCKET\n"
+"                      if set, else /run/rasd/rasd.sock for root and\n"
+"                      $XDG_RUNTIME_DIR/rasd/rasd.sock for other users\n"
+"                      (here: %s).\n"
+"  --json              Print JSON instead of a table: an array for the\n"
+"                      list commands ([] when empty), an object for show.\n"
+"                      The fields are described in rasctl(8).\n"
+"  --timeout SECONDS   Give up when rasd has not answered within SECONDS\n"
+"                      (fractions allowed; default 5).\n"
+"  -h, --help          Show this text and exit.\n"
+"  --version           Show the version and exit.\n"
+"\n"
+"  Options go before the command and are accepted after it too; \"--\"\n"
+"  ends them, for a VM name that begins with a dash.\n"
+"\n"
+"Exit status:\n"
+"  0  Success, including an empty result.\n"
+"  1  rasd answered with an error (its message and error code are printed\n"
+"     on stderr), or could not be reached, or did not answer in time, or\n"
+"     sent an answer rasctl cannot read.\n"
+"  2  Usage error: unknown command or option, or missing VM argument.\n"
+"\n"
+"Examples:\n"
+"  rasctl list-vms\n"
+"  rasctl list-poison vm1\n"
+"  rasctl --json history vm1 | jq '.[] | select(.active)'\n", path);
+}
+
+/* Report a usage error on stderr and return the usage exit status. */
+static int
+rasctl_usage(const char *msg)
+{
+	fprintf(stderr, "rasctl: %s\n" RASCTL_USAGE
+	    "Commands: list-vms, show VM, list-poison VM, history VM. "
+	    "See \"rasctl --help\".\n", msg);
+	return RASCTL_EXIT_USAGE;
+}
+
+/* Wait until fd is ready for events or the deadline passes (ETIMEDOUT). */
+static int
+rasctl_wait(struct rasctl_conn *c, short events)
+{
+	struct pollfd	pfd;
+	int		n;
+
+	for (;;) {
+		pfd.fd = c->fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, rasctl_left(c));
+		if (n > 0)
+			return 0;
+		if (n == 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/*
+ * Connect to rasd without blocking past the deadline. A Unix socket whose
+ * listen queue is full answers EAGAIN rather than "in progress", so that
+ * case is retried until the deadline.
+ */
+static int
+rasctl_connect(struct rasctl_conn *c)
+{
+	struct sockaddr_un	sun;
+	struct timespec		pause = { 0, 10 * 1000000 };
+	socklen_t		len = sizeof(int);
+	int			soerr = 0;
+
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	if (strlen(c->path) >= sizeof sun.sun_path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(sun.sun_path, c->path, strlen(c->path));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (c->fd == -1)
+		return -1;
+	for (;;) {
+		if (connect(c->fd, (struct sockaddr *)&sun, sizeof sun) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN) {
+			if (rasctl_left(c) == 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		if (errno != EINPROGRESS)
+			return -1;
+		if (rasctl_wait(c, POLLOUT) == -1)
+			return -1;
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
+			return -1;
+		if (soerr != 0) {
+			errno = soerr;
+			return -1;
+		}
+		return 0;
+	}
+}
+
+/* Write all len bytes of buf before the deadline. */
+static int
+rasctl_write(struct rasctl_conn *c, const uint8_t *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		n = send(c->fd, buf, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1 && errno != EAGAIN)
+			return -1;
+		if (rasctl_wait(c, POLLOUT) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read exactly len bytes into buf before the deadline. Returns 0, -1 with
+ * errno, or the number of bytes read (< len) when rasd closed the socket
+ * first, plus one so that 0 bytes before the close is distinguishable.
+ */
+static ssize_t
+rasctl_read(struct rasctl_conn *c, uint8_t *buf, size_t len)
+{
+	size_t	got = 0;
+	ssize_t	n;
+
+	while (got < len) {
+		n = read(c->fd, buf + got, len - got);
+		if (n > 0) {
+			got += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return (ssize_t)got + 1;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return -1;
+		if (rasctl_wait(c, POLLIN) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/* Frame and send one request. Prints why on failure. */
+static int
+rasctl_send(struct rasctl_conn *c, const Ras__Request *req)
+{
+	uint8_t	*buf;
+	size_t	 len;
+	int	 rv = -1;
+
+	len = ras__request__get_packed_size(req);
+	if (len == 0 || len > FRAME_MAX) {
+		fprintf(stderr, "rasctl: request of %zu bytes is over the "
+		    "limit of %u bytes\n", len, FRAME_MAX);
+		return -1;
+	}
+	if ((buf = malloc(FRAME_HDR_LEN + len)) == NULL) {
+		fprintf(stderr, "rasctl: out of memory\n");
+		return -1;
+	}
+	frame_put_header(buf, (uint32_t)len);
+	ras__request__pack(req, buf + FRAME_HDR_LEN);
+	if (rasctl_write(c, buf, FRAME_HDR_LEN + len) == -1) {
+		if (errno == ETIMEDOUT)
+			fprintf(stderr, "rasctl: rasd at %s did not take the "
+			    "request within %gs\n", c->path,
+			    c->timeout_ms / 1000.0);
+		else
+			fprintf(stderr, "rasctl: cannot send to rasd at %s: "
+			    "%s\n", c->path, strerror(errno));
+		goto out;
+	}
+	rv = 0;
+out:
+	free(buf);
+	return rv;
+}
+
+/* Say why a read from rasd failed; r is what rasctl_read returned. */
+static void
+rasctl_read_error(const struct rasctl_conn *c, ssize_t r, int midframe)
+{
+	if (r == -1 && errno == ETIMEDOUT)
+		fprintf(stderr, "rasctl: no answer from rasd at %s within "
+		    "%gs\n", c->path, c->timeout_ms / 1000.0);
+	else if (r == -1)
+		fprintf(stderr, "rasctl: cannot read from rasd at %s: %s\n",
+		    c->path, strerror(errno));
+	else if (r == 1 && !midframe)
+		fprintf(stderr, "rasctl: rasd at %s closed the connection "
+		    "without answering\n", c->path);
+	else
+		fprintf(stderr, "rasctl: rasd at %s closed the connection in "
+		    "the middle of its answer\n", c->path);
+}
+
+/* Read and decode one response. Prints why and returns NULL on failure. */
+static Ras__Response *
+rasctl_recv(struct rasctl_conn *c)
+{
+	Ras__Response	*resp = NULL;
+	uint8_t		 hdr[FRAME_HDR_LEN], *buf = NULL;
+	uint32_t	 len = 0;
+	ssize_t		 r;
+
+	if ((r = rasctl_read(c, hdr, sizeof hdr)) != 0) {
+		rasctl_read_error(c, r, r > 1);
+		return NULL;
+	}
+	switch (frame_check(hdr, sizeof hdr, &len)) {
+	case FRAME_TOO_BIG:
+		fprintf(stderr, "rasctl: rasd sent a frame of %" PRIu32
+		    " bytes, over the limit of %u bytes\n", len, FRAME_MAX);
+		return NULL;
+	case FRAME_EMPTY:
+		fprintf(stderr, "rasctl: rasd sent an empty frame\n");
+		return NULL;
+	case FRAME_SHORT:
+	case FRAME_OK:
+		break;
+	}
+	/* frame_check promises the length only for a whole frame. */
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 |
+	    (uint32_t)hdr[2] << 8 | hdr[3];
+	if ((buf = malloc(len)) == NULL) {
+		fprintf(stderr, "rasctl: out of memory\n");
+		return NULL;
+	}
+	if ((r = rasctl_read(c, buf, len)) != 0) {
+		rasctl_read_error(c, r, 1);
+		goto out;
+	}
+	resp = ras__response__unpack(NULL, len, buf);
+	if (resp == NULL)
+		fprintf(stderr, "rasctl: cannot decode the answer from rasd "
+		    "(%" PRIu32 " bytes, not a valid Response)\n", len);
+out:
+	free(buf);
+	return resp;
+}
+
+/* Name of an ErrorCode as in the schema ("ERR_NO_SUCH_VM"). */
+static const char *
+rasctl_error_name(int code, char *buf, size_t len)
+{
+	const ProtobufCEnumValue	*v;
+
+	v = protobuf_c_enum_descriptor_get_value(&ras__error_code__descriptor,
+	    code);
+	if (v != NULL)
+		return v->name;
+	snprintf(buf, len, "error %d", code);
+	return buf;
+}
+
+/* Fill in the request for a parsed command line. */
+static void
+rasctl_request(const struct parse_result *res, Ras__Request *req,
+    Ras__ListVms *list, Ras__VmQuery *query)
+{
+	query->vm = (char *)res->vm;
+	req->version = RAS_PROTO_VERSION;
+	/* Any value works; pid and time make a stray answer unlikely to fit. */
+	req->id = ((uint64_t)getpid() << 32) | (uint32_t)time(NULL);
+	if (req->id == 0)
+		req->id = 1;
+	switch (res->command) {
+	case CMD_LIST_VMS:
+		req->body_case = RAS__REQUEST__BODY_LIST_VMS;
+		req->list_vms = list;
+		break;
+	case CMD_SHOW:
+		req->body_case = RAS__REQUEST__BODY_SHOW_VM;
+		req->show_vm = query;
+		break;
+	case CMD_LIST_POISON:
+		req->body_case = RAS__REQUEST__BODY_LIST_POISON;
+		req->list_poison = query;
+		break;
+	case CMD_HISTORY:
+		req->body_case = RAS__REQUEST__BODY_HISTORY;
+		req->history = query;
+		break;
+	default:
+		break;
+	}
+}
+
+/* The response body that answers a command. */
+static Ras__Response__BodyCase
+rasctl_expected(enum parser_command command)
+{
+	switch (command) {
+	case CMD_LIST_VMS:
+		return RAS__RESPONSE__BODY_VM_LIST;
+	case CMD_SHOW:
+		return RAS__RESPONSE__BODY_VM_INFO;
+	case CMD_LIST_POISON:
+		return RAS__RESPONSE__BODY_POISON_LIST;
+	case CMD_HISTORY:
+		return RAS__RESPONSE__BODY_HISTORY;
+	default:
+		return RAS__RESPONSE__BODY__NOT_SET;
+	}
+}
+
+/* Check the response and print it; returns the exit status. */
+static int
+rasctl_print(const struct parse_result *res, const Ras__Request *req,
+    const Ras__Response *resp)
+{
+	const ProtobufCFieldDescriptor	*f;
+	char				 buf[32];
+
+	if (resp->id != req->id) {
+		fprintf(stderr, "rasctl: rasd answered request %" PRIu64
+		    " instead of %" PRIu64 "\n", resp->id, req->id);
+		return RASCTL_EXIT_FAIL;
+	}
+	if (resp->body_case == RAS__RESPONSE__BODY_ERROR) {
+		fprintf(stderr, "rasctl: ");
+		if (resp->error->message != NULL &&
+		    resp->error->message[0] != '\0')
+			output_text(stderr, resp->error->message);
+		else
+			fprintf(stderr, "rasd refused the request");
+		fprintf(stderr, " (%s)\n", rasctl_error_name(resp->error->code,
+		    buf, sizeof buf));
+		return RASCTL_EXIT_FAIL;
+	}
+	if (resp->body_case != rasctl_expected(res->command)) {
+		f = protobuf_c_message_descriptor_get_field(
+		    &ras__response__descriptor, (unsigned)resp->body_case);
+		if (f != NULL)
+			fprintf(stderr, "rasctl: unexpected answer from rasd "
+			    "(%s to a %s request)\n", f->name,
+			    parser_command_name(res->command));
+		else
+			fprintf(stderr, "rasctl: unexpected answer from rasd "
+			    "(body %d to a %s request)\n",
+			    (int)resp->body_case,
+			    parser_command_name(res->command));
+		return RASCTL_EXIT_FAIL;
+	}
+	switch (resp->body_case) {
+	case RAS__RESPONSE__BODY_VM_LIST:
+		if (res->json)
+			output_json_vm_list(stdout, resp->vm_list);
+		else
+			output_vm_list(stdout, resp->vm_list);
+		break;
+	case RAS__RESPONSE__BODY_VM_INFO:
+		if (res->json)
+			output_json_vm_info(stdout, resp->vm_info);
+		else
+			output_vm_info(stdout, resp->vm_info);
+		break;
+	case RAS__RESPONSE__BODY_POISON_LIST:
+		if (res->json)
+			output_json_poison_list(stdout, resp->poison_list);
+		else
+			output_poison_list(stdout, resp->poison_list);
+		break;
+	case RAS__RESPONSE__BODY_HISTORY:
+		if (res->json)
+			output_json_history(stdout, resp->history);
+		else
+			output_history(stdout, resp->history);
+		break;
+	default:
+		break;
+	}
+	return RASCTL_EXIT_OK;
+}
+
+/* Run rasctl: parse, ask rasd, print. */
+int
+main(int argc, char *argv[])
+{
+	struct parse_result	 res;
+	struct rasctl_conn	 c = { .fd = -1 };
+	Ras__Request		 req = RAS__REQUEST__INIT;
+	Ras__ListVms		 list = RAS__LIST_VMS__INIT;
+	Ras__VmQuery		 query = RAS__VM_QUERY__INIT;
+	Ras__Response		*resp = NULL;
+	const char		*env;
+	char			 err[256], path[4096];
+	int			 status = RASCTL_EXIT_FAIL;
+
+	if (parser_parse(argc, argv, &res, err, sizeof err) == -1)
+		return rasctl_usage(err);
+	if (res.command == CMD_HELP) {
+		rasctl_help(stdout);
+		return fflush(stdout) == EOF ? RASCTL_EXIT_FAIL : RASCTL_EXIT_OK;
+	}
+	if (res.command == CMD_VERSION) {
+		printf("rasctl %s (wire protocol %d)\n", RAS_VERSION,
+		    RAS_PROTO_VERSION);
+		return fflush(stdout) == EOF ? RASCTL_EXIT_FAIL : RASCTL_EXIT_OK;
+	}
+
+	if (res.socket != NULL)
+		c.path = res.socket;
+	else if ((env = getenv("RASD_SOCKET")) != NULL && *env != '\0')
+		c.path = env;
+	else if (ras_default_socket(path, sizeof path) == 0)
+		c.path = path;
+	else {
+		fprintf(stderr, "rasctl: the default socket path is too long; "
+		    "use --socket or RASD_SOCKET\n");
+		return RASCTL_EXIT_FAIL;
+	}
+	c.timeout_ms = res.timeout_ms;
+	c.deadline = rasctl_now() + res.timeout_ms;
+
+	rasctl_request(&res, &req, &list, &query);
+	if (rasctl_connect(&c) == -1) {
+		fprintf(stderr, "rasctl: cannot connect to rasd at %s: %s\n",
+		    c.path, strerror(errno));
+		goto out;
+	}
+	if (rasctl_send(&c, &req) == -1)
+		goto out;
+	if ((resp = rasctl_recv(&c)) == NULL)
+		goto out;
+	status = rasctl_print(&res, &req, resp);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "rasctl: cannot write the output: %s\n",
+		    strerror(errno));
+		status = RASCTL_EXIT_FAIL;
+	}
+out:
+	if (resp != NULL)
+		ras__response__free_unpacked(resp, NULL);
+	if (c.fd != -1)
+		close(c.fd);
+	return status;
+}

@@ -1,0 +1,95 @@
+/*
+ * rasctl.h -- internal interfaces of rasctl, the operator CLI, grouped by
+ * file.
+ *
+ * parser.c turns argv into a struct parse_result and knows nothing of the
+ * wire; rasctl.c talks to rasd; output.c prints tables for people and
+ * output_json.c prints JSON for programs. parser.o and output_json.o link
+ * into the unit tests, so neither may call into rasctl.c or output.c.
+ */
+#ifndef RASCTL_H
+#define RASCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "rasd.pb-c.h"
+
+/* Exit status, stable: scripts depend on it (documented in rasctl.8). */
+#define RASCTL_EXIT_OK		0	/* success */
+#define RASCTL_EXIT_FAIL	1	/* rasd refused, or could not be reached */
+#define RASCTL_EXIT_USAGE	2	/* bad command line */
+
+#define RASCTL_TIMEOUT_DEFAULT_MS	5000
+#define RASCTL_TIMEOUT_MAX_MS		(24 * 3600 * 1000)
+
+/* What the command line asks for. */
+enum parser_command {
+	CMD_NONE = 0,
+	CMD_HELP,
+	CMD_VERSION,
+	CMD_LIST_VMS,
+	CMD_SHOW,
+	CMD_LIST_POISON,
+	CMD_HISTORY
+};
+
+/* One parsed command line; strings point into argv. */
+struct parse_result {
+	enum parser_command	 command;
+	const char		*vm;		/* name or UUID, NULL if none */
+	const char		*socket;	/* NULL: $RASD_SOCKET or default */
+	int			 json;
+	int			 timeout_ms;
+};
+
+/* parser.c */
+int		 parser_parse(int, char *[], struct parse_result *, char *,
+		    size_t);
+const char	*parser_command_name(enum parser_command);
+int		 parser_parse_timeout(const char *, int *);
+
+/* output.c */
+void	output_vm_list(FILE *, const Ras__VmList *);
+void	output_vm_info(FILE *, const Ras__VmInfo *);
+void	output_poison_list(FILE *, const Ras__PoisonList *);
+void	output_history(FILE *, const Ras__HistoryList *);
+void	output_bytes(uint64_t, char *, size_t);
+void	output_text(FILE *, const char *);
+
+/* output_json.c */
+#define OUTPUT_JSON_DEPTH	16
+
+/* A streaming JSON writer: values are emitted as they are added. */
+struct output_json {
+	FILE	*fp;
+	int	 depth;
+	int	 pretty;
+	int	 count[OUTPUT_JSON_DEPTH];	/* members so far, per level */
+	char	 closer[OUTPUT_JSON_DEPTH];	/* '}' or ']', per level */
+	int	 overflow;
+};
+
+void	output_json_begin(struct output_json *, FILE *, int);
+int	output_json_end(struct output_json *);
+void	output_json_object(struct output_json *, const char *);
+void	output_json_array(struct output_json *, const char *);
+void	output_json_close(struct output_json *);
+void	output_json_string(struct output_json *, const char *, const char *);
+void	output_json_uint(struct output_json *, const char *, uint64_t);
+void	output_json_int(struct output_json *, const char *, int64_t);
+void	output_json_bool(struct output_json *, const char *, int);
+void	output_json_null(struct output_json *, const char *);
+void	output_json_hex(struct output_json *, const char *, uint64_t);
+void	output_json_escape(FILE *, const char *, size_t);
+size_t	output_json_utf8_len(const unsigned char *, size_t);
+void	output_json_vm_list(FILE *, const Ras__VmList *);
+void	output_json_vm_info(FILE *, const Ras__VmInfo *);
+void	output_json_poison_list(FILE *, const Ras__PoisonList *);
+void	output_json_history(FILE *, const Ras__HistoryList *);
+void	output_json_time(int64_t, char *, size_t);
+const char *output_json_enum(const char *, unsigned int, char *, size_t);
+const char *output_json_uuid(const ProtobufCBinaryData *, char *, size_t);
+
+#endif

@@ -1,0 +1,614 @@
+/*
+ * test_rasctl_parser.c -- rasctl's command-line parser (ctl/parser.c) and
+ * JSON writer (ctl/output_json.c): good and bad command lines, string
+ * escaping, and the exact JSON shape scripts rely on.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ras.h"
+#include "../../ctl/rasctl.h"
+
+/* Parse a NULL-terminated argv; err gets the message. */
+static int
+parse(char **argv, struct parse_result *res, char *err, size_t errlen)
+{
+	int	argc = 0;
+
+	while (argv[argc] != NULL)
+		argc++;
+	return parser_parse(argc, argv, res, err, errlen);
+}
+
+/* Expect argv to be a usage error whose message contains want. */
+static void
+expect_error(char **argv, const char *want)
+{
+	struct parse_result	res;
+	char			err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), -1,
+	    "accepted: %s ...", argv[1] ? argv[1] : "(none)");
+	cr_assert(strstr(err, want) != NULL, "message \"%s\" lacks \"%s\"",
+	    err, want);
+}
+
+/* Text written to a memory stream by fn. */
+struct capture {
+	char	*buf;
+	size_t	 len;
+	FILE	*fp;
+};
+
+static FILE *
+capture_open(struct capture *c)
+{
+	c->buf = NULL;
+	c->len = 0;
+	c->fp = open_memstream(&c->buf, &c->len);
+	cr_assert_not_null(c->fp);
+	return c->fp;
+}
+
+static char *
+capture_close(struct capture *c)
+{
+	fclose(c->fp);
+	return c->buf;
+}
+
+/* output_json_escape of len bytes of s, as a new string. */
+static char *
+escape(const char *s, size_t len)
+{
+	struct capture	c;
+
+	output_json_escape(capture_open(&c), s, len);
+	return capture_close(&c);
+}
+
+Test(parser, list_vms_defaults)
+{
+	char			*argv[] = { "rasctl", "list-vms", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_LIST_VMS);
+	cr_assert_null(res.vm);
+	cr_assert_null(res.socket);
+	cr_assert_eq(res.json, 0);
+	cr_assert_eq(res.timeout_ms, RASCTL_TIMEOUT_DEFAULT_MS);
+}
+
+Test(parser, global_options_before_command)
+{
+	char			*argv[] = { "rasctl", "--socket", "/tmp/r.sock",
+	    "--json", "--timeout", "2.5", "list-poison", "vm1", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_LIST_POISON);
+	cr_assert_str_eq(res.vm, "vm1");
+	cr_assert_str_eq(res.socket, "/tmp/r.sock");
+	cr_assert_eq(res.json, 1);
+	cr_assert_eq(res.timeout_ms, 2500);
+}
+
+Test(parser, equals_forms)
+{
+	char			*argv[] = { "rasctl", "--socket=/a b",
+	    "--timeout=0.25", "history", "vm1", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_HISTORY);
+	cr_assert_str_eq(res.socket, "/a b");
+	cr_assert_eq(res.timeout_ms, 250);
+}
+
+Test(parser, options_after_command)
+{
+	char			*argv[] = { "rasctl", "show", "vm1", "--json",
+	    NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_SHOW);
+	cr_assert_str_eq(res.vm, "vm1");
+	cr_assert_eq(res.json, 1);
+}
+
+Test(parser, double_dash_allows_dash_vm)
+{
+	char			*argv[] = { "rasctl", "list-poison", "--",
+	    "-odd-name", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.vm, "-odd-name");
+}
+
+Test(parser, uuid_passed_through)
+{
+	char			*argv[] = { "rasctl", "show",
+	    "6F2E1122-3344-4566-8788-99aabbccddee", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.vm, "6F2E1122-3344-4566-8788-99aabbccddee");
+}
+
+Test(parser, vm_name_with_utf8_and_spaces)
+{
+	char			*argv[] = { "rasctl", "history",
+	    "web server \xc3\xa9t\xc3\xa9", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.vm, "web server \xc3\xa9t\xc3\xa9");
+}
+
+Test(parser, last_option_wins)
+{
+	char			*argv[] = { "rasctl", "--socket", "/a",
+	    "--socket", "/b", "--timeout", "1", "--timeout", "3", "list-vms",
+	    NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.socket, "/b");
+	cr_assert_eq(res.timeout_ms, 3000);
+}
+
+Test(parser, help_and_version)
+{
+	char			*a1[] = { "rasctl", "-h", NULL };
+	char			*a2[] = { "rasctl", "--help", NULL };
+	char			*a3[] = { "rasctl", "help", NULL };
+	char			*a4[] = { "rasctl", "show", "--help", NULL };
+	char			*a5[] = { "rasctl", "--version", NULL };
+	char			*a6[] = { "rasctl", "--help", "bogus", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(a1, &res, err, sizeof err), 0);
+	cr_assert_eq(res.command, CMD_HELP);
+	cr_assert_eq(parse(a2, &res, err, sizeof err), 0);
+	cr_assert_eq(res.command, CMD_HELP);
+	cr_assert_eq(parse(a3, &res, err, sizeof err), 0);
+	cr_assert_eq(res.command, CMD_HELP);
+	cr_assert_eq(parse(a4, &res, err, sizeof err), 0);
+	cr_assert_eq(res.command, CMD_HELP);
+	cr_assert_eq(parse(a5, &res, err, sizeof err), 0);
+	cr_assert_eq(res.command, CMD_VERSION);
+	/* Help stops parsing: what follows it is not looked at. */
+	cr_assert_eq(parse(a6, &res, err, sizeof err), 0);
+	cr_assert_eq(res.command, CMD_HELP);
+}
+
+Test(parser, usage_errors)
+{
+	char	*none[] = { "rasctl", NULL };
+	char	*only_opts[] = { "rasctl", "--json", NULL };
+	char	*unknown_cmd[] = { "rasctl", "list-vm", NULL };
+	char	*unknown_opt[] = { "rasctl", "--jsn", "list-vms", NULL };
+	char	*short_opt[] = { "rasctl", "-j", "list-vms", NULL };
+	char	*missing_vm[] = { "rasctl", "list-poison", NULL };
+	char	*missing_vm2[] = { "rasctl", "show", "--json", NULL };
+	char	*empty_vm[] = { "rasctl", "history", "", NULL };
+	char	*two_vms[] = { "rasctl", "show", "vm1", "vm2", NULL };
+	char	*extra[] = { "rasctl", "list-vms", "vm1", NULL };
+	char	*no_sock[] = { "rasctl", "list-vms", "--socket", NULL };
+	char	*empty_sock[] = { "rasctl", "--socket=", "list-vms", NULL };
+	char	*no_tmo[] = { "rasctl", "list-vms", "--timeout", NULL };
+	char	*json_val[] = { "rasctl", "--json=yes", "list-vms", NULL };
+	char	*cmd_case[] = { "rasctl", "LIST-VMS", NULL };
+
+	expect_error(none, "no command given");
+	expect_error(only_opts, "no command given");
+	expect_error(unknown_cmd, "unknown command \"list-vm\"");
+	expect_error(unknown_opt, "unknown option \"--jsn\"");
+	expect_error(short_opt, "unknown option \"-j\"");
+	expect_error(missing_vm, "list-poison: missing VM name or UUID");
+	expect_error(missing_vm2, "show: missing VM name or UUID");
+	expect_error(empty_vm, "history: the VM name or UUID is empty");
+	expect_error(two_vms, "unexpected argument \"vm2\"");
+	expect_error(extra, "list-vms: unexpected argument \"vm1\"");
+	expect_error(no_sock, "option --socket needs a value");
+	expect_error(empty_sock, "--socket needs a non-empty path");
+	expect_error(no_tmo, "option --timeout needs a value");
+	expect_error(json_val, "--json takes no value");
+	expect_error(cmd_case, "unknown command");
+}
+
+Test(parser, bad_timeouts)
+{
+	static const char *const bad[] = { "0", "0.0", "-1", "+1", "abc",
+	    "1s", "", " 1", "inf", "nan", "1e3", "0x10", "1.2.3", ".",
+	    "86401", "99999999999999999999", "0.0001" };
+	size_t	i;
+	int	ms;
+
+	for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		cr_expect_eq(parser_parse_timeout(bad[i], &ms), -1,
+		    "accepted \"%s\"", bad[i]);
+	cr_expect_eq(parser_parse_timeout(NULL, &ms), -1);
+}
+
+Test(parser, good_timeouts)
+{
+	int	ms = 0;
+
+	cr_assert_eq(parser_parse_timeout("5", &ms), 0);
+	cr_assert_eq(ms, 5000);
+	cr_assert_eq(parser_parse_timeout("0.5", &ms), 0);
+	cr_assert_eq(ms, 500);
+	cr_assert_eq(parser_parse_timeout(".25", &ms), 0);
+	cr_assert_eq(ms, 250);
+	cr_assert_eq(parser_parse_timeout("0.001", &ms), 0);
+	cr_assert_eq(ms, 1);
+	cr_assert_eq(parser_parse_timeout("86400", &ms), 0);
+	cr_assert_eq(ms, 86400000);
+}
+
+Test(parser, timeout_error_message)
+{
+	char	*argv[] = { "rasctl", "--timeout", "soon", "list-vms", NULL };
+
+	expect_error(argv, "option --timeout: \"soon\" is not a number");
+}
+
+Test(parser, command_names)
+{
+	cr_assert_str_eq(parser_command_name(CMD_LIST_VMS), "list-vms");
+	cr_assert_str_eq(parser_command_name(CMD_SHOW), "show");
+	cr_assert_str_eq(parser_command_name(CMD_LIST_POISON), "list-poison");
+	cr_assert_str_eq(parser_command_name(CMD_HISTORY), "history");
+	cr_assert_null(parser_command_name(CMD_VERSION));
+}
+
+Test(parser, null_error_buffer)
+{
+	char			*argv[] = { "rasctl", "bogus", NULL };
+	struct parse_result	 res;
+
+	cr_assert_eq(parser_parse(2, argv, &res, NULL, 0), -1);
+}
+
+Test(json_escape, plain_and_specials)
+{
+	char	*s;
+
+	s = escape("vm1", 3);
+	cr_assert_str_eq(s, "\"vm1\"");
+	free(s);
+	s = escape("a\"b\\c/d", 7);
+	cr_assert_str_eq(s, "\"a\\\"b\\\\c/d\"");
+	free(s);
+	s = escape("", 0);
+	cr_assert_str_eq(s, "\"\"");
+	free(s);
+}
+
+Test(json_escape, control_characters)
+{
+	char	*s;
+
+	s = escape("\b\f\n\r\t", 5);
+	cr_assert_str_eq(s, "\"\\b\\f\\n\\r\\t\"");
+	free(s);
+	s = escape("\x01\x1f\x1b[31m\x7f", 8);
+	cr_assert_str_eq(s, "\"\\u0001\\u001f\\u001b[31m\\u007f\"");
+	free(s);
+	/* An embedded NUL is data when the length says so. */
+	s = escape("a\0b", 3);
+	cr_assert_eq(strlen(s), 10);
+	cr_assert_str_eq(s, "\"a\\u0000b\"");
+	free(s);
+}
+
+Test(json_escape, utf8_passed_through)
+{
+	/* é (2 bytes), € (3 bytes), U+1F600 (4 bytes), U+10FFFF (max). */
+	const char	*in = "\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 "
+	    "\xf4\x8f\xbf\xbf";
+	char		*s, *want;
+
+	s = escape(in, strlen(in));
+	if (asprintf(&want, "\"%s\"", in) == -1)
+		cr_assert_fail("asprintf");
+	cr_assert_str_eq(s, want);
+	free(s);
+	free(want);
+}
+
+Test(json_escape, invalid_utf8_replaced)
+{
+	static const struct {
+		const char	*in;
+		const char	*out;
+	} cases[] = {
+		{ "\xff", "\"\\ufffd\"" },			/* never valid */
+		{ "a\xc3", "\"a\\ufffd\"" },			/* truncated */
+		{ "\xc3(", "\"\\ufffd(\"" },			/* bad trail */
+		{ "\xc0\xaf", "\"\\ufffd\\ufffd\"" },		/* overlong / */
+		{ "\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"" },/* overlong */
+		{ "\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"" },/* surrogate */
+		{ "\xf4\x90\x80\x80",				/* > U+10FFFF */
+		    "\"\\ufffd\\ufffd\\ufffd\\ufffd\"" },
+		{ "\x80ok", "\"\\ufffdok\"" },			/* lone trail */
+	};
+	size_t	 i;
+	char	*s;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		s = escape(cases[i].in, strlen(cases[i].in));
+		cr_expect_str_eq(s, cases[i].out, "case %zu", i);
+		free(s);
+	}
+}
+
+Test(json_writer, compact_document)
+{
+	struct output_json	j;
+	struct capture		c;
+	char			*s;
+
+	output_json_begin(&j, capture_open(&c), 0);
+	output_json_object(&j, NULL);
+	output_json_string(&j, "name", "vm\"1");
+	output_json_string(&j, "missing", NULL);
+	output_json_uint(&j, "big", UINT64_MAX);
+	output_json_int(&j, "neg", -5);
+	output_json_bool(&j, "yes", 1);
+	output_json_bool(&j, "no", 0);
+	output_json_null(&j, "nil");
+	output_json_hex(&j, "gpa", 0xABCDEF000ULL);
+	output_json_array(&j, "empty");
+	output_json_close(&j);
+	output_json_array(&j, "list");
+	output_json_uint(&j, NULL, 1);
+	output_json_string(&j, NULL, "two");
+	output_json_close(&j);
+	output_json_close(&j);
+	cr_assert_eq(output_json_end(&j), 0);
+	s = capture_close(&c);
+	cr_assert_str_eq(s, "{\"name\":\"vm\\\"1\",\"missing\":null,"
+	    "\"big\":18446744073709551615,\"neg\":-5,\"yes\":true,"
+	    "\"no\":false,\"nil\":null,\"gpa\":\"0xabcdef000\","
+	    "\"empty\":[],\"list\":[1,\"two\"]}\n");
+	free(s);
+}
+
+Test(json_writer, pretty_document)
+{
+	struct output_json	j;
+	struct capture		c;
+	char			*s;
+
+	output_json_begin(&j, capture_open(&c), 1);
+	output_json_array(&j, NULL);
+	output_json_object(&j, NULL);
+	output_json_uint(&j, "a", 1);
+	output_json_array(&j, "b");
+	output_json_close(&j);
+	output_json_close(&j);
+	output_json_close(&j);
+	cr_assert_eq(output_json_end(&j), 0);
+	s = capture_close(&c);
+	cr_assert_str_eq(s, "[\n  {\n    \"a\": 1,\n    \"b\": []\n  }\n]\n");
+	free(s);
+}
+
+Test(json_writer, unbalanced_is_an_error)
+{
+	struct output_json	j;
+	struct capture		c;
+
+	output_json_begin(&j, capture_open(&c), 0);
+	output_json_array(&j, NULL);
+	cr_assert_eq(output_json_end(&j), -1);
+	free(capture_close(&c));
+	output_json_begin(&j, capture_open(&c), 0);
+	output_json_close(&j);
+	cr_assert_eq(output_json_end(&j), -1);
+	free(capture_close(&c));
+}
+
+Test(json_format, time_and_enum)
+{
+	char	buf[48];
+
+	output_json_time(0, buf, sizeof buf);
+	cr_assert_str_eq(buf, "1970-01-01T00:00:00Z");
+	output_json_time(1764073496, buf, sizeof buf);
+	cr_assert_str_eq(buf, "2025-11-25T12:24:56Z");
+	output_json_time(INT64_MAX, buf, sizeof buf);
+	cr_assert_str_eq(buf, "@9223372036854775807");
+	cr_assert_str_eq(output_json_enum("SEA", 8, buf, sizeof buf), "SEA");
+	cr_assert_str_eq(output_json_enum(NULL, 42, buf, sizeof buf),
+	    "unknown(42)");
+}
+
+Test(json_format, poison_list_shape)
+{
+	Ras__PoisonRange	 r0 = RAS__POISON_RANGE__INIT;
+	Ras__PoisonRange	 r1 = RAS__POISON_RANGE__INIT;
+	Ras__PoisonRange	*ranges[] = { &r0, &r1 };
+	Ras__PoisonList		 list = RAS__POISON_LIST__INIT;
+	struct capture		 c;
+	char			*s;
+
+	r0.gpa = 0x40001000;
+	r0.length = 4096;
+	r0.kind = RAS_KIND_AR;
+	r0.action = RAS_ACTION_INJECT;
+	r0.has_notify = 1;
+	r0.notify = RAS_NOTIFY_SEA;
+	r0.has_source_id = 1;
+	r0.source_id = 0;
+	r0.first_seen = 1764073496;
+	r0.records = 1;
+	r1.gpa = 0x80000000;
+	r1.length = 2 << 20;
+	r1.kind = RAS_KIND_AO;
+	r1.action = RAS_ACTION_IGNORE;
+	r1.first_seen = 1764073500;
+	r1.records = 3;
+	list.name = "vm1";
+	list.n_ranges = 2;
+	list.ranges = ranges;
+
+	output_json_poison_list(capture_open(&c), &list);
+	s = capture_close(&c);
+	cr_assert_str_eq(s,
+	    "[\n"
+	    "  {\n"
+	    "    \"gpa\": \"0x40001000\",\n"
+	    "    \"length\": 4096,\n"
+	    "    \"kind\": \"AR\",\n"
+	    "    \"action\": \"inject\",\n"
+	    "    \"notification\": \"SEA\",\n"
+	    "    \"source_id\": 0,\n"
+	    "    \"first_seen\": \"2025-11-25T12:24:56Z\",\n"
+	    "    \"records\": 1\n"
+	    "  },\n"
+	    "  {\n"
+	    "    \"gpa\": \"0x80000000\",\n"
+	    "    \"length\": 2097152,\n"
+	    "    \"kind\": \"AO\",\n"
+	    "    \"action\": \"ignore\",\n"
+	    "    \"notification\": null,\n"
+	    "    \"source_id\": null,\n"
+	    "    \"first_seen\": \"2025-11-25T12:25:00Z\",\n"
+	    "    \"records\": 3\n"
+	    "  }\n"
+	    "]\n");
+	free(s);
+
+	list.n_ranges = 0;
+	output_json_poison_list(capture_open(&c), &list);
+	s = capture_close(&c);
+	cr_assert_str_eq(s, "[]\n");
+	free(s);
+}
+
+Test(json_format, history_shape)
+{
+	Ras__PoisonEvent	 e = RAS__POISON_EVENT__INIT;
+	Ras__PoisonEvent	*events[] = { &e };
+	Ras__HistoryList	 list = RAS__HISTORY_LIST__INIT;
+	struct capture		 c;
+	char			*s;
+
+	e.id = 7;
+	e.gpa = 0x1000;
+	e.length = 4096;
+	e.kind = RAS_KIND_AO;
+	e.action = RAS_ACTION_STOP_VM;
+	e.time = 0;
+	e.host = "boot\n";
+	e.origin = "operator";
+	e.active = 0;
+	list.n_events = 1;
+	list.events = events;
+	output_json_history(capture_open(&c), &list);
+	s = capture_close(&c);
+	cr_assert_str_eq(s,
+	    "[\n"
+	    "  {\n"
+	    "    \"id\": 7,\n"
+	    "    \"time\": \"1970-01-01T00:00:00Z\",\n"
+	    "    \"kind\": \"AO\",\n"
+	    "    \"gpa\": \"0x1000\",\n"
+	    "    \"length\": 4096,\n"
+	    "    \"action\": \"stop-vm\",\n"
+	    "    \"notification\": null,\n"
+	    "    \"source_id\": null,\n"
+	    "    \"origin\": \"operator\",\n"
+	    "    \"host\": \"boot\\n\",\n"
+	    "    \"active\": false\n"
+	    "  }\n"
+	    "]\n");
+	free(s);
+}
+
+Test(json_format, vm_info_shape)
+{
+	static uint8_t	 uuid[16] = { 0x6f, 0x2e, 0x11, 0x22, 0x33, 0x44,
+	    0x45, 0x66, 0x87, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
+	Ras__Source	 src = RAS__SOURCE__INIT, *srcs[] = { &src };
+	Ras__Slot	 slot = RAS__SLOT__INIT, *slots[] = { &slot };
+	Ras__VmInfo	 vm = RAS__VM_INFO__INIT;
+	struct capture	 c;
+	char		*s;
+
+	src.source_id = 1;
+	src.notify = RAS_NOTIFY_MCE;
+	slot.gpa = 0;
+	slot.hva = 0x7f0000000000;
+	slot.size = 1ULL << 30;
+	vm.uuid.len = 16;
+	vm.uuid.data = uuid;
+	vm.name = "vm1";
+	vm.arch = RAS_ARCH_X86_64;
+	vm.state = "running";
+	vm.pid = 10;
+	vm.generation = 2;
+	vm.n_profile = 1;
+	vm.profile = srcs;
+	vm.caps = RAS_NOTIFY_BIT(RAS_NOTIFY_MCE) | (1u << 20);
+	vm.n_slots = 1;
+	vm.slots = slots;
+	output_json_vm_info(capture_open(&c), &vm);
+	s = capture_close(&c);
+	cr_assert_str_eq(s,
+	    "{\n"
+	    "  \"name\": \"vm1\",\n"
+	    "  \"uuid\": \"6f2e1122-3344-4566-8788-99aabbccddee\",\n"
+	    "  \"arch\": \"x86_64\",\n"
+	    "  \"state\": \"running\",\n"
+	    "  \"pid\": 10,\n"
+	    "  \"generation\": 2,\n"
+	    "  \"profile_pinned\": false,\n"
+	    "  \"profile\": [\n"
+	    "    {\n"
+	    "      \"source_id\": 1,\n"
+	    "      \"notification\": \"MCE\",\n"
+	    "      \"hest_type\": null\n"
+	    "    }\n"
+	    "  ],\n"
+	    "  \"caps\": [\n"
+	    "    \"MCE\",\n"
+	    "    \"unknown(20)\"\n"
+	    "  ],\n"
+	    "  \"active_ranges\": 0,\n"
+	    "  \"active_bytes\": 0,\n"
+	    "  \"history_count\": 0,\n"
+	    "  \"slots\": [\n"
+	    "    {\n"
+	    "      \"gpa\": \"0x0\",\n"
+	    "      \"hva\": \"0x7f0000000000\",\n"
+	    "      \"size\": 1073741824\n"
+	    "    }\n"
+	    "  ]\n"
+	    "}\n");
+	free(s);
+
+	/* A UUID of the wrong size is null, not garbage. */
+	vm.uuid.len = 3;
+	output_json_vm_info(capture_open(&c), &vm);
+	s = capture_close(&c);
+	cr_assert(strstr(s, "\"uuid\": null,") != NULL);
+	free(s);
+}
