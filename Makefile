@@ -84,7 +84,7 @@ $(B)/bin/ras-vmmsim: $(B)/obj/tools/ras-vmmsim.o $(B)/lib/librasclient.a
 
 # Unit tests link the shared library code; a test of a daemon module names
 # that module's objects here.
-$(B)/tests/test_poison: $(B)/obj/daemon/poison.o
+$(B)/tests/test_poison: $(B)/obj/daemon/poison.o $(B)/obj/daemon/log.o
 $(B)/tests/test_rasctl_parser: $(B)/obj/ctl/parser.o $(B)/obj/ctl/output_json.o
 $(B)/tests/test_config: $(B)/obj/daemon/config.o $(B)/obj/daemon/log.o
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/lib/libras-common.a
