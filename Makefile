@@ -39,6 +39,7 @@ E2E_C_BINS := $(patsubst tests/e2e/test_%.c,$(B)/tests/e2e_%,$(E2E_C_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
+.SECONDARY:
 .PHONY: all check fuzz bench demo deps clean asan-check install
 all: $(BINS) $(LIBS)
 
@@ -66,9 +67,14 @@ $(B)/bin/rasctl: $(call obj,$(CTL_SRC)) $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lprotobuf-c
 
-$(B)/lib/librasclient.so: $(CLIENT_OBJ) $(LIB_OBJ)
+$(B)/lib/librasclient.so.1: $(CLIENT_OBJ) $(LIB_OBJ) plugins/rasclient/rasclient.map
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,librasclient.so.1 -o $@ $^ -lprotobuf-c
+	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,librasclient.so.1 \
+	    -Wl,--version-script=plugins/rasclient/rasclient.map -o $@ \
+	    $(CLIENT_OBJ) $(LIB_OBJ) -lprotobuf-c
+
+$(B)/lib/librasclient.so: $(B)/lib/librasclient.so.1
+	ln -sf librasclient.so.1 $@
 
 $(B)/lib/librasclient.a: $(CLIENT_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -85,6 +91,7 @@ $(B)/bin/ras-vmmsim: $(B)/obj/tools/ras-vmmsim.o $(B)/lib/librasclient.a
 # Unit tests link the shared library code; a test of a daemon module names
 # that module's objects here.
 $(B)/tests/test_poison: $(B)/obj/daemon/poison.o $(B)/obj/daemon/log.o
+$(B)/tests/test_rasclient: $(CLIENT_OBJ)
 $(B)/tests/test_rasctl_parser: $(B)/obj/ctl/parser.o $(B)/obj/ctl/output_json.o
 $(B)/tests/test_config: $(B)/obj/daemon/config.o $(B)/obj/daemon/log.o
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/lib/libras-common.a

@@ -29,7 +29,7 @@ crit() {
 	if [ $((f + c)) -gt 0 ]; then
 		echo "FAIL $name: $line"; grep -a -E '\[FAIL\]|\[----\]|CRASH' "$out" | head -40
 	else
-		echo "PASS $name ($p of $t${s:+, $s skipped})"
+		if [ "$s" -gt 0 ]; then echo "PASS $name ($p of $t, $s skipped)"; else echo "PASS $name ($p of $t)"; fi
 	fi
 }
 
@@ -47,7 +47,7 @@ script() {
 	if [ "$f" -gt 0 ]; then
 		echo "FAIL $name ($p ok, $f not ok, exit $rc)"; grep -a -v '^ok - ' "$out" | tail -40
 	else
-		echo "PASS $name ($p checks${s:+, $s skipped})"
+		if [ "$s" -gt 0 ]; then echo "PASS $name ($p checks, $s skipped)"; else echo "PASS $name ($p checks)"; fi
 	fi
 }
 

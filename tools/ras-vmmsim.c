@@ -15,6 +15,7 @@
  * so tests can compare stdout directly.
  */
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -98,6 +99,7 @@ struct vmmsim_opts {
 	int			 timeout_ms;
 	int			 json;
 	int			 stdin_cmds;
+	int			 verbose;
 };
 
 static struct rasc		*vmmsim_client;
@@ -112,7 +114,7 @@ static const char vmmsim_help[] =
 "     ras-vmmsim --name NAME --arch arm64|x86_64 [--socket PATH] [--uuid UUID]\n"
 "                [--hest FILE | --declare SID:TYPE ...] [--caps LIST|all]\n"
 "                [--ram SIZE] [--slot GPA:SIZE ...] [--poison KIND:GPA[:LSB] ...]\n"
-"                [--hold] [--stdin] [--resume] [--timeout-ms N] [--json]\n"
+"                [--hold] [--stdin] [--resume] [--timeout-ms N] [--json] [-v]\n"
 "\n"
 "DESCRIPTION\n"
 "     ras-vmmsim behaves like a KVM VMM linked with librasclient. It maps\n"
@@ -123,9 +125,12 @@ static const char vmmsim_help[] =
 "     BUS_MCEERR_AO, si_addr the host address backing GPA, si_addr_lsb LSB.\n"
 "     The decision the handler got (from rasd, or the library's local\n"
 "     fallback when rasd is unreachable) is printed on stdout, one line per\n"
-"     error. Diagnostics go to stderr.\n"
+"     error. Errors and warnings go to stderr; nothing else is printed\n"
+"     unless -v is given.\n"
 "\n"
 "     Without --hold or --stdin it unregisters and exits after the poisons.\n"
+"     With either, it also stops (and unregisters) when its parent process\n"
+"     exits, so a test harness that dies leaves no stray VMM behind.\n"
 "\n"
 "OPTIONS\n"
 "     --socket PATH     rasd's socket (default: the library's default,\n"
@@ -164,6 +169,7 @@ static const char vmmsim_help[] =
 "     --timeout-ms N    bound on each forward's wait for rasd (default\n"
 "                       1000).\n"
 "     --json            print each result as one JSON object per line.\n"
+"     -v, --verbose     report registration and shutdown on stderr.\n"
 "     -h, --help        print this text.\n"
 "\n"
 "STDIN COMMANDS\n"
@@ -218,7 +224,7 @@ vmmsim_usage(const char *fmt, ...)
 	    "[--caps LIST|all] [--ram SIZE]\n"
 	    "                  [--slot GPA:SIZE ...] "
 	    "[--poison AR|AO:GPA[:LSB] ...] [--hold] [--stdin]\n"
-	    "                  [--resume] [--timeout-ms N] [--json]\n"
+	    "                  [--resume] [--timeout-ms N] [--json] [-v]\n"
 	    "try 'ras-vmmsim --help' for more\n");
 	exit(VMMSIM_EXIT_USAGE);
 }
@@ -451,6 +457,7 @@ vmmsim_parse_args(int argc, char **argv)
 		{ "resume", no_argument, NULL, 'R' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -463,7 +470,7 @@ vmmsim_parse_args(int argc, char **argv)
 	opts.caps = (1u << RAS_NOTIFY_COUNT) - 1;
 	opts.ram = 1ULL << 30;
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "hv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 's':
 			opts.socket = optarg;
@@ -520,6 +527,9 @@ vmmsim_parse_args(int argc, char **argv)
 			break;
 		case 'j':
 			opts.json = 1;
+			break;
+		case 'v':
+			opts.verbose = 1;
 			break;
 		case 'h':
 			fputs(vmmsim_help, stdout);
@@ -931,6 +941,7 @@ main(int argc, char **argv)
 	size_t			 hestlen = 0;
 	char			 err[512], uuidtext[37];
 	unsigned int		 i;
+	pid_t			 parent = getppid();
 	int			 sigfd, failed = 0, signalled = 0;
 
 	vmmsim_parse_args(argc, argv);
@@ -977,6 +988,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "ras-vmmsim: signalfd: %s\n", strerror(errno));
 		return VMMSIM_EXIT_FAIL;
 	}
+	/* A long-running simulator must not outlive the harness driving it. */
+	if ((opts.hold || opts.stdin_cmds) &&
+	    (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1 || getppid() != parent))
+		kill(getpid(), SIGTERM);
 
 	cfg.socket_path = opts.socket;
 	cfg.name = opts.name;
@@ -992,16 +1007,19 @@ main(int argc, char **argv)
 	cfg.caps = opts.caps;
 	cfg.timeout_ms = opts.timeout_ms;
 	cfg.resume = opts.resume;
-	if ((vmmsim_client = rasc_open(&cfg, err, sizeof err)) == NULL) {
+	/* rasc_open keeps its own copy of the HEST. */
+	vmmsim_client = rasc_open(&cfg, err, sizeof err);
+	free(hest);
+	if (vmmsim_client == NULL) {
 		fprintf(stderr, "ras-vmmsim: %s\n", err);
+		munmap(ram, ramlen);
 		return VMMSIM_EXIT_FAIL;
 	}
-	free(hest);
 	ras_uuid_format(cfg.uuid, uuidtext);
-	if (rasc_connected(vmmsim_client))
+	if (opts.verbose && rasc_connected(vmmsim_client))
 		fprintf(stderr, "ras-vmmsim: %s %s registered with rasd\n",
 		    opts.name, uuidtext);
-	else
+	else if (opts.verbose)
 		fprintf(stderr, "ras-vmmsim: %s %s: rasd unreachable (%s); "
 		    "deciding locally\n", opts.name, uuidtext,
 		    rasc_strerror(vmmsim_client));
@@ -1045,9 +1063,11 @@ main(int argc, char **argv)
 	pthread_join(vcpu.thread, NULL);
 
 	if (rasc_pending(vmmsim_client) != 0)
-		fprintf(stderr, "ras-vmmsim: exiting with %d forwards not "
-		    "acknowledged by rasd\n", rasc_pending(vmmsim_client));
+		fprintf(stderr, "ras-vmmsim: warning: exiting with %d forwards "
+		    "not acknowledged by rasd\n", rasc_pending(vmmsim_client));
 	rasc_close(vmmsim_client);
+	if (opts.verbose)
+		fprintf(stderr, "ras-vmmsim: %s unregistered\n", opts.name);
 	close(sigfd);
 	munmap(ram, ramlen);
 	return failed ? VMMSIM_EXIT_FAIL : VMMSIM_EXIT_OK;

@@ -87,7 +87,9 @@ struct rasc;
 /*
  * Parse the profile, connect and register. Returns a handle even when rasd
  * is unreachable (forwards then fall back and are replayed later); NULL only
- * on bad configuration (bad HEST, no slots ...), with the reason in err.
+ * on bad configuration (bad HEST, no slots ...) or when rasd refuses the
+ * registration for good (bad HEST, invalid, busy, profile mismatch,
+ * denied), with the reason in err.
  */
 struct rasc *rasc_open(const struct rasc_config *cfg, char *err,
     size_t errlen);
@@ -112,7 +114,9 @@ int rasc_service(struct rasc *c);
 /* Start a thread that calls rasc_service() every interval_ms. */
 int rasc_start_thread(struct rasc *c, int interval_ms);
 
-/* Tell rasd the guest was reset: its active poison is retired. */
+/* Tell rasd the guest was reset: its active poison is retired. While rasd
+ * is unreachable the reset is kept and delivered, in order, on reconnect
+ * (returns 0); -1 only if rasd refused it. */
 int rasc_guest_reset(struct rasc *c);
 
 /* Replace the memory map (memslot add/move/delete). */

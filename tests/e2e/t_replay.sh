@@ -8,7 +8,7 @@ start_rasd || { notok "rasd starts"; exit 1; }
 HEST=$DATA/qemu-virt-10.2-sea-gpio.hest
 count() { rasctl --json "$1" vm1 2>/dev/null | jq length; }
 
-coproc SIM { vmmsim --name vm1 --arch arm64 --hest "$HEST" --hold --stdin --timeout-ms 300 2>&1; }
+coproc SIM { exec "$VMMSIM_BIN" --socket "$SOCK" --name vm1 --arch arm64 --hest "$HEST" --hold --stdin --timeout-ms 300 2>&1; }
 wait_for bash -c "$RASCTL_BIN --socket $SOCK show vm1 >/dev/null 2>&1"
 echo "AR 0x40001000 12" >&"${SIM[1]}"
 read -r -t 5 line <&"${SIM[0]}"

@@ -29,7 +29,7 @@ expect_eq "boot profile still SEA+GPIO" \
 	"$(rasctl --json show vm1 | jq -r '[.profile[] | "\(.source_id):\(.notification)"] | join(",")')" "0:SEA,1:GPIO"
 
 # A running VMM reconnects by itself after rasd restarts.
-coproc SIM { vmmsim --name vm3 --arch arm64 --hest "$HEST" --hold --stdin 2>&1; }
+coproc SIM { exec "$VMMSIM_BIN" --socket "$SOCK" --name vm3 --arch arm64 --hest "$HEST" --hold --stdin 2>&1; }
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show vm3 2>/dev/null | jq -r .state)\" = running ]"
 check "vm3 is running" test "$(rasctl --json show vm3 | jq -r .state)" = running
 stop_rasd KILL

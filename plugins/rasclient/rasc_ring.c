@@ -1,0 +1,119 @@
+/*
+ * rasc_ring.c -- forwards kept until rasd acknowledges them.
+ *
+ * DESIGN: a forward is recorded here before it is sent, so a rasd that dies
+ * mid-answer loses nothing: rasc_service() replays what is left in seq
+ * order. Handlers on several vCPU threads may record at once, so entries
+ * are claimed with a compare-and-swap on their state and never with a lock.
+ * Entries leave the ring only while the socket lock is held (an answer was
+ * read) or by their own forward, so the service thread can read a PENDING
+ * entry's fields under the lock without them changing.
+ *
+ * The ring is fixed at RASC_REPLAY_MAX entries: when it is full a forward
+ * still gets its decision but cannot be replayed, and is counted in lost.
+ */
+#include "rasc_int.h"
+
+/*
+ * Record a forward and return its entry in the given state (INFLIGHT or
+ * PENDING), or NULL if the ring is full. *seq always gets a fresh number.
+ */
+struct rasc_entry *
+rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb, int state,
+    uint64_t *seq)
+{
+	struct rasc_entry	*e;
+	uint64_t		 s;
+	unsigned int		 i;
+	int			 expected;
+
+	s = atomic_fetch_add(&c->next_seq, 1);
+	*seq = s;
+	for (i = 0; i < RASC_REPLAY_MAX; i++) {
+		e = &c->ring[(s + i) % RASC_REPLAY_MAX];
+		expected = RASC_ENTRY_FREE;
+		if (!atomic_compare_exchange_strong(&e->state, &expected,
+		    RASC_ENTRY_WRITING))
+			continue;
+		e->kind = (uint32_t)kind;
+		e->hva = hva;
+		e->lsb = (uint32_t)lsb;
+		atomic_store(&e->seq, s);
+		atomic_store(&e->state, state);
+		return e;
+	}
+	atomic_fetch_add(&c->lost, 1);
+	return NULL;
+}
+
+/* rasd answered the forward with this seq: forget it. */
+void
+rasc_ring_ack(struct rasc *c, uint64_t seq)
+{
+	struct rasc_entry	*e;
+	unsigned int		 i;
+	int			 state;
+
+	for (i = 0; i < RASC_REPLAY_MAX; i++) {
+		e = &c->ring[i];
+		state = atomic_load(&e->state);
+		if (state != RASC_ENTRY_INFLIGHT && state != RASC_ENTRY_PENDING)
+			continue;
+		if (atomic_load(&e->seq) != seq)
+			continue;
+		atomic_compare_exchange_strong(&e->state, &state,
+		    RASC_ENTRY_FREE);
+		return;
+	}
+}
+
+/* The forward of an INFLIGHT entry got no answer: leave it for replay. */
+void
+rasc_ring_defer(struct rasc_entry *e)
+{
+	int	expected = RASC_ENTRY_INFLIGHT;
+
+	if (e != NULL)
+		atomic_compare_exchange_strong(&e->state, &expected,
+		    RASC_ENTRY_PENDING);
+}
+
+/* Number of forwards not yet acknowledged. */
+int
+rasc_ring_count(struct rasc *c)
+{
+	unsigned int	i;
+	int		n = 0;
+
+	for (i = 0; i < RASC_REPLAY_MAX; i++) {
+		if (atomic_load(&c->ring[i].state) != RASC_ENTRY_FREE)
+			n++;
+	}
+	return n;
+}
+
+/*
+ * The PENDING entry with the lowest seq below limit (0: no limit), or NULL.
+ * Called with the socket lock held.
+ */
+struct rasc_entry *
+rasc_ring_oldest(struct rasc *c, uint64_t limit)
+{
+	struct rasc_entry	*e, *best = NULL;
+	uint64_t		 s, bs = 0;
+	unsigned int		 i;
+
+	for (i = 0; i < RASC_REPLAY_MAX; i++) {
+		e = &c->ring[i];
+		if (atomic_load(&e->state) != RASC_ENTRY_PENDING)
+			continue;
+		s = atomic_load(&e->seq);
+		if (limit != 0 && s >= limit)
+			continue;
+		if (best == NULL || s < bs) {
+			best = e;
+			bs = s;
+		}
+	}
+	return best;
+}
