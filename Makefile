@@ -40,7 +40,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 .SECONDARY:
-.PHONY: all check fuzz bench demo deps clean asan-check install
+.PHONY: all check test-suite fuzz bench demo deps clean asan-check install
 all: $(BINS) $(LIBS)
 
 $(PROTO_C) $(PROTO_H): proto/rasd.proto
@@ -124,11 +124,18 @@ fuzz: $(PROTO_H)
 	    $(CSTD) -Ilib -I$(B)/gen $$f lib/*.c $(PROTO_C) -lprotobuf-c \
 	    -o $(B)/libfuzzer/$$n; echo "built $(B)/libfuzzer/$$n"; done
 
-check: all $(TEST_BINS)
+# `make check` runs the suite on the normal build, then again with
+# AddressSanitizer + UndefinedBehaviorSanitizer (RAS_NO_ASAN=1 skips that).
+check: test-suite
+	@[ -n "$(SAN)$(RAS_NO_ASAN)" ] || $(MAKE) --no-print-directory asan-check
+
+test-suite: all $(TEST_BINS)
 	@B=$(B) tests/run.sh
 
 asan-check:
-	$(MAKE) B=build-asan OPT="-O1 -g" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" check
+	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
+	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+	    test-suite
 
 bench: all $(BENCH_BINS)
 	@B=$(abspath $(B)) bench/run.sh

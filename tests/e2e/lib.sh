@@ -15,9 +15,13 @@ failures=0
 
 cleanup() {
 	local p
+	[ -n "$RASD_PID" ] && stop_rasd TERM
 	for p in $(jobs -p) ${SIM_PID:-}; do kill "$p" 2>/dev/null; done
-	[ -n "$RASD_PID" ] && kill "$RASD_PID" 2>/dev/null
 	wait 2>/dev/null
+	# Sanitizer builds (make asan-check): any report in rasd's log fails.
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$RASD_LOG" 2>/dev/null; then
+		notok "sanitizer report in rasd's log"
+	fi
 	if [ "$failures" -eq 0 ] && [ -z "${RAS_KEEP_TMP:-}" ]; then
 		rm -rf "$T"
 	else
@@ -57,13 +61,17 @@ start_rasd() {
 	echo "# rasd did not come up"; return 1
 }
 
-# Stop rasd: clean (TERM) or hard (KILL, as a crash).
+# Stop rasd: clean (TERM, must exit 0) or hard (KILL, as a crash).
 stop_rasd() {
-	local sig=${1:-TERM}
+	local sig=${1:-TERM} rc
 	[ -n "$RASD_PID" ] || return 0
 	kill -"$sig" "$RASD_PID" 2>/dev/null
 	wait "$RASD_PID" 2>/dev/null
+	rc=$?
 	RASD_PID=
+	if [ "$sig" = TERM ] && [ "$rc" -ne 0 ]; then
+		notok "rasd exited with status $rc on SIGTERM"
+	fi
 }
 
 rasctl() { "$RASCTL_BIN" --socket "$SOCK" "$@"; }

@@ -35,8 +35,8 @@ setup(void)
 static void
 teardown(void)
 {
-	wire_stop(&rasd);
 	munmap(ram, RAM_SIZE);
+	cr_assert_eq(wire_stop(&rasd), 0, "rasd did not shut down cleanly");
 }
 
 TestSuite(wire, .init = setup, .fini = teardown, .timeout = 60);

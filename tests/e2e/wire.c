@@ -97,21 +97,32 @@ wire_restart(struct wire_rasd *r, const char *const *extra)
 }
 
 /* Stop rasd (SIGTERM) and remove its directory. */
-void
+int
 wire_stop(struct wire_rasd *r)
 {
 	char cmd[512];
+	int st = 0, rc = 0;
 
 	if (r->pid > 0) {
 		kill(r->pid, SIGTERM);
-		waitpid(r->pid, NULL, 0);
+		waitpid(r->pid, &st, 0);
 		r->pid = 0;
+		rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	}
+	if (rc != 0 || wire_log_count(r, "Sanitizer") > 0 ||
+	    wire_log_count(r, "runtime error:") > 0) {
+		fprintf(stderr, "rasd exited with %d; log %s kept\n", rc,
+		    r->log);
+		if (rc == 0)
+			rc = 1;
+		return rc;
 	}
 	if (getenv("RAS_KEEP_TMP") == NULL && r->dir[0] != '\0') {
 		snprintf(cmd, sizeof cmd, "rm -rf '%s'", r->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", r->dir);
 	}
+	return 0;
 }
 
 /* Connect to rasd's socket. */

@@ -24,7 +24,8 @@ struct wire_rasd {
  * arguments (NULL-terminated); waits until it accepts connections. */
 int wire_start(struct wire_rasd *r, const char *const *extra);
 int wire_restart(struct wire_rasd *r, const char *const *extra);
-void wire_stop(struct wire_rasd *r);
+/* Stop rasd; returns its exit status (0 for a clean shutdown). */
+int wire_stop(struct wire_rasd *r);
 int wire_connect(const struct wire_rasd *r);
 int wire_send_raw(int fd, const void *buf, size_t len);
 int wire_send(int fd, Ras__Request *req);
