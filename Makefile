@@ -13,6 +13,8 @@ CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -pthread -MMD -MP \
 LDFLAGS_ALL = $(SAN) -pthread $(LDFLAGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+VIRT_CFLAGS := $(shell pkg-config --cflags libvirt 2>/dev/null)
+VIRT_LIBS := $(shell pkg-config --libs libvirt 2>/dev/null)
 CRIT_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion)
 
 PROTO_C := $(B)/gen/rasd.pb-c.c
@@ -22,6 +24,8 @@ LIB_SRC := $(wildcard lib/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 CTL_SRC := $(wildcard ctl/*.c)
 CLIENT_SRC := $(wildcard plugins/rasclient/*.c)
+SHIM_SRC := $(wildcard plugins/shim/*.c)
+TOOL_SRC := $(wildcard tests/tools/*.c)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 E2E_C_SRC := $(wildcard tests/e2e/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -33,7 +37,10 @@ CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 
 BINS := $(B)/bin/rasd $(B)/bin/rasctl $(B)/bin/ras-vmmsim
 LIBS := $(B)/lib/librasclient.so $(B)/lib/librasclient.a \
-	$(B)/lib/pkgconfig/rasclient.pc
+	$(B)/lib/pkgconfig/rasclient.pc $(B)/lib/rasd-shim.so
+GUEST_SRC := $(wildcard tests/tools/*-guest.S)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC)) \
+	$(patsubst tests/tools/%.S,$(B)/tests/tools/%.img,$(GUEST_SRC))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 E2E_C_BINS := $(patsubst tests/e2e/test_%.c,$(B)/tests/e2e_%,$(E2E_C_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
@@ -53,7 +60,7 @@ $(B)/obj/gen/rasd.pb-c.o: $(PROTO_C)
 
 $(B)/obj/%.o: %.c $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(PKG_CFLAGS) $(VIRT_CFLAGS) -c $< -o $@
 
 $(B)/lib/libras-common.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -61,7 +68,7 @@ $(B)/lib/libras-common.a: $(LIB_OBJ)
 
 $(B)/bin/rasd: $(call obj,$(DAEMON_SRC)) $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(VIRT_LIBS)
 
 $(B)/bin/rasctl: $(call obj,$(CTL_SRC)) $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
@@ -75,6 +82,25 @@ $(B)/lib/librasclient.so.1: $(CLIENT_OBJ) $(LIB_OBJ) plugins/rasclient/rasclient
 
 $(B)/lib/librasclient.so: $(B)/lib/librasclient.so.1
 	ln -sf librasclient.so.1 $@
+
+# The LD_PRELOAD shim for unmodified VMMs: only the interposed libc entry
+# points are exported, the client library inside it stays private.
+$(B)/lib/rasd-shim.so: $(call obj,$(SHIM_SRC)) $(CLIENT_OBJ) $(LIB_OBJ) plugins/shim/shim.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -shared -Wl,--version-script=plugins/shim/shim.map \
+	    -o $@ $(filter %.o,$^) -lprotobuf-c -ldl
+
+# Test tools: the ptrace SIGBUS injector, a minimal KVM VMM, the guest.
+$(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/lib/librasclient.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lprotobuf-c
+
+# Boot-sector guests (16-bit code) as 1 MiB raw disk images.
+$(B)/tests/tools/%-guest.img: tests/tools/%-guest.S tests/tools/mce-guest.S
+	@mkdir -p $(dir $@) $(B)/obj/guest
+	$(CC) -c -Itests/tools -o $(B)/obj/guest/$*.o $<
+	ld -m elf_x86_64 -Ttext=0x7c00 --oformat=binary -o $(B)/obj/guest/$*.bin $(B)/obj/guest/$*.o
+	cp $(B)/obj/guest/$*.bin $@ && truncate -s 1M $@
 
 $(B)/lib/librasclient.a: $(CLIENT_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -113,7 +139,7 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(B)/lib/librasclient.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
 
-TEST_BINS := $(UNIT_BINS) $(FUZZ_BINS) $(E2E_C_BINS)
+TEST_BINS := $(UNIT_BINS) $(FUZZ_BINS) $(E2E_C_BINS) $(TOOL_BINS)
 
 # libFuzzer builds of every fuzz target (clang); run one with e.g.
 #   build/libfuzzer/fuzz_hest -dict=tests/fuzz/hest.dict tests/fuzz/corpus/hest

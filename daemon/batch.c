@@ -131,6 +131,9 @@ batch_flush(void)
 			r.records = 1;
 			poison_add(&e->ev.vm->active, &r);
 			e->ev.vm->history_count++;
+			e->ev.vm->last_forward_id = e->ev.id;
+			e->ev.vm->last_forward_time = e->ev.time;
+			virt_vm_changed(e->ev.vm);
 			log_info("vm %s: %s poison at gpa 0x%llx+0x%llx -> %s "
 			    "%s", e->ev.vm->name, ras_kind_name(e->ev.kind),
 			    (unsigned long long)e->ev.gpa,

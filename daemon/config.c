@@ -1,8 +1,8 @@
 /*
  * config.c -- rasd.conf: "key = value" lines, '#' starts a comment.
  *
- * Keys: socket, state_dir, ar_order, ao_order, admin_group, socket_group,
- * socket_mode, max_clients. Command-line options override the file.
+ * Keys: socket, state_dir, libvirt, ar_order, ao_order, admin_group,
+ * socket_group, socket_mode, max_clients. Command-line options override the file.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rasd.h"
 
@@ -26,6 +27,10 @@ config_defaults(struct rasd_config *c)
 	c->admin_gid = (gid_t)-1;
 	c->socket_gid = (gid_t)-1;
 	c->socket_mode = 0660;
+	/* As root, watch the system libvirt; elsewhere only when asked. */
+	if (getuid() == 0)
+		snprintf(c->libvirt_uri, sizeof c->libvirt_uri,
+		    "qemu:///system");
 	c->max_clients = 1024;
 }
 
@@ -72,6 +77,16 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 			return -1;
 		}
 		strcpy(dst, v);
+		return 0;
+	}
+	if (strcmp(key, "libvirt") == 0) {
+		if (strlen(v) >= sizeof c->libvirt_uri) {
+			snprintf(err, errlen, "libvirt URI is too long");
+			return -1;
+		}
+		if (strcmp(v, "none") == 0 || strcmp(v, "off") == 0)
+			v = "";
+		strcpy(c->libvirt_uri, v);
 		return 0;
 	}
 	if (strcmp(key, "ar_order") == 0)
@@ -178,6 +193,8 @@ config_print(const struct rasd_config *c, FILE *f)
 		fprintf(f, "admin_group = %u\n", (unsigned int)c->admin_gid);
 	if (c->has_socket_group)
 		fprintf(f, "socket_group = %u\n", (unsigned int)c->socket_gid);
+	fprintf(f, "libvirt = %s\n", c->libvirt_uri[0] ? c->libvirt_uri :
+	    "off");
 	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
 	fprintf(f, "max_clients = %u\n", c->max_clients);
 }

@@ -11,6 +11,7 @@
 static void
 control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 {
+	const struct virt_domain *dom;
 	Ras__Source **srcs, *src;
 	Ras__Slot **slots, *slot;
 	unsigned int i;
@@ -28,6 +29,8 @@ control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 	vi->active_ranges = (uint32_t)vm->active.n;
 	vi->active_bytes = poison_bytes(&vm->active);
 	vi->history_count = vm->history_count;
+	if ((dom = virt_find_domain(vm->uuid)) != NULL)
+		vi->libvirt_state = (char *)dom->state;
 	if (vm->profile.count == 0)
 		goto slots;
 	srcs = xcalloc(vm->profile.count, sizeof *srcs);
@@ -72,16 +75,18 @@ control_vm_info_free(Ras__VmInfo *vi)
 	free(vi->slots);
 }
 
-/* Answer ListVms. */
+/* Answer ListVms: rasd's VMs joined with libvirt's domains. */
 static void
 control_list_vms(struct client *c, uint64_t id)
 {
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__VmList list = RAS__VM_LIST__INIT;
 	Ras__VmInfo *vi, **vis;
+	const struct virt_domain *doms;
 	struct vm *vm;
-	size_t i, n = vm_count();
+	size_t i, j, nrasd, ndoms = virt_domains(&doms), n;
 
+	n = vm_count() + ndoms;
 	vi = xcalloc(n, sizeof *vi);
 	vis = xcalloc(n, sizeof *vis);
 	for (vm = vm_first(), i = 0; vm != NULL && i < n;
@@ -89,14 +94,30 @@ control_list_vms(struct client *c, uint64_t id)
 		control_vm_info(vm, &vi[i], 0);
 		vis[i] = &vi[i];
 	}
+	nrasd = i;
+	/* Domains no VMM ever registered: not covered by rasd. */
+	for (j = 0; j < ndoms && i < n; j++) {
+		if (vm_find_uuid(doms[j].uuid) != NULL)
+			continue;
+		ras__vm_info__init(&vi[i]);
+		vi[i].uuid.data = (uint8_t *)doms[j].uuid;
+		vi[i].uuid.len = 16;
+		vi[i].name = (char *)doms[j].name;
+		vi[i].state = "not-covered";
+		vi[i].libvirt_state = (char *)doms[j].state;
+		vi[i].has_registered = 1;
+		vi[i].registered = 0;
+		vis[i] = &vi[i];
+		i++;
+	}
 	list.n_vms = i;
 	list.vms = vis;
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_VM_LIST;
 	resp.vm_list = &list;
 	server_send(c, &resp);
-	while (i-- > 0)
-		control_vm_info_free(&vi[i]);
+	while (nrasd-- > 0)
+		control_vm_info_free(&vi[nrasd]);
 	free(vis);
 	free(vi);
 }
@@ -235,6 +256,76 @@ out:
 	free(h.ev);
 }
 
+/* Collect one libvirt memory-failure event. */
+static int
+control_vevent_row(void *arg, uint64_t rid, int64_t t, int recipient,
+    int action, unsigned int flags, uint64_t forward_id, uint64_t gpa)
+{
+	Ras__EventList *el = arg;
+	Ras__LibvirtEvent *e;
+
+	el->events = xreallocarray(el->events, el->n_events + 1,
+	    sizeof *el->events);
+	e = xcalloc(1, sizeof *e);
+	ras__libvirt_event__init(e);
+	e->id = rid;
+	e->time = t;
+	e->recipient = (uint32_t)recipient;
+	e->action = (uint32_t)action;
+	e->flags = flags;
+	if (forward_id != 0) {
+		e->has_forward_id = e->has_gpa = 1;
+		e->forward_id = forward_id;
+		e->gpa = gpa;
+	}
+	el->events[el->n_events++] = e;
+	return 0;
+}
+
+/* Answer the libvirt memory-failure events of a VM. */
+static void
+control_events(struct client *c, uint64_t id, struct vm *vm)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__EventList el = RAS__EVENT_LIST__INIT;
+	size_t i;
+
+	el.uuid.data = vm->uuid;
+	el.uuid.len = 16;
+	el.name = vm->name;
+	if (store_vevents(vm, control_vevent_row, &el) == -1)
+		server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
+		    "events of VM %s unreadable: %s", vm->name, store_error());
+	else {
+		resp.id = id;
+		resp.body_case = RAS__RESPONSE__BODY_EVENTS;
+		resp.events = &el;
+		server_send(c, &resp);
+	}
+	for (i = 0; i < el.n_events; i++)
+		free(el.events[i]);
+	free(el.events);
+}
+
+/* The libvirt hook says the VM stopped. */
+static void
+control_mark_stopped(struct client *c, uint64_t id, struct vm *vm)
+{
+	if (vm->state != VM_STOPPED) {
+		vm->state = VM_STOPPED;
+		if (store_save_vm(vm) == -1) {
+			server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
+			    "stop of VM %s not recorded: %s", vm->name,
+			    store_error());
+			return;
+		}
+		log_info("vm %s: stopped (told by pid %d)", vm->name,
+		    (int)c->pid);
+		virt_vm_changed(vm);
+	}
+	server_ack(c, id);
+}
+
 /* Route an operator request. */
 void
 control_dispatch(struct client *c, Ras__Request *req)
@@ -246,21 +337,43 @@ control_dispatch(struct client *c, Ras__Request *req)
 		control_list_vms(c, req->id);
 		return;
 	}
-	if (req->body_case == RAS__REQUEST__BODY_SHOW_VM)
+	switch (req->body_case) {
+	case RAS__REQUEST__BODY_SHOW_VM:
 		q = req->show_vm;
-	else if (req->body_case == RAS__REQUEST__BODY_LIST_POISON)
+		break;
+	case RAS__REQUEST__BODY_LIST_POISON:
 		q = req->list_poison;
-	else
+		break;
+	case RAS__REQUEST__BODY_EVENTS:
+		q = req->events;
+		break;
+	case RAS__REQUEST__BODY_MARK_STOPPED:
+		q = req->mark_stopped;
+		break;
+	default:
 		q = req->history;
+		break;
+	}
 	if ((vm = vm_find(q->vm)) == NULL) {
 		server_error(c, req->id, RAS__ERROR_CODE__ERR_NO_SUCH_VM,
 		    "no VM named or with UUID \"%.64s\"", q->vm);
 		return;
 	}
-	if (req->body_case == RAS__REQUEST__BODY_SHOW_VM)
+	switch (req->body_case) {
+	case RAS__REQUEST__BODY_SHOW_VM:
 		control_show_vm(c, req->id, vm);
-	else if (req->body_case == RAS__REQUEST__BODY_LIST_POISON)
+		break;
+	case RAS__REQUEST__BODY_LIST_POISON:
 		control_list_poison(c, req->id, vm);
-	else
+		break;
+	case RAS__REQUEST__BODY_EVENTS:
+		control_events(c, req->id, vm);
+		break;
+	case RAS__REQUEST__BODY_MARK_STOPPED:
+		control_mark_stopped(c, req->id, vm);
+		break;
+	default:
 		control_history(c, req->id, vm);
+		break;
+	}
 }

@@ -37,8 +37,10 @@ static const char usage_text[] =
 "                        SEA,MCE,NMI,SDEI,GSIV,GPIO,EXTERNAL,SCI,POLLED\n"
 "      --ao-order LIST   preference for action-optional errors, e.g.\n"
 "                        GSIV,GPIO,EXTERNAL,SCI,MCE,POLLED\n"
+"      --libvirt URI     watch libvirt at URI (default qemu:///system as\n"
+"                        root): domain lifecycle, reboots, memory-failure\n"
+"                        events; rasd's state goes into domain metadata\n"
 "      --no-libvirt      do not connect to libvirt\n"
-"      --libvirt URI     libvirt connection (default qemu:///system)\n"
 "  -f, --foreground      stay in the foreground and log to stderr\n"
 "  -d, --debug           log debug detail (repeatable)\n"
 "  -n, --check           check the configuration, print it and exit\n"
@@ -130,7 +132,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *cfgfile = NULL, *socket_arg = NULL, *state_arg = NULL;
-	const char *ar_arg = NULL, *ao_arg = NULL;
+	const char *ar_arg = NULL, *ao_arg = NULL, *virt_arg = NULL;
 	struct event_base *base;
 	struct event *sigterm, *sigint;
 	int readyfd = -1, ch, foreground = 0, debug = 0, check = 0, rc = 1;
@@ -144,7 +146,8 @@ main(int argc, char **argv)
 		case 'S': state_arg = optarg; break;
 		case 'A': ar_arg = optarg; break;
 		case 'O': ao_arg = optarg; break;
-		case 'L': case 'l': break;	/* libvirt: not in this build */
+		case 'L': virt_arg = "off"; break;
+		case 'l': virt_arg = optarg; break;
 		case 'f': foreground = 1; break;
 		case 'd': debug++; break;
 		case 'n': check = 1; break;
@@ -174,6 +177,8 @@ main(int argc, char **argv)
 	    (ar_arg != NULL && config_set(&conf, "ar_order", ar_arg, err,
 	    sizeof err) == -1) ||
 	    (ao_arg != NULL && config_set(&conf, "ao_order", ao_arg, err,
+	    sizeof err) == -1) ||
+	    (virt_arg != NULL && config_set(&conf, "libvirt", virt_arg, err,
 	    sizeof err) == -1)) {
 		fprintf(stderr, "rasd: %s\n", err);
 		return 2;
@@ -200,6 +205,8 @@ main(int argc, char **argv)
 	batch_init(base);
 	if (server_start(base, &conf) == -1)
 		goto out;
+	if (conf.libvirt_uri[0] != '\0')
+		virt_start(base, conf.libvirt_uri);
 	sigterm = evsignal_new(base, SIGTERM, rasd_sig_cb, base);
 	sigint = evsignal_new(base, SIGINT, rasd_sig_cb, base);
 	evsignal_add(sigterm, NULL);
@@ -212,6 +219,8 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 out:
+	if (conf.libvirt_uri[0] != '\0')
+		virt_stop();
 	server_stop();
 	batch_free();
 	event_base_free(base);

@@ -43,6 +43,7 @@ struct rasd_config {
 	int has_admin_group;
 	gid_t socket_gid;
 	int has_socket_group;
+	char libvirt_uri[256];	/* "" when libvirt is off */
 	unsigned int socket_mode;
 	unsigned int max_clients;
 };
@@ -105,6 +106,10 @@ struct vm {
 	struct client *client;	/* the bound VMM connection, if any */
 	struct poison_set active;
 	uint64_t history_count;
+	uint64_t last_forward_id;	/* newest forward record, for linking */
+	int64_t last_forward_time;
+	int64_t last_forward_linked;	/* it already has a libvirt event */
+	int meta_dirty;			/* domain metadata needs publishing */
 	struct vm *next_uuid;	/* hash chains */
 	struct vm *next_name;
 	struct vm *next_all;
@@ -145,6 +150,12 @@ typedef int (*store_history_cb)(void *arg, uint64_t id, uint64_t gpa,
     uint64_t len, int kind, int action, int notify, int source_id,
     int64_t time, const char *host, const char *origin, int active);
 int store_history(const struct vm *, store_history_cb, void *arg);
+typedef int (*store_vevent_cb)(void *arg, uint64_t id, int64_t time,
+    int recipient, int action, unsigned int flags, uint64_t forward_id,
+    uint64_t gpa);
+int store_save_vevent(const struct vm *, int64_t, int recipient, int action,
+    unsigned int flags, uint64_t forward_id);
+int store_vevents(const struct vm *, store_vevent_cb, void *arg);
 const char *store_error(void);
 
 /* server.c */
@@ -194,8 +205,21 @@ void vmm_reset(struct client *, uint64_t, ProtobufCBinaryData);
 void vmm_unregister(struct client *, uint64_t, ProtobufCBinaryData);
 void vmm_set_slots(struct client *, uint64_t, Ras__SetSlots *);
 void vmm_detach(struct vm *, struct client *);
+int vmm_retire(struct vm *, const char *why);
 void vmm_send_decision(struct client *, uint64_t id,
     const struct batch_entry *);
+
+/* virt.c */
+struct virt_domain {
+	uint8_t uuid[16];
+	char name[RASD_NAME_MAX + 1];
+	char state[32];
+};
+int virt_start(struct event_base *, const char *uri);
+void virt_stop(void);
+void virt_vm_changed(struct vm *);
+size_t virt_domains(const struct virt_domain **);
+const struct virt_domain *virt_find_domain(const uint8_t uuid[16]);
 
 /* control.c */
 void control_dispatch(struct client *, Ras__Request *);

@@ -18,6 +18,11 @@
  *      source_id INTEGER (NULL: none), time INTEGER, host TEXT,
  *      origin TEXT, active INTEGER)
  *   index event_vm(vm, active)
+ *   vevent(id INTEGER PRIMARY KEY, vm BLOB(16), time INTEGER,
+ *      recipient INTEGER, action INTEGER, flags INTEGER,
+ *      forward_id INTEGER)  -- libvirt MEMORY_FAILURE events; forward_id
+ *                              is the event row they belong to, or NULL
+ *   index vevent_vm(vm)
  *
  * Every poison record is an event row. The active range set of a VM is the
  * coalesced union of its events with active = 1; a guest reset sets
@@ -49,6 +54,7 @@ static int store_lockfd = -1;
 static char store_boot_id[64] = "unknown";
 static char store_err[512];
 static sqlite3_stmt *st_insert_event, *st_save_vm, *st_retire, *st_history;
+static sqlite3_stmt *st_insert_vevent, *st_vevents;
 
 static const char *store_schema_sql =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -61,6 +67,10 @@ static const char *store_schema_sql =
     " notify INTEGER, source_id INTEGER, time INTEGER, host TEXT,"
     " origin TEXT, active INTEGER);"
     "CREATE INDEX IF NOT EXISTS event_vm ON event(vm, active);"
+    "CREATE TABLE IF NOT EXISTS vevent(id INTEGER PRIMARY KEY,"
+    " vm BLOB NOT NULL, time INTEGER, recipient INTEGER, action INTEGER,"
+    " flags INTEGER, forward_id INTEGER);"
+    "CREATE INDEX IF NOT EXISTS vevent_vm ON vevent(vm);"
     "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STORE_SCHEMA
     "');";
 
@@ -184,7 +194,14 @@ store_open(const char *dir)
 	    "UPDATE event SET active=0 WHERE vm=? AND active=1") == -1 ||
 	    store_prepare(&st_history,
 	    "SELECT id, gpa, length, kind, action, notify, source_id, time,"
-	    " host, origin, active FROM event WHERE vm=? ORDER BY id") == -1)
+	    " host, origin, active FROM event WHERE vm=? ORDER BY id") == -1 ||
+	    store_prepare(&st_insert_vevent,
+	    "INSERT INTO vevent(vm, time, recipient, action, flags, forward_id)"
+	    " VALUES(?,?,?,?,?,?)") == -1 ||
+	    store_prepare(&st_vevents,
+	    "SELECT v.id, v.time, v.recipient, v.action, v.flags, v.forward_id,"
+	    " e.gpa FROM vevent v LEFT JOIN event e ON e.id = v.forward_id"
+	    " WHERE v.vm=? ORDER BY v.id") == -1)
 		goto fail;
 	log_info("store: %s (WAL, synchronous=FULL)", path);
 	return 0;
@@ -201,7 +218,10 @@ store_close(void)
 	sqlite3_finalize(st_save_vm);
 	sqlite3_finalize(st_retire);
 	sqlite3_finalize(st_history);
+	sqlite3_finalize(st_insert_vevent);
+	sqlite3_finalize(st_vevents);
 	st_insert_event = st_save_vm = st_retire = st_history = NULL;
+	st_insert_vevent = st_vevents = NULL;
 	if (store_db != NULL)
 		sqlite3_close(store_db);
 	store_db = NULL;
@@ -527,6 +547,62 @@ store_history(const struct vm *vm, store_history_cb cb, void *arg)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		store_set_error("history");
+		return -1;
+	}
+	return 0;
+}
+
+/* Record a libvirt memory-failure event (one transaction, durable). */
+int
+store_save_vevent(const struct vm *vm, int64_t t, int recipient, int action,
+    unsigned int flags, uint64_t forward_id)
+{
+	sqlite3_stmt *st = st_insert_vevent;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, vm->uuid, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, t);
+	sqlite3_bind_int(st, 3, recipient);
+	sqlite3_bind_int(st, 4, action);
+	sqlite3_bind_int64(st, 5, flags);
+	if (forward_id != 0)
+		sqlite3_bind_int64(st, 6, (int64_t)forward_id);
+	else
+		sqlite3_bind_null(st, 6);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		store_set_error("libvirt event");
+		log_warnx("store: VM %s: %s", vm->uuid_str, store_err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Walk a VM's libvirt memory-failure events in order. */
+int
+store_vevents(const struct vm *vm, store_vevent_cb cb, void *arg)
+{
+	sqlite3_stmt *st = st_vevents;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, vm->uuid, 16, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cb(arg, (uint64_t)sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 1), sqlite3_column_int(st, 2),
+		    sqlite3_column_int(st, 3),
+		    (unsigned int)sqlite3_column_int64(st, 4),
+		    sqlite3_column_type(st, 5) == SQLITE_NULL ? 0 :
+		    (uint64_t)sqlite3_column_int64(st, 5),
+		    sqlite3_column_type(st, 6) == SQLITE_NULL ? 0 :
+		    (uint64_t)sqlite3_column_int64(st, 6)) == -1)
+			break;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		store_set_error("libvirt events");
 		return -1;
 	}
 	return 0;

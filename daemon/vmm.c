@@ -279,6 +279,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 		goto store_fail;
 	vm->client = c;
 	c->vm = vm;
+	virt_vm_changed(vm);
 	log_info("vm %s (%s): %s by pid %d uid %d, %u error sources, %zu "
 	    "slots%s", vm->name, vm->uuid_str, fresh ? "registered" :
 	    "resumed", (int)c->pid, (int)c->uid, prof.count, vm->nslots,
@@ -437,28 +438,43 @@ vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
 	batch_add(&e);
 }
 
-/* Guest reset: retire active poison, unpin the boot profile. */
+/*
+ * Retire a VM's active poison and unpin its boot profile: the guest was
+ * reset and its memory is fresh. The history stays. Returns -1 if the
+ * store could not record it (memory is then left unchanged).
+ */
+int
+vmm_retire(struct vm *vm, const char *why)
+{
+	size_t n = vm->active.n;
+
+	if (batch_flush() == -1)
+		return -1;
+	vm->pinned = 0;
+	vm->generation++;
+	if (store_retire(vm) == -1) {
+		vm->pinned = 1;
+		return -1;
+	}
+	poison_clear(&vm->active);
+	log_info("vm %s: %s retires %zu poisoned ranges and unpins the boot "
+	    "profile", vm->name, why, n);
+	virt_vm_changed(vm);
+	return 0;
+}
+
+/* Guest reset told by the VMM. */
 void
 vmm_reset(struct client *c, uint64_t id, ProtobufCBinaryData uuid)
 {
-	struct vm *vm;
-	size_t n;
-
 	if (vmm_check_vm(c, id, uuid) == -1)
 		return;
-	vm = c->vm;
-	n = vm->active.n;
-	vm->pinned = 0;
-	vm->generation++;
-	if (batch_flush() == -1 || store_retire(vm) == -1) {
+	if (vmm_retire(c->vm, "guest reset") == -1) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
-		    "reset of VM %s not recorded: %s", vm->name,
+		    "reset of VM %s not recorded: %s", c->vm->name,
 		    store_error());
 		return;
 	}
-	poison_clear(&vm->active);
-	log_info("vm %s: guest reset retires %zu poisoned ranges and unpins "
-	    "the boot profile", vm->name, n);
 	server_ack(c, id);
 }
 
