@@ -518,6 +518,7 @@ vmm_unregister(struct client *c, uint64_t id, ProtobufCBinaryData uuid)
 		log_warnx("vm %s: stop not recorded: %s", vm->name,
 		    store_error());
 	log_info("vm %s: unregistered by pid %d", vm->name, (int)c->pid);
+	virt_vm_changed(vm);
 	server_ack(c, id);
 }
 
@@ -534,5 +535,6 @@ vmm_detach(struct vm *vm, struct client *c)
 		if (store_save_vm(vm) == -1)
 			log_warnx("vm %s: state not recorded: %s", vm->name,
 			    store_error());
+		virt_vm_changed(vm);
 	}
 }
