@@ -250,43 +250,57 @@ output_profile(const Ras__VmInfo *vm, char *buf, size_t len)
 	}
 }
 
-/* list-vms: one row per VM, or a sentence when rasd knows none. */
+/*
+ * list-vms: one row per VM, or a sentence when rasd knows none. A libvirt
+ * domain that no VMM registered with rasd ("not-covered") has only a
+ * name, a UUID and libvirt's state; its other cells are "-".
+ */
 void
 output_vm_list(FILE *fp, const Ras__VmList *list)
 {
 	static const char *const head[] = { "NAME", "UUID", "ARCH", "STATE",
-	    "PID", "POISON", "BYTES", "PROFILE", "PINNED" };
-	static const int right[] = { 0, 0, 0, 0, 1, 1, 1, 0, 0 };
+	    "LIBVIRT", "PID", "POISON", "BYTES", "PROFILE", "PINNED" };
+	static const int right[] = { 0, 0, 0, 0, 0, 1, 1, 1, 0, 0 };
 	struct output_table	 t;
 	const Ras__VmInfo	*vm;
-	const char		*cells[9];
+	const char		*cells[10];
 	char			 uuid[37], arch[32], pid[16], ranges[16];
 	char			 bytes[16], profile[1024];
-	size_t			 i;
+	size_t			 i, c;
 
 	if (list->n_vms == 0) {
 		fprintf(fp, "no VMs known to rasd\n");
 		return;
 	}
-	output_table_init(&t, 9, head, right);
+	output_table_init(&t, 10, head, right);
 	for (i = 0; i < list->n_vms; i++) {
 		vm = list->vms[i];
-		snprintf(pid, sizeof pid, "%" PRIu32, vm->pid);
-		snprintf(ranges, sizeof ranges, "%" PRIu32, vm->active_ranges);
-		output_bytes(vm->active_bytes, bytes, sizeof bytes);
-		output_profile(vm, profile, sizeof profile);
 		cells[0] = vm->name;
 		cells[1] = output_json_uuid(&vm->uuid, uuid, sizeof uuid);
 		if (cells[1] == NULL)
 			cells[1] = "-";
+		cells[3] = vm->state;
+		cells[4] = vm->libvirt_state != NULL ? vm->libvirt_state : "-";
+		if (!output_json_registered(vm)) {
+			if (vm->state == NULL || *vm->state == '\0')
+				cells[3] = "not-covered";
+			cells[2] = "-";
+			for (c = 5; c < 10; c++)
+				cells[c] = "-";
+			output_table_add(&t, cells);
+			continue;
+		}
+		snprintf(pid, sizeof pid, "%" PRIu32, vm->pid);
+		snprintf(ranges, sizeof ranges, "%" PRIu32, vm->active_ranges);
+		output_bytes(vm->active_bytes, bytes, sizeof bytes);
+		output_profile(vm, profile, sizeof profile);
 		cells[2] = output_json_enum(ras_arch_name(vm->arch), vm->arch,
 		    arch, sizeof arch);
-		cells[3] = vm->state;
-		cells[4] = vm->pid != 0 ? pid : "-";
-		cells[5] = ranges;
-		cells[6] = bytes;
-		cells[7] = profile;
-		cells[8] = vm->profile_pinned ? "yes" : "no";
+		cells[5] = vm->pid != 0 ? pid : "-";
+		cells[6] = ranges;
+		cells[7] = bytes;
+		cells[8] = profile;
+		cells[9] = vm->profile_pinned ? "yes" : "no";
 		output_table_add(&t, cells);
 	}
 	output_table_print(fp, &t);
@@ -321,6 +335,9 @@ output_vm_info(FILE *fp, const Ras__VmInfo *vm)
 	    vm->arch, buf, sizeof buf));
 	output_key(fp, "state");
 	output_text(fp, vm->state);
+	fputc('\n', fp);
+	output_key(fp, "libvirt");
+	output_text(fp, vm->libvirt_state != NULL ? vm->libvirt_state : "-");
 	fputc('\n', fp);
 	output_key(fp, "pid");
 	if (vm->pid != 0)
@@ -473,6 +490,70 @@ output_history(FILE *fp, const Ras__HistoryList *list)
 		cells[8] = e->origin;
 		cells[9] = e->host;
 		cells[10] = e->active ? "yes" : "no";
+		output_table_add(&t, cells);
+	}
+	output_table_print(fp, &t);
+}
+
+/* The flags of a libvirt memory-failure event, comma-joined, or "-". */
+static void
+output_lv_flags(uint32_t flags, char *buf, size_t len)
+{
+	char		 name[32];
+	size_t		 o = 0;
+	unsigned int	 bit;
+	int		 n;
+
+	snprintf(buf, len, "-");
+	for (bit = 0; bit < 32 && o < len; bit++) {
+		if (!(flags & (1u << bit)))
+			continue;
+		n = snprintf(buf + o, len - o, "%s%s", o > 0 ? "," : "",
+		    output_json_lv_flag(bit, name, sizeof name));
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+/* events: the libvirt memory-failure events of the VM. */
+void
+output_events(FILE *fp, const Ras__EventList *list)
+{
+	static const char *const head[] = { "ID", "TIME", "RECIPIENT",
+	    "ACTION", "FLAGS", "FORWARD", "GPA" };
+	static const int right[] = { 1, 0, 0, 0, 0, 1, 1 };
+	struct output_table	 t;
+	const Ras__LibvirtEvent	*e;
+	const char		*cells[7];
+	char			 id[24], when[48], recipient[32], action[32];
+	char			 flags[1024], fwd[24], gpa[24];
+	size_t			 i;
+
+	if (list->n_events == 0) {
+		fprintf(fp, "no libvirt memory-failure events for ");
+		output_text(fp, output_vm_label(list->name, &list->uuid, when,
+		    sizeof when));
+		fputc('\n', fp);
+		return;
+	}
+	output_table_init(&t, 7, head, right);
+	for (i = 0; i < list->n_events; i++) {
+		e = list->events[i];
+		snprintf(id, sizeof id, "%" PRIu64, e->id);
+		output_json_time(e->time, when, sizeof when);
+		output_lv_flags(e->flags, flags, sizeof flags);
+		snprintf(fwd, sizeof fwd, "%" PRIu64, e->forward_id);
+		snprintf(gpa, sizeof gpa, "0x%" PRIx64, e->gpa);
+		cells[0] = id;
+		cells[1] = when;
+		cells[2] = output_json_recipient(e->recipient, recipient,
+		    sizeof recipient);
+		cells[3] = output_json_lv_action(e->action, action,
+		    sizeof action);
+		cells[4] = flags;
+		cells[5] = e->has_forward_id ? fwd : "-";
+		cells[6] = e->has_gpa ? gpa : "-";
 		output_table_add(&t, cells);
 	}
 	output_table_print(fp, &t);

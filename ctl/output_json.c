@@ -288,6 +288,55 @@ output_json_uuid(const ProtobufCBinaryData *uuid, char *buf, size_t len)
 	return buf;
 }
 
+/*
+ * Whether rasd covers the VM: false for a libvirt domain that no VMM ever
+ * registered. Absent means true (the field's default), so that a rasd
+ * that predates the field reads as covering all it lists.
+ */
+int
+output_json_registered(const Ras__VmInfo *vm)
+{
+	return !vm->has_registered || vm->registered;
+}
+
+/* Who a libvirt memory-failure event was for; "unknown(N)" otherwise. */
+const char *
+output_json_recipient(uint32_t recipient, char *buf, size_t len)
+{
+	static const char *const names[] = { "hypervisor", "guest" };
+
+	return output_json_enum(recipient < 2 ? names[recipient] : NULL,
+	    recipient, buf, len);
+}
+
+/* What libvirt did about a memory failure; "unknown(N)" otherwise. */
+const char *
+output_json_lv_action(uint32_t action, char *buf, size_t len)
+{
+	static const char *const names[] = { "ignore", "inject", "fatal",
+	    "reset" };
+
+	return output_json_enum(action < 4 ? names[action] : NULL, action,
+	    buf, len);
+}
+
+/*
+ * Name of bit number bit of a libvirt memory-failure event's flags;
+ * "unknown(N)", N being the flag's value, for a bit this rasctl does not
+ * know.
+ */
+const char *
+output_json_lv_flag(unsigned int bit, char *buf, size_t len)
+{
+	static const char *const names[] = { "action-required",
+	    "recursive" };
+
+	if (bit < 2)
+		return names[bit];
+	snprintf(buf, len, "unknown(%u)", bit < 32 ? 1u << bit : 0);
+	return buf;
+}
+
 /* A notification member: its name, or null when there is none. */
 static void
 output_json_notify(struct output_json *j, const char *key, int has,
@@ -320,6 +369,8 @@ output_json_vm(struct output_json *j, const Ras__VmInfo *vm, int slots)
 	    output_json_enum(ras_arch_name(vm->arch), vm->arch, buf,
 	    sizeof buf));
 	output_json_string(j, "state", vm->state);
+	output_json_string(j, "libvirt_state", vm->libvirt_state);
+	output_json_bool(j, "registered", output_json_registered(vm));
 	output_json_uint(j, "pid", vm->pid);
 	output_json_uint(j, "generation", vm->generation);
 	output_json_bool(j, "profile_pinned", vm->profile_pinned);
@@ -456,6 +507,66 @@ output_json_history(FILE *fp, const Ras__HistoryList *list)
 		output_json_bool(&j, "active", e->active);
 		output_json_close(&j);
 	}
+	output_json_close(&j);
+	output_json_end(&j);
+}
+
+/*
+ * events: an array of the libvirt memory-failure events of a VM, oldest
+ * first as rasd sends them.
+ */
+void
+output_json_events(FILE *fp, const Ras__EventList *list)
+{
+	struct output_json	 j;
+	const Ras__LibvirtEvent	*e;
+	char			 buf[48];
+	size_t			 i;
+	unsigned int		 bit;
+
+	output_json_begin(&j, fp, 1);
+	output_json_array(&j, NULL);
+	for (i = 0; i < list->n_events; i++) {
+		e = list->events[i];
+		output_json_object(&j, NULL);
+		output_json_uint(&j, "id", e->id);
+		output_json_time(e->time, buf, sizeof buf);
+		output_json_string(&j, "time", buf);
+		output_json_string(&j, "recipient",
+		    output_json_recipient(e->recipient, buf, sizeof buf));
+		output_json_string(&j, "action",
+		    output_json_lv_action(e->action, buf, sizeof buf));
+		output_json_array(&j, "flags");
+		for (bit = 0; bit < 32; bit++) {
+			if (e->flags & (1u << bit))
+				output_json_string(&j, NULL,
+				    output_json_lv_flag(bit, buf, sizeof buf));
+		}
+		output_json_close(&j);
+		output_json_bool(&j, "action_required", (e->flags & 1u) != 0);
+		if (e->has_forward_id)
+			output_json_uint(&j, "forward_id", e->forward_id);
+		else
+			output_json_null(&j, "forward_id");
+		if (e->has_gpa)
+			output_json_hex(&j, "gpa", e->gpa);
+		else
+			output_json_null(&j, "gpa");
+		output_json_close(&j);
+	}
+	output_json_close(&j);
+	output_json_end(&j);
+}
+
+/* A command that answers nothing but success: {"ok": true}. */
+void
+output_json_ok(FILE *fp)
+{
+	struct output_json	j;
+
+	output_json_begin(&j, fp, 1);
+	output_json_object(&j, NULL);
+	output_json_bool(&j, "ok", 1);
 	output_json_close(&j);
 	output_json_end(&j);
 }

@@ -30,6 +30,8 @@ static const struct parser_cmd parser_cmds[] = {
 	{ "show",		CMD_SHOW,		1 },
 	{ "list-poison",	CMD_LIST_POISON,	1 },
 	{ "history",		CMD_HISTORY,		1 },
+	{ "events",		CMD_EVENTS,		1 },
+	{ "mark-stopped",	CMD_MARK_STOPPED,	1 },
 	{ "help",		CMD_HELP,		0 },
 };
 

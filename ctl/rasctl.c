@@ -75,17 +75,26 @@ rasctl_help(FILE *fp)
 	fprintf(fp, RASCTL_USAGE
 "\n"
 "rasctl asks rasd, the daemon that keeps the memory-error (RAS) state of\n"
-"the KVM guests on this host, about its VMs and their poisoned memory.\n"
+"the KVM guests on this host, about its VMs and their poisoned memory,\n"
+"and tells it when a VM has stopped.\n"
 "\n"
 "Commands:\n"
 "  list-vms          List every VM rasd knows, one per line: NAME, UUID,\n"
-"                    ARCH, STATE, PID of the VMM, POISON (active poisoned\n"
-"                    ranges), BYTES (their size), PROFILE (the boot\n"
-"                    profile as notification:source-id pairs) and PINNED\n"
-"                    (whether that profile is fixed until a guest reset).\n"
+"                    ARCH, STATE (running, disconnected, stopped),\n"
+"                    LIBVIRT (libvirt's state of the domain: running,\n"
+"                    paused, shut-off, crashed...; \"-\" when rasd has no\n"
+"                    libvirt connection or libvirt does not know the VM),\n"
+"                    PID of the VMM, POISON (active poisoned ranges),\n"
+"                    BYTES (their size), PROFILE (the boot profile as\n"
+"                    notification:source-id pairs) and PINNED (whether\n"
+"                    that profile is fixed until a guest reset).\n"
+"                    libvirt domains whose VMM never registered with rasd\n"
+"                    are listed too, with STATE not-covered and \"-\" in\n"
+"                    the columns rasd cannot fill.\n"
 "  show VM           Show one VM in detail as \"key: value\" lines, with\n"
-"                    its memory slots (guest-physical base, host address,\n"
-"                    size) and the notification types its VMM can inject.\n"
+"                    libvirt's state of it, its memory slots (guest-\n"
+"                    physical base, host address, size) and the\n"
+"                    notification types its VMM can inject.\n"
 "  list-poison VM    List the VM's active poisoned guest-physical ranges:\n"
 "                    GPA, LENGTH, KIND (AR or AO), ACTION (inject, ignore,\n"
 "                    stop-vm), NOTIFY, SOURCE, FIRST SEEN (UTC) and\n"
@@ -95,6 +104,14 @@ rasctl_help(FILE *fp)
 "                    KIND, GPA, LENGTH, ACTION, NOTIFY, SOURCE, ORIGIN\n"
 "                    (forward, import, libvirt, operator), HOST (boot id)\n"
 "                    and ACTIVE.\n"
+"  events VM         List the memory-failure events libvirt reported for\n"
+"                    the VM: ID, TIME, RECIPIENT (hypervisor or guest),\n"
+"                    ACTION (ignore, inject, fatal, reset), FLAGS\n"
+"                    (action-required, recursive), FORWARD (the history\n"
+"                    ID of the VMM forward rasd linked it to) and GPA\n"
+"                    (that forward's guest-physical address).\n"
+"  mark-stopped VM   Tell rasd the VM has stopped (what the libvirt hook\n"
+"                    does). Prints nothing on success.\n"
 "  help              Show this text.\n"
 "\n"
 "  VM is a libvirt domain name or UUID; rasd resolves it.\n"
@@ -105,7 +122,8 @@ rasctl_help(FILE *fp)
 "                      $XDG_RUNTIME_DIR/rasd/rasd.sock for other users\n"
 "                      (here: %s).\n"
 "  --json              Print JSON instead of a table: an array for the\n"
-"                      list commands ([] when empty), an object for show.\n"
+"                      list commands ([] when empty), an object for show,\n"
+"                      {\"ok\": true} for mark-stopped.\n"
 "                      The fields are described in rasctl(8).\n"
 "  --timeout SECONDS   Give up when rasd has not answered within SECONDS\n"
 "                      (fractions allowed; default 5).\n"
@@ -125,6 +143,7 @@ rasctl_help(FILE *fp)
 "Examples:\n"
 "  rasctl list-vms\n"
 "  rasctl list-poison vm1\n"
+"  rasctl events vm1\n"
 "  rasctl --json history vm1 | jq '.[] | select(.active)'\n", path);
 }
 
@@ -133,8 +152,8 @@ static int
 rasctl_usage(const char *msg)
 {
 	fprintf(stderr, "rasctl: %s\n" RASCTL_USAGE
-	    "Commands: list-vms, show VM, list-poison VM, history VM. "
-	    "See \"rasctl --help\".\n", msg);
+	    "Commands: list-vms, show VM, list-poison VM, history VM, "
+	    "events VM,\nmark-stopped VM. See \"rasctl --help\".\n", msg);
 	return RASCTL_EXIT_USAGE;
 }
 
@@ -404,6 +423,14 @@ rasctl_request(const struct parse_result *res, Ras__Request *req,
 		req->body_case = RAS__REQUEST__BODY_HISTORY;
 		req->history = query;
 		break;
+	case CMD_EVENTS:
+		req->body_case = RAS__REQUEST__BODY_EVENTS;
+		req->events = query;
+		break;
+	case CMD_MARK_STOPPED:
+		req->body_case = RAS__REQUEST__BODY_MARK_STOPPED;
+		req->mark_stopped = query;
+		break;
 	default:
 		break;
 	}
@@ -422,6 +449,10 @@ rasctl_expected(enum parser_command command)
 		return RAS__RESPONSE__BODY_POISON_LIST;
 	case CMD_HISTORY:
 		return RAS__RESPONSE__BODY_HISTORY;
+	case CMD_EVENTS:
+		return RAS__RESPONSE__BODY_EVENTS;
+	case CMD_MARK_STOPPED:
+		return RAS__RESPONSE__BODY_ACK;
 	default:
 		return RAS__RESPONSE__BODY__NOT_SET;
 	}
@@ -489,6 +520,17 @@ rasctl_print(const struct parse_result *res, const Ras__Request *req,
 			output_json_history(stdout, resp->history);
 		else
 			output_history(stdout, resp->history);
+		break;
+	case RAS__RESPONSE__BODY_EVENTS:
+		if (res->json)
+			output_json_events(stdout, resp->events);
+		else
+			output_events(stdout, resp->events);
+		break;
+	case RAS__RESPONSE__BODY_ACK:
+		/* Silence is success, as for any Unix command that acts. */
+		if (res->json)
+			output_json_ok(stdout);
 		break;
 	default:
 		break;

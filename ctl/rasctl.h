@@ -32,7 +32,9 @@ enum parser_command {
 	CMD_LIST_VMS,
 	CMD_SHOW,
 	CMD_LIST_POISON,
-	CMD_HISTORY
+	CMD_HISTORY,
+	CMD_EVENTS,
+	CMD_MARK_STOPPED
 };
 
 /* One parsed command line; strings point into argv. */
@@ -55,6 +57,7 @@ void	output_vm_list(FILE *, const Ras__VmList *);
 void	output_vm_info(FILE *, const Ras__VmInfo *);
 void	output_poison_list(FILE *, const Ras__PoisonList *);
 void	output_history(FILE *, const Ras__HistoryList *);
+void	output_events(FILE *, const Ras__EventList *);
 void	output_bytes(uint64_t, char *, size_t);
 void	output_text(FILE *, const char *);
 
@@ -88,8 +91,14 @@ void	output_json_vm_list(FILE *, const Ras__VmList *);
 void	output_json_vm_info(FILE *, const Ras__VmInfo *);
 void	output_json_poison_list(FILE *, const Ras__PoisonList *);
 void	output_json_history(FILE *, const Ras__HistoryList *);
+void	output_json_events(FILE *, const Ras__EventList *);
+void	output_json_ok(FILE *);
 void	output_json_time(int64_t, char *, size_t);
 const char *output_json_enum(const char *, unsigned int, char *, size_t);
 const char *output_json_uuid(const ProtobufCBinaryData *, char *, size_t);
+int	output_json_registered(const Ras__VmInfo *);
+const char *output_json_recipient(uint32_t, char *, size_t);
+const char *output_json_lv_action(uint32_t, char *, size_t);
+const char *output_json_lv_flag(unsigned int, char *, size_t);
 
 #endif

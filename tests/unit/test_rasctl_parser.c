@@ -157,6 +157,67 @@ Test(parser, vm_name_with_utf8_and_spaces)
 	cr_assert_str_eq(res.vm, "web server \xc3\xa9t\xc3\xa9");
 }
 
+Test(parser, events_command)
+{
+	char			*argv[] = { "rasctl", "events", "vm1", NULL };
+	char			*argv2[] = { "rasctl", "--socket", "/r.sock",
+	    "events", "6f2e1122-3344-4566-8788-99aabbccddee", "--json",
+	    NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_EVENTS);
+	cr_assert_str_eq(res.vm, "vm1");
+	cr_assert_eq(res.json, 0);
+	cr_assert_eq(parse(argv2, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_EVENTS);
+	cr_assert_str_eq(res.vm, "6f2e1122-3344-4566-8788-99aabbccddee");
+	cr_assert_str_eq(res.socket, "/r.sock");
+	cr_assert_eq(res.json, 1);
+}
+
+Test(parser, mark_stopped_command)
+{
+	char			*argv[] = { "rasctl", "mark-stopped", "vm1",
+	    NULL };
+	char			*argv2[] = { "rasctl", "--timeout", "1",
+	    "mark-stopped", "--", "-vm", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(argv, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_MARK_STOPPED);
+	cr_assert_str_eq(res.vm, "vm1");
+	cr_assert_eq(parse(argv2, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_MARK_STOPPED);
+	cr_assert_str_eq(res.vm, "-vm");
+	cr_assert_eq(res.timeout_ms, 1000);
+}
+
+Test(parser, events_and_mark_stopped_errors)
+{
+	char	*ev_none[] = { "rasctl", "events", NULL };
+	char	*ev_opts[] = { "rasctl", "events", "--json", NULL };
+	char	*ev_empty[] = { "rasctl", "events", "", NULL };
+	char	*ev_two[] = { "rasctl", "events", "vm1", "vm2", NULL };
+	char	*ms_none[] = { "rasctl", "mark-stopped", NULL };
+	char	*ms_opts[] = { "rasctl", "--json", "mark-stopped", NULL };
+	char	*ms_empty[] = { "rasctl", "mark-stopped", "", NULL };
+	char	*ms_two[] = { "rasctl", "mark-stopped", "vm1", "vm2", NULL };
+	char	*ms_typo[] = { "rasctl", "mark_stopped", "vm1", NULL };
+
+	expect_error(ev_none, "events: missing VM name or UUID");
+	expect_error(ev_opts, "events: missing VM name or UUID");
+	expect_error(ev_empty, "events: the VM name or UUID is empty");
+	expect_error(ev_two, "events: unexpected argument \"vm2\"");
+	expect_error(ms_none, "mark-stopped: missing VM name or UUID");
+	expect_error(ms_opts, "mark-stopped: missing VM name or UUID");
+	expect_error(ms_empty, "mark-stopped: the VM name or UUID is empty");
+	expect_error(ms_two, "mark-stopped: unexpected argument \"vm2\"");
+	expect_error(ms_typo, "unknown command \"mark_stopped\"");
+}
+
 Test(parser, last_option_wins)
 {
 	char			*argv[] = { "rasctl", "--socket", "/a",
@@ -274,6 +335,9 @@ Test(parser, command_names)
 	cr_assert_str_eq(parser_command_name(CMD_SHOW), "show");
 	cr_assert_str_eq(parser_command_name(CMD_LIST_POISON), "list-poison");
 	cr_assert_str_eq(parser_command_name(CMD_HISTORY), "history");
+	cr_assert_str_eq(parser_command_name(CMD_EVENTS), "events");
+	cr_assert_str_eq(parser_command_name(CMD_MARK_STOPPED),
+	    "mark-stopped");
 	cr_assert_null(parser_command_name(CMD_VERSION));
 }
 
@@ -578,6 +642,8 @@ Test(json_format, vm_info_shape)
 	    "  \"uuid\": \"6f2e1122-3344-4566-8788-99aabbccddee\",\n"
 	    "  \"arch\": \"x86_64\",\n"
 	    "  \"state\": \"running\",\n"
+	    "  \"libvirt_state\": null,\n"
+	    "  \"registered\": true,\n"
 	    "  \"pid\": 10,\n"
 	    "  \"generation\": 2,\n"
 	    "  \"profile_pinned\": false,\n"
@@ -610,5 +676,170 @@ Test(json_format, vm_info_shape)
 	output_json_vm_info(capture_open(&c), &vm);
 	s = capture_close(&c);
 	cr_assert(strstr(s, "\"uuid\": null,") != NULL);
+	free(s);
+}
+
+Test(json_format, vm_list_not_covered)
+{
+	static uint8_t	 uuid[16] = { 0x6f, 0x2e, 0x11, 0x22, 0x33, 0x44,
+	    0x45, 0x66, 0x87, 0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee };
+	Ras__VmInfo	 a = RAS__VM_INFO__INIT, b = RAS__VM_INFO__INIT;
+	Ras__VmInfo	*vms[] = { &a, &b };
+	Ras__VmList	 list = RAS__VM_LIST__INIT;
+	struct capture	 c;
+	char		*s;
+
+	a.uuid.len = 16;
+	a.uuid.data = uuid;
+	a.name = "vm1";
+	a.arch = RAS_ARCH_ARM64;
+	a.state = "running";
+	a.libvirt_state = "paused";
+	a.pid = 4242;
+	b.name = "web";
+	b.state = "not-covered";
+	b.libvirt_state = "shut-off";
+	b.has_registered = 1;
+	b.registered = 0;
+	list.n_vms = 2;
+	list.vms = vms;
+	cr_assert(output_json_registered(&a));
+	cr_assert(!output_json_registered(&b));
+	output_json_vm_list(capture_open(&c), &list);
+	s = capture_close(&c);
+	cr_assert_str_eq(s,
+	    "[\n"
+	    "  {\n"
+	    "    \"name\": \"vm1\",\n"
+	    "    \"uuid\": \"6f2e1122-3344-4566-8788-99aabbccddee\",\n"
+	    "    \"arch\": \"arm64\",\n"
+	    "    \"state\": \"running\",\n"
+	    "    \"libvirt_state\": \"paused\",\n"
+	    "    \"registered\": true,\n"
+	    "    \"pid\": 4242,\n"
+	    "    \"generation\": 0,\n"
+	    "    \"profile_pinned\": false,\n"
+	    "    \"profile\": [],\n"
+	    "    \"caps\": [],\n"
+	    "    \"active_ranges\": 0,\n"
+	    "    \"active_bytes\": 0,\n"
+	    "    \"history_count\": 0\n"
+	    "  },\n"
+	    "  {\n"
+	    "    \"name\": \"web\",\n"
+	    "    \"uuid\": null,\n"
+	    "    \"arch\": \"unknown\",\n"
+	    "    \"state\": \"not-covered\",\n"
+	    "    \"libvirt_state\": \"shut-off\",\n"
+	    "    \"registered\": false,\n"
+	    "    \"pid\": 0,\n"
+	    "    \"generation\": 0,\n"
+	    "    \"profile_pinned\": false,\n"
+	    "    \"profile\": [],\n"
+	    "    \"caps\": [],\n"
+	    "    \"active_ranges\": 0,\n"
+	    "    \"active_bytes\": 0,\n"
+	    "    \"history_count\": 0\n"
+	    "  }\n"
+	    "]\n");
+	free(s);
+}
+
+Test(json_format, events_shape)
+{
+	Ras__LibvirtEvent	 e0 = RAS__LIBVIRT_EVENT__INIT;
+	Ras__LibvirtEvent	 e1 = RAS__LIBVIRT_EVENT__INIT;
+	Ras__LibvirtEvent	*events[] = { &e0, &e1 };
+	Ras__EventList		 list = RAS__EVENT_LIST__INIT;
+	struct capture		 c;
+	char			*s;
+
+	e0.id = 3;
+	e0.time = 1764073496;
+	e0.recipient = 1;
+	e0.action = 1;
+	e0.flags = 3;
+	e0.has_forward_id = 1;
+	e0.forward_id = 7;
+	e0.has_gpa = 1;
+	e0.gpa = 0x40001000;
+	e1.id = 4;
+	e1.time = 0;
+	e1.recipient = 0;
+	e1.action = 9;
+	e1.flags = 4;
+	list.name = "vm1";
+	list.n_events = 2;
+	list.events = events;
+	output_json_events(capture_open(&c), &list);
+	s = capture_close(&c);
+	cr_assert_str_eq(s,
+	    "[\n"
+	    "  {\n"
+	    "    \"id\": 3,\n"
+	    "    \"time\": \"2025-11-25T12:24:56Z\",\n"
+	    "    \"recipient\": \"guest\",\n"
+	    "    \"action\": \"inject\",\n"
+	    "    \"flags\": [\n"
+	    "      \"action-required\",\n"
+	    "      \"recursive\"\n"
+	    "    ],\n"
+	    "    \"action_required\": true,\n"
+	    "    \"forward_id\": 7,\n"
+	    "    \"gpa\": \"0x40001000\"\n"
+	    "  },\n"
+	    "  {\n"
+	    "    \"id\": 4,\n"
+	    "    \"time\": \"1970-01-01T00:00:00Z\",\n"
+	    "    \"recipient\": \"hypervisor\",\n"
+	    "    \"action\": \"unknown(9)\",\n"
+	    "    \"flags\": [\n"
+	    "      \"unknown(4)\"\n"
+	    "    ],\n"
+	    "    \"action_required\": false,\n"
+	    "    \"forward_id\": null,\n"
+	    "    \"gpa\": null\n"
+	    "  }\n"
+	    "]\n");
+	free(s);
+
+	list.n_events = 0;
+	output_json_events(capture_open(&c), &list);
+	s = capture_close(&c);
+	cr_assert_str_eq(s, "[]\n");
+	free(s);
+}
+
+Test(json_format, libvirt_event_names)
+{
+	char	buf[32];
+
+	cr_assert_str_eq(output_json_recipient(0, buf, sizeof buf),
+	    "hypervisor");
+	cr_assert_str_eq(output_json_recipient(1, buf, sizeof buf), "guest");
+	cr_assert_str_eq(output_json_recipient(2, buf, sizeof buf),
+	    "unknown(2)");
+	cr_assert_str_eq(output_json_lv_action(0, buf, sizeof buf), "ignore");
+	cr_assert_str_eq(output_json_lv_action(1, buf, sizeof buf), "inject");
+	cr_assert_str_eq(output_json_lv_action(2, buf, sizeof buf), "fatal");
+	cr_assert_str_eq(output_json_lv_action(3, buf, sizeof buf), "reset");
+	cr_assert_str_eq(output_json_lv_action(4, buf, sizeof buf),
+	    "unknown(4)");
+	cr_assert_str_eq(output_json_lv_flag(0, buf, sizeof buf),
+	    "action-required");
+	cr_assert_str_eq(output_json_lv_flag(1, buf, sizeof buf),
+	    "recursive");
+	cr_assert_str_eq(output_json_lv_flag(31, buf, sizeof buf),
+	    "unknown(2147483648)");
+}
+
+Test(json_format, ok_shape)
+{
+	struct capture	 c;
+	char		*s;
+
+	output_json_ok(capture_open(&c));
+	s = capture_close(&c);
+	cr_assert_str_eq(s, "{\n  \"ok\": true\n}\n");
 	free(s);
 }
