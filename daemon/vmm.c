@@ -163,6 +163,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 {
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__Registered ok = RAS__REGISTERED__INIT;
+	Ras__PoisonRange *pr, **prs;
 	struct ras_profile prof;
 	char err[512], us[37];
 	struct vm *vm, *named;
@@ -287,10 +288,27 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	ok.generation = vm->generation;
 	ok.active_ranges = (uint32_t)vm->active.n;
 	ok.profile_pinned = vm->pinned;
+	/* A resumed or migrated guest re-arms these (UFFDIO_POISON). */
+	pr = xcalloc(vm->active.n, sizeof *pr);
+	prs = xcalloc(vm->active.n, sizeof *prs);
+	for (i = 0; i < vm->active.n; i++) {
+		ras__poison_range__init(&pr[i]);
+		pr[i].gpa = vm->active.r[i].gpa;
+		pr[i].length = vm->active.r[i].len;
+		pr[i].kind = vm->active.r[i].kind;
+		pr[i].action = vm->active.r[i].action;
+		pr[i].first_seen = vm->active.r[i].first_seen;
+		pr[i].records = vm->active.r[i].records;
+		prs[i] = &pr[i];
+	}
+	ok.n_active = vm->active.n;
+	ok.active = prs;
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_REGISTERED;
 	resp.registered = &ok;
 	server_send(c, &resp);
+	free(prs);
+	free(pr);
 	return;
 store_fail:
 	vm->state = VM_DISCONNECTED;

@@ -48,6 +48,15 @@ struct rasc_slot {
 	uint64_t size;		/* bytes */
 };
 
+#define RASC_ACTIVE_MAX 4096
+
+/* A poisoned guest-physical range rasd knows for this VM. */
+struct rasc_range {
+	uint64_t gpa;
+	uint64_t length;
+	int kind;			/* RASC_KIND_AR / RASC_KIND_AO */
+};
+
 struct rasc_declared {
 	uint16_t source_id;
 	uint8_t notify;
@@ -122,6 +131,13 @@ int rasc_guest_reset(struct rasc *c);
 /* Replace the memory map (memslot add/move/delete). */
 int rasc_set_slots(struct rasc *c, const struct rasc_slot *slots,
     unsigned int count);
+
+/*
+ * The VM's active poison as rasd reported it at the last registration
+ * (for a migrated or resumed guest: the ranges to re-arm). Copies up to
+ * max entries and returns how many there are.
+ */
+int rasc_active(struct rasc *c, struct rasc_range *out, unsigned int max);
 
 /* 1 while connected and registered. */
 int rasc_connected(struct rasc *c);

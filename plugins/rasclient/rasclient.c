@@ -123,8 +123,7 @@ rasc_register(struct rasc *c)
 	Ras__Response		*resp;
 	struct rasc_slot	 slots[RASC_MAX_SLOTS];
 	struct rasc_arena	 arena;
-	uint8_t			 rx[RASC_RX_MAX], mem[RASC_ARENA_SIZE];
-	uint8_t			*tx = NULL;
+	uint8_t			*tx = NULL, *rx = NULL, *mem = NULL;
 	size_t			 txsize;
 	unsigned int		 i, n;
 	int64_t			 deadline;
@@ -180,12 +179,15 @@ rasc_register(struct rasc *c)
 	/* The HEST makes Register the one message without a small bound. */
 	txsize = FRAME_HDR_LEN + 64 +
 	    protobuf_c_message_get_packed_size(&req.base);
-	if ((tx = malloc(txsize)) == NULL) {
+	/* Registered lists the VM's active ranges: it may be large, and
+	 * this is an ordinary thread, so use the heap. */
+	if ((tx = malloc(txsize)) == NULL || (rx = malloc(FRAME_MAX)) ==
+	    NULL || (mem = malloc(RASC_REGISTER_ARENA)) == NULL) {
 		rasc_seterr(c, "out of memory");
 		goto out;
 	}
-	rasc_wire_arena(&arena, mem, sizeof mem);
-	resp = rasc_wire_call(c, &req, tx, txsize, rx, sizeof rx, &arena,
+	rasc_wire_arena(&arena, mem, RASC_REGISTER_ARENA);
+	resp = rasc_wire_call(c, &req, tx, txsize, rx, FRAME_MAX, &arena,
 	    deadline);
 	if (resp == NULL) {
 		rasc_seterr(c, "register with rasd at %s: no answer within "
@@ -206,6 +208,16 @@ rasc_register(struct rasc *c)
 		goto out;
 	}
 	c->generation = resp->registered->generation;
+	pthread_mutex_lock(&c->map_lock);
+	for (i = 0, n = 0; i < resp->registered->n_active &&
+	    n < RASC_ACTIVE_MAX; i++) {
+		c->active[n].gpa = resp->registered->active[i]->gpa;
+		c->active[n].length = resp->registered->active[i]->length;
+		c->active[n].kind = (int)resp->registered->active[i]->kind;
+		n++;
+	}
+	c->nactive = n;
+	pthread_mutex_unlock(&c->map_lock);
 	c->ever_registered = 1;
 	atomic_store(&c->registered, 1);
 	rasc_debug(c, "registered %s (%s), generation %llu, %u active ranges",
@@ -218,6 +230,8 @@ out:
 	if (rc != RASC_REGISTER_OK)
 		rasc_wire_disconnect(c);
 	free(tx);
+	free(rx);
+	free(mem);
 	return rc;
 }
 
@@ -895,4 +909,18 @@ rasc_strerror(struct rasc *c)
 	if (c == NULL)
 		return "no handle";
 	return c->err[0] != '\0' ? c->err : "no error";
+}
+
+/* The active poison rasd reported at the last registration. */
+int
+rasc_active(struct rasc *c, struct rasc_range *out, unsigned int max)
+{
+	unsigned int i, n;
+
+	pthread_mutex_lock(&c->map_lock);
+	n = c->nactive;
+	for (i = 0; i < n && i < max; i++)
+		out[i] = c->active[i];
+	pthread_mutex_unlock(&c->map_lock);
+	return (int)n;
 }
