@@ -1,0 +1,376 @@
+# tests/e2e/libvirt-lib.sh -- a private libvirtd for shell end-to-end tests.
+# Source it after lib.sh:
+#
+#	. "$(dirname "$0")/lib.sh"
+#	. "$(dirname "$0")/libvirt-lib.sh"
+#	virt_start || { notok "libvirtd starts"; exit 1; }
+#
+# It re-runs the test inside `unshare --mount --propagation private` and
+# bind-mounts private directories (under $T/virt) over /etc/libvirt,
+# /run/libvirt, /var/lib/libvirt, /var/cache/libvirt and /var/log/libvirt,
+# so the test's libvirtd, its domains, logs and hook are invisible to the
+# host's (TESTBED.md, "Two hosts on one machine"); nothing of the real
+# configuration is touched. The only outside effects: /dev/kvm is given to
+# group kvm, mode 0660, when it is not already (TESTBED.md), and an empty
+# /run/libvirt mount point is created when missing. The test skips (exit 0)
+# when it is not root, KVM is unusable, or libvirt/QEMU are not installed.
+#
+# What the test gets:
+#   virt_start, virt_stop_libvirtd, virt_restart_libvirtd
+#   vsh ARGS...               virsh on the private qemu:///system
+#   virt_define_guest NAME IMG [--shim PATH] [--socket PATH]
+#                             q35, 128 MiB, 1 vCPU, KVM; IMG as a raw SATA
+#                             disk; COM1 into the file $(virt_serial NAME);
+#                             --shim adds <qemu:env> LD_PRELOAD=PATH and
+#                             RASD_SOCKET=--socket (default $SOCK)
+#   virt_qemu_pid NAME        QEMU's pid (/run/libvirt/qemu/NAME.pid)
+#   virt_qemu_log NAME        path of /var/log/libvirt/qemu/NAME.log
+#   virt_serial NAME          path of the guest's COM1 output
+#   virt_wait_serial NAME TEXT [COUNT [SECONDS]]
+#                             wait until COUNT (1) lines hold TEXT
+#   virt_wait_log NAME TEXT [SECONDS]   the same for QEMU's log
+#   virt_events_start; virt_wait_event REGEX [SECONDS]
+#                             `virsh event --all --loop` into $VIRT_EVENTS
+#   virt_share FILE           copy FILE where QEMU (libvirt-qemu) can read
+#                             it; prints the new path
+#   virt_hook_set KEY VALUE   change the hook's settings ($VIRT_HOOK_CONF)
+# and the variables VIRT_SHARE (a world-readable directory), VIRT_SHIM (the
+# shim path the hook looks for), VIRT_HOOK_LOG, VIRT_HOOK_CONF, VIRT_EVENTS,
+# VIRT_RASD_CONF (a rasd.conf with socket_group = kvm, socket_mode = 0660,
+# so that QEMU can connect: `start_rasd --config "$VIRT_RASD_CONF"`).
+# SOCK (lib.sh's rasd socket) moves into $VIRT_SHARE, where QEMU can reach
+# it. deploy/libvirt/qemu is installed as the private
+# /etc/libvirt/hooks/qemu (with deploy/libvirt/install.sh) before libvirtd
+# starts. At exit every domain is destroyed, then libvirtd and virtlogd are
+# stopped by pid.
+
+PATH=$PATH:/usr/sbin:/sbin
+VIRT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+VIRT_MOUNTS="/etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt"
+
+# Print the skip line and leave (lib.sh's EXIT trap removes $T).
+virt_skip() {
+	skip "$*"
+	exit 0
+}
+
+# First pass: check what the test needs, then run it again in its own
+# mount namespace.
+if [ -z "${RAS_VIRT_NS:-}" ]; then
+	[ "$(id -u)" = 0 ] || virt_skip "libvirt tests need root"
+	for _c in libvirtd virtlogd virsh unshare qemu-system-x86_64; do
+		command -v "$_c" >/dev/null ||
+		    virt_skip "$_c not installed (apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86)"
+	done
+	[ -c /dev/kvm ] || virt_skip "no /dev/kvm: QEMU handles memory-error SIGBUS only under KVM"
+	getent group kvm >/dev/null || virt_skip "no kvm group for /dev/kvm"
+	# No udev here: /dev/kvm comes up root:root 0600 (TESTBED.md).
+	if [ "$(stat -c %G /dev/kvm)" != kvm ] ||
+	    [ $(( 0$(stat -c %a /dev/kvm) & 060 )) -ne $(( 060 )) ]; then
+		chgrp kvm /dev/kvm && chmod 660 /dev/kvm ||
+		    virt_skip "cannot give /dev/kvm to group kvm"
+	fi
+	if ! _out=$(echo quit | timeout 20 qemu-system-x86_64 -accel kvm \
+	    -machine none -nodefaults -display none -monitor stdio 2>&1); then
+		virt_skip "KVM unusable: $(tail -1 <<<"$_out")"
+	fi
+	unshare --mount --propagation private true 2>/dev/null ||
+	    virt_skip "cannot create a mount namespace (unshare --mount)"
+	for _d in $VIRT_MOUNTS; do
+		[ -d "$_d" ] || mkdir -p "$_d" ||
+		    virt_skip "cannot create mount point $_d"
+	done
+	rm -rf "$T"
+	trap - EXIT
+	# The outer namespace, so that the second pass can tell it is not in it.
+	RAS_VIRT_NS=$(readlink /proc/self/ns/mnt)
+	export RAS_VIRT_NS
+	exec unshare --mount --propagation private -- bash "$0" "$@"
+fi
+
+# Second pass, inside the private mount namespace: never bind-mount over
+# the host's directories in the namespace the test was started in.
+# RAS_VIRT_NS is the first pass's namespace, "mnt:[N]"; ours must differ.
+_ns=$(readlink /proc/self/ns/mnt)
+if [[ "$RAS_VIRT_NS" != mnt:\[*\] ]] || [ "$_ns" = "$RAS_VIRT_NS" ]; then
+	notok "libvirt-lib.sh: not in a private mount namespace (RAS_VIRT_NS set by hand?)"
+	exit 1
+fi
+VIRT_ROOT=$T/virt
+VIRT_URI=qemu:///system
+VIRT_SHARE=/var/lib/libvirt/rasd
+VIRT_SHIM=$VIRT_SHARE/rasd-shim.so
+VIRT_HOOK_CONF=/etc/libvirt/rasd-hook.conf
+VIRT_HOOK_LOG=/var/log/libvirt/rasd-hook.log
+VIRT_EVENTS=$VIRT_ROOT/events.log
+VIRT_RASD_CONF=$VIRT_ROOT/rasd.conf
+VIRTLOGD_PID='' LIBVIRTD_PID='' VIRT_EVENTS_PID=''
+SOCK=$VIRT_SHARE/rasd.sock
+
+# virsh on the private libvirtd.
+vsh() { virsh -q -c "$VIRT_URI" "$@"; }
+
+# An absolute path for a path relative to the repository.
+virt_abs() {
+	case $1 in /*) echo "$1" ;; *) echo "$VIRT_REPO/$1" ;; esac
+}
+
+# Bind-mount the private directories and write libvirt's configuration.
+virt_setup() {
+	local d src uuid
+	for d in $VIRT_MOUNTS; do
+		src=$VIRT_ROOT/mnt${d//\//_}
+		mkdir -p "$src" && mount --bind "$src" "$d" || return 1
+	done
+	chmod 0755 /etc/libvirt /run/libvirt /var/lib/libvirt /var/log/libvirt
+	chmod 0711 /var/cache/libvirt
+	mkdir -p /etc/libvirt/hooks /var/lib/libvirt/qemu \
+	    /var/lib/libvirt/images /var/cache/libvirt/qemu \
+	    /var/log/libvirt/qemu "$VIRT_SHARE"
+	chown libvirt-qemu:libvirt-qemu /var/lib/libvirt/qemu
+	chmod 0750 /var/lib/libvirt/qemu
+	chmod 0711 /var/lib/libvirt/images /var/cache/libvirt/qemu
+	chmod 0755 "$VIRT_SHARE"
+	uuid=$(cat /proc/sys/kernel/random/uuid)
+	cat >/etc/libvirt/libvirtd.conf <<-EOF
+	# private libvirtd of a rasd test
+	host_uuid = "$uuid"
+	auth_unix_ro = "none"
+	auth_unix_rw = "none"
+	log_outputs = "3:file:/var/log/libvirt/libvirtd.log"
+	EOF
+	cat >/etc/libvirt/qemu.conf <<-EOF
+	# private libvirtd of a rasd test
+	stdio_handler = "file"
+	cgroup_controllers = [ ]
+	security_driver = "none"
+	EOF
+	cat >"$VIRT_RASD_CONF" <<-EOF
+	# rasd for a libvirt test: QEMU (libvirt-qemu, group kvm) connects.
+	socket_group = kvm
+	socket_mode = 0660
+	EOF
+	"$VIRT_REPO/deploy/libvirt/install.sh" --hooks-dir /etc/libvirt/hooks \
+	    --conf "$VIRT_HOOK_CONF" >"$VIRT_ROOT/install.out" 2>&1 || return 1
+	cat >"$VIRT_HOOK_CONF" <<-EOF
+	RASCTL=$(virt_abs "$RASCTL_BIN")
+	SOCKET=$SOCK
+	REQUIRED=no
+	LOG=$VIRT_HOOK_LOG
+	SHIM=$VIRT_SHIM
+	EOF
+}
+
+# virt_hook_set KEY VALUE: set one of the hook's settings.
+virt_hook_set() {
+	if grep -q "^$1=" "$VIRT_HOOK_CONF"; then
+		sed -i "s|^$1=.*|$1=$2|" "$VIRT_HOOK_CONF"
+	else
+		echo "$1=$2" >>"$VIRT_HOOK_CONF"
+	fi
+}
+
+# Start libvirtd (and virtlogd first) and wait until it answers.
+virt_start() {
+	local i
+	if [ -z "$VIRTLOGD_PID" ]; then
+		virtlogd -p /run/libvirt/virtlogd.pid \
+		    >>"$VIRT_ROOT/virtlogd.out" 2>&1 &
+		VIRTLOGD_PID=$!
+	fi
+	libvirtd -p /run/libvirt/libvirtd.pid -f /etc/libvirt/libvirtd.conf \
+	    >>"$VIRT_ROOT/libvirtd.out" 2>&1 &
+	LIBVIRTD_PID=$!
+	# The first start probes QEMU's capabilities: 7-12 s here.
+	for i in $(seq 1 600); do
+		vsh list >/dev/null 2>&1 && return 0
+		kill -0 "$LIBVIRTD_PID" 2>/dev/null ||
+		    { echo "# libvirtd died"; LIBVIRTD_PID=; return 1; }
+		sleep 0.1
+	done
+	echo "# libvirtd did not answer within 60 s"
+	return 1
+}
+
+# Stop libvirtd (TERM; KILL after 10 s); its domains keep running.
+virt_stop_libvirtd() {
+	local i
+	[ -n "$LIBVIRTD_PID" ] || return 0
+	kill -TERM "$LIBVIRTD_PID" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$LIBVIRTD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$LIBVIRTD_PID" 2>/dev/null
+	wait "$LIBVIRTD_PID" 2>/dev/null
+	LIBVIRTD_PID=
+}
+
+# Restart libvirtd under the running domains (hook: "reconnect"); the
+# event recorder, cut off with the old daemon, reconnects.
+virt_restart_libvirtd() {
+	virt_stop_libvirtd
+	virt_start || return 1
+	if [ -n "$VIRT_EVENTS_PID" ]; then
+		kill "$VIRT_EVENTS_PID" 2>/dev/null
+		wait "$VIRT_EVENTS_PID" 2>/dev/null
+		virt_events_start
+	fi
+}
+
+# virt_share FILE: copy FILE into $VIRT_SHARE, readable by QEMU; print it.
+virt_share() {
+	local dst
+	dst=$VIRT_SHARE/$(basename "$1")
+	[ "$1" -ef "$dst" ] || cp "$1" "$dst" || return 1
+	chmod 0644 "$dst"
+	echo "$dst"
+}
+
+virt_serial() { echo "$VIRT_SHARE/$1.serial"; }
+virt_qemu_log() { echo "/var/log/libvirt/qemu/$1.log"; }
+virt_qemu_pid() { cat "/run/libvirt/qemu/$1.pid" 2>/dev/null; }
+
+# virt_define_guest NAME IMG [--shim PATH] [--socket PATH]: define NAME.
+virt_define_guest() {
+	local name=$1 img=$2 shim='' sock=$SOCK disk xml ns='' env=''
+	shift 2
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--shim) shim=$2; shift 2 ;;
+		--socket) sock=$2; shift 2 ;;
+		*) echo "# virt_define_guest: bad option $1"; return 1 ;;
+		esac
+	done
+	disk=$VIRT_SHARE/$name.img
+	cp "$img" "$disk" && chmod 0644 "$disk" || return 1
+	: >"$(virt_serial "$name")"
+	if [ -n "$shim" ]; then
+		case $shim in
+		"$VIRT_SHARE"/*) ;;
+		*) shim=$(virt_share "$shim") || return 1 ;;
+		esac
+		ns=" xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
+		env="  <qemu:commandline>
+    <qemu:env name='LD_PRELOAD' value='$shim'/>
+    <qemu:env name='RASD_SOCKET' value='$sock'/>
+  </qemu:commandline>"
+	fi
+	xml=$VIRT_ROOT/$name.xml
+	cat >"$xml" <<-EOF
+	<domain type='kvm'$ns>
+	  <name>$name</name>
+	  <memory unit='MiB'>128</memory>
+	  <vcpu>1</vcpu>
+	  <os>
+	    <type arch='x86_64' machine='q35'>hvm</type>
+	    <boot dev='hd'/>
+	  </os>
+	  <on_poweroff>destroy</on_poweroff>
+	  <on_reboot>restart</on_reboot>
+	  <on_crash>destroy</on_crash>
+	  <devices>
+	    <emulator>$(command -v qemu-system-x86_64)</emulator>
+	    <disk type='file' device='disk'>
+	      <driver name='qemu' type='raw'/>
+	      <source file='$disk'/>
+	      <target dev='sda' bus='sata'/>
+	    </disk>
+	    <controller type='usb' model='none'/>
+	    <serial type='file'>
+	      <source path='$(virt_serial "$name")'/>
+	      <target port='0'/>
+	    </serial>
+	    <memballoon model='none'/>
+	  </devices>
+	$env
+	</domain>
+	EOF
+	vsh define "$xml" >/dev/null
+}
+
+# virt_wait_file FILE TEXT COUNT SECONDS: COUNT lines of FILE hold TEXT.
+virt_wait_file() {
+	local i n
+	for i in $(seq 1 $(( $4 * 20 ))); do
+		n=$(grep -acF -- "$2" "$1" 2>/dev/null)
+		[ "${n:-0}" -ge "$3" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# virt_wait_serial NAME TEXT [COUNT [SECONDS]]
+virt_wait_serial() {
+	virt_wait_file "$(virt_serial "$1")" "$2" "${3:-1}" "${4:-20}"
+}
+
+# virt_wait_log NAME TEXT [SECONDS]: wait for TEXT in QEMU's log.
+virt_wait_log() {
+	virt_wait_file "$(virt_qemu_log "$1")" "$2" 1 "${3:-10}"
+}
+
+# Record every domain event into $VIRT_EVENTS, with timestamps.
+virt_events_start() {
+	stdbuf -oL virsh -c "$VIRT_URI" event --all --loop --timestamp \
+	    >>"$VIRT_EVENTS" 2>&1 &
+	VIRT_EVENTS_PID=$!
+	sleep 0.3
+}
+
+# virt_wait_event REGEX [SECONDS]: wait for an event line matching REGEX.
+virt_wait_event() {
+	local i
+	for i in $(seq 1 $(( ${2:-10} * 20 ))); do
+		grep -qE -- "$1" "$VIRT_EVENTS" 2>/dev/null && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+# Show what libvirt, QEMU and the hook said (after a failure).
+virt_dump_logs() {
+	local f
+	for f in "$VIRT_ROOT/libvirtd.out" /var/log/libvirt/libvirtd.log \
+	    /var/log/libvirt/qemu/*.log "$VIRT_HOOK_LOG" "$VIRT_EVENTS" \
+	    "$VIRT_SHARE"/*.serial; do
+		[ -s "$f" ] || continue
+		echo "# $f:"
+		tail -25 "$f" | tr -d '\r' | sed 's/^/#   /'
+	done
+}
+
+# Destroy every domain, stop libvirtd and virtlogd, unmount.
+virt_cleanup() {
+	local n p f i
+	if [ -n "$LIBVIRTD_PID" ]; then
+		for n in $(vsh list --name 2>/dev/null); do
+			vsh destroy "$n" >/dev/null 2>&1
+		done
+	fi
+	# QEMU outlives libvirtd: kill any left, by the pid in its pid file
+	# (driver.pid there is libvirtd's own).
+	for f in /run/libvirt/qemu/*.pid; do
+		[ -f "$f" ] && [ "${f##*/}" != driver.pid ] || continue
+		p=$(cat "$f" 2>/dev/null)
+		case $(cat "/proc/$p/comm" 2>/dev/null) in
+		qemu*) kill -KILL "$p" ;;
+		esac
+	done
+	if [ -n "$VIRT_EVENTS_PID" ]; then
+		kill "$VIRT_EVENTS_PID" 2>/dev/null
+		wait "$VIRT_EVENTS_PID" 2>/dev/null
+	fi
+	virt_stop_libvirtd
+	if [ -n "$VIRTLOGD_PID" ]; then
+		kill -TERM "$VIRTLOGD_PID" 2>/dev/null
+		wait "$VIRTLOGD_PID" 2>/dev/null
+	fi
+	if [ "$failures" -ne 0 ] || [ -n "${RAS_KEEP_TMP:-}" ]; then
+		virt_dump_logs
+	fi
+	for i in $VIRT_MOUNTS; do umount -l "$i" 2>/dev/null; done
+}
+
+trap 'virt_cleanup; cleanup' EXIT
+virt_setup || { notok "private libvirt directories"; exit 1; }

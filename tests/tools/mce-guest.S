@@ -1,0 +1,160 @@
+/*
+ * tests/tools/mce-guest.S -- a 512-byte boot-sector guest that takes
+ * machine checks under KVM and keeps running, so that the poison QEMU
+ * injected stays active (TESTBED.md: "A guest that survives machine checks").
+ *
+ * SeaBIOS loads it at 0:7c00 in real mode. It enables every MCA bank
+ * (MCG_CTL and MCi_CTL all ones: KVM drops the machine check silently
+ * otherwise), points IVT vector 18 at a handler, sets CR4.MCE and prints
+ * "READY" on COM1. The handler prints one line per machine check:
+ *	MCE status=BD00000000000090 addr=0000000006000000
+ * (MC9_STATUS and MC9_ADDR: QEMU injects memory errors into bank 9), clears
+ * the bank and MCG_STATUS so the next machine check is not a triple fault,
+ * and returns.
+ *
+ * Built with -DNO_MCE (tests/tools/nomce-guest.S) it leaves CR4.MCE clear:
+ * QEMU then answers an injected memory error by resetting the guest, which
+ * prints "READY" again. Its banner says "READY (no CR4.MCE)".
+ *
+ * Assembled by the Makefile: cc -c, ld -Ttext=0x7c00 --oformat=binary,
+ * truncated to a 1 MiB raw disk image.
+ */
+#define COM1		0x3f8
+#define MSR_MCG_STATUS	0x17a
+#define MSR_MCG_CTL	0x17b
+#define MSR_MC0_CTL	0x400
+#define MSR_MC9_STATUS	0x425
+#define MSR_MC9_ADDR	0x426
+#define NBANKS		10
+#define CR4_MCE		0x40
+
+	.code16
+	.text
+	.globl	_start
+_start:
+	cli
+	ljmp	$0, $start		/* normalise CS:IP to 0:7cxx */
+start:
+	xorw	%ax, %ax
+	movw	%ax, %ds
+	movw	%ax, %es
+	movw	%ax, %ss
+	movw	$0x7c00, %sp
+	cld
+
+	/* Enable every error source: MCG_CTL, then MCi_CTL of banks 0-9. */
+	movl	$0xffffffff, %eax
+	movl	%eax, %edx
+	movl	$MSR_MCG_CTL, %ecx
+	wrmsr
+	movl	$MSR_MC0_CTL, %ecx
+1:	wrmsr
+	addl	$4, %ecx
+	cmpl	$MSR_MC0_CTL + 4 * NBANKS, %ecx
+	jb	1b
+
+	/* IVT entry 18 (#MC) at 0:0x48 -> mce_handler. */
+	movw	$mce_handler, 18 * 4
+	movw	$0, 18 * 4 + 2
+
+#ifndef NO_MCE
+	movl	%cr4, %eax
+	orl	$CR4_MCE, %eax
+	movl	%eax, %cr4
+#endif
+
+	movw	$msg_ready, %si
+	call	puts
+
+	/* Idle with interrupts on, so the BIOS timer keeps working; a machine
+	 * check wakes the halted vCPU like any exception injection. */
+	sti
+2:	hlt
+	jmp	2b
+
+/* #MC handler: report bank 9 on COM1, clear it and MCG_STATUS, return. */
+mce_handler:
+	pushal
+	pushw	%ds
+	xorw	%ax, %ax
+	movw	%ax, %ds
+	movw	$msg_mce, %si
+	call	puts
+	movl	$MSR_MC9_STATUS, %ecx
+	call	putmsr
+	movw	$msg_addr, %si
+	call	puts
+	movl	$MSR_MC9_ADDR, %ecx
+	call	putmsr
+	movw	$msg_crlf, %si
+	call	puts
+	xorl	%eax, %eax
+	xorl	%edx, %edx
+	movl	$MSR_MC9_STATUS, %ecx
+	wrmsr
+	movl	$MSR_MCG_STATUS, %ecx
+	wrmsr
+	popw	%ds
+	popal
+	iret
+
+/* Print the NUL-terminated string at %ds:%si on COM1. */
+puts:
+	lodsb
+	testb	%al, %al
+	jz	3f
+	call	putc
+	jmp	puts
+3:	ret
+
+/* Print %al on COM1 once the transmitter holding register is empty. */
+putc:
+	pushw	%ax
+	pushw	%dx
+	movb	%al, %ah
+	movw	$COM1 + 5, %dx
+4:	inb	%dx, %al
+	testb	$0x20, %al
+	jz	4b
+	movw	$COM1, %dx
+	movb	%ah, %al
+	outb	%al, %dx
+	popw	%dx
+	popw	%ax
+	ret
+
+/* Print MSR %ecx as 16 hex digits. */
+putmsr:
+	rdmsr
+	pushl	%eax
+	movl	%edx, %eax
+	call	puthex32
+	popl	%eax
+	/* fall through */
+
+/* Print %eax as 8 hex digits. */
+puthex32:
+	movw	$8, %cx
+5:	roll	$4, %eax
+	pushl	%eax
+	andb	$0x0f, %al
+	addb	$'0', %al
+	cmpb	$'9', %al
+	jbe	6f
+	addb	$'A' - '9' - 1, %al
+6:	call	putc
+	popl	%eax
+	loop	5b
+	ret
+
+#ifdef NO_MCE
+msg_ready:	.asciz	"READY (no CR4.MCE)\r\n"
+#else
+msg_ready:	.asciz	"READY\r\n"
+#endif
+msg_mce:	.asciz	"MCE status="
+msg_addr:	.asciz	" addr="
+msg_crlf:	.asciz	"\r\n"
+
+	.org	510
+	.byte	0x55, 0xaa
