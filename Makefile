@@ -9,7 +9,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT ?= -O2 -g
 SAN ?=
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -pthread -MMD -MP \
-	-Ilib -I$(B)/gen -Iplugins/include $(CFLAGS)
+	-Ilib -Imigrate -I$(B)/gen -Iplugins/include $(CFLAGS)
 LDFLAGS_ALL = $(SAN) -pthread $(LDFLAGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -20,7 +20,7 @@ CRIT_LIBS := $(shell pkg-config --libs criterion 2>/dev/null || echo -lcriterion
 PROTO_C := $(B)/gen/rasd.pb-c.c
 PROTO_H := $(B)/gen/rasd.pb-c.h
 
-LIB_SRC := $(wildcard lib/*.c)
+LIB_SRC := $(wildcard lib/*.c) $(wildcard migrate/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
 CTL_SRC := $(wildcard ctl/*.c)
 CLIENT_SRC := $(wildcard plugins/rasclient/*.c)
@@ -88,7 +88,7 @@ $(B)/lib/librasclient.so: $(B)/lib/librasclient.so.1
 $(B)/lib/rasd-shim.so: $(call obj,$(SHIM_SRC)) $(CLIENT_OBJ) $(LIB_OBJ) plugins/shim/shim.map
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -shared -Wl,--version-script=plugins/shim/shim.map \
-	    -o $@ $(filter %.o,$^) -lprotobuf-c -ldl
+	    -Wl,-z,defs -o $@ $(filter %.o,$^) -lprotobuf-c -ldl
 
 # Test tools: the ptrace SIGBUS injector, a minimal KVM VMM, the guest.
 $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/lib/librasclient.a
@@ -158,8 +158,11 @@ check: test-suite
 test-suite: all $(TEST_BINS)
 	@B=$(B) tests/run.sh
 
+# The libvirt tests load the shim into the system's (uninstrumented) QEMU:
+# they take it from the plain build.
 asan-check:
-	@$(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
+	@$(MAKE) --no-print-directory build/lib/rasd-shim.so
+	@RAS_SHIM_B=build $(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    test-suite
 

@@ -47,8 +47,11 @@ expect_eq() {
 }
 
 # Start rasd in the foreground on the private socket; wait until it listens.
+# RASD_LIBVIRT=URI makes it watch libvirt; otherwise --no-libvirt.
 start_rasd() {
-	"$RASD_BIN" --foreground --no-libvirt --socket "$SOCK" \
+	local virt=--no-libvirt
+	[ -n "${RASD_LIBVIRT:-}" ] && virt=--libvirt=$RASD_LIBVIRT
+	"$RASD_BIN" --foreground "$virt" --socket "$SOCK" \
 	    --state-dir "$STATE" "$@" >>"$RASD_LOG" 2>&1 &
 	RASD_PID=$!
 	local i

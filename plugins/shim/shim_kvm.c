@@ -1,0 +1,267 @@
+/*
+ * shim_kvm.c -- learn the guest memory map from the VMM's KVM ioctls.
+ *
+ * DESIGN: the only exact source of the guest-physical <-> host-virtual map
+ * is what the VMM tells KVM, so the shim interposes ioctl() and watches
+ * KVM_SET_USER_MEMORY_REGION(2) on the VM file descriptor. The table mirrors
+ * KVM's own rules: a slot id with size 0 deletes that slot, an existing id
+ * with a new guest address moves it, a new id adds one. QEMU renumbers
+ * slots as it splits and rebuilds the layout (boot, SeaBIOS, reset), so the
+ * map handed to rasd is derived from the table and ordered by guest
+ * address; slot ids never leave this file. Only address space 0 is guest
+ * RAM as the guest sees it (1 is SMM on x86), and read-only slots are ROMs:
+ * a memory error there is not in guest RAM, and ROM aliases (isa-bios and
+ * pc.bios share host memory) would make the map ambiguous.
+ *
+ * A change is recorded only when the real ioctl succeeded, under a mutex
+ * held across the call so the table changes in the order KVM applied
+ * them. Every other ioctl costs one comparison. Pushing the map to rasd
+ * may block, so it is left to the shim's thread, woken through shim_wake().
+ */
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+#include <linux/kvm.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim.h"
+
+#define SHIM_KVM_SLOTS_MAX 512	/* address-space-0 slots tracked */
+
+#ifndef KVM_MEM_READONLY
+#define KVM_MEM_READONLY (1UL << 1)
+#endif
+
+/*
+ * KVM_SET_USER_MEMORY_REGION2 (Linux 6.8) extends the v1 structure at its
+ * end; the fields the shim reads are laid out as in v1.
+ */
+struct shim_kvm_region2 {
+	uint32_t	slot;
+	uint32_t	flags;
+	uint64_t	guest_phys_addr;
+	uint64_t	memory_size;
+	uint64_t	userspace_addr;
+	uint64_t	guest_memfd_offset;
+	uint32_t	guest_memfd;
+	uint32_t	pad1;
+	uint64_t	pad2[14];
+};
+_Static_assert(sizeof(struct shim_kvm_region2) == 160,
+    "kvm_userspace_memory_region2 is 160 bytes");
+
+#ifdef KVM_SET_USER_MEMORY_REGION2
+#define SHIM_KVM_SET_REGION2 KVM_SET_USER_MEMORY_REGION2
+#else
+#define SHIM_KVM_SET_REGION2 _IOW(KVMIO, 0x49, struct shim_kvm_region2)
+#endif
+
+typedef int (*shim_kvm_ioctl_fn)(int, unsigned long, ...);
+
+/* One memory slot of address space 0, as KVM has it. */
+struct shim_kvm_slot {
+	uint32_t	id;
+	uint32_t	flags;
+	uint64_t	gpa;
+	uint64_t	size;
+	uint64_t	hva;
+};
+
+static _Atomic(shim_kvm_ioctl_fn)	shim_kvm_next;
+static pthread_mutex_t			shim_kvm_lock =
+    PTHREAD_MUTEX_INITIALIZER;
+static struct shim_kvm_slot		shim_kvm_slots[SHIM_KVM_SLOTS_MAX];
+static unsigned int			shim_kvm_count;
+static _Atomic uint64_t			shim_kvm_gen_v;
+static int				shim_kvm_vmfd = -1;
+static int				shim_kvm_warned_full;
+static int				shim_kvm_warned_vm;
+static int				shim_kvm_warned_many;
+
+/*
+ * The libc ioctl() behind the shim, found on first use (constructors of
+ * other libraries may call ioctl before ours runs); the raw system call
+ * if there is none.
+ */
+static int
+shim_kvm_real(int fd, unsigned long request, void *arg)
+{
+	shim_kvm_ioctl_fn	fn;
+
+	if ((fn = atomic_load(&shim_kvm_next)) == NULL) {
+		fn = (shim_kvm_ioctl_fn)dlsym(RTLD_NEXT, "ioctl");
+		if (fn == NULL)
+			return (int)syscall(SYS_ioctl, fd, request, arg);
+		atomic_store(&shim_kvm_next, fn);
+	}
+	return fn(fd, request, arg);
+}
+
+/* The table entry for slot id, or NULL. */
+static struct shim_kvm_slot *
+shim_kvm_find(uint32_t id)
+{
+	unsigned int	i;
+
+	for (i = 0; i < shim_kvm_count; i++)
+		if (shim_kvm_slots[i].id == id)
+			return &shim_kvm_slots[i];
+	return NULL;
+}
+
+/*
+ * Apply one successful KVM_SET_USER_MEMORY_REGION(2) to the table, with
+ * the lock held. Returns 1 if the table changed.
+ */
+static int
+shim_kvm_apply(int fd, const struct kvm_userspace_memory_region *r)
+{
+	struct shim_kvm_slot	*s;
+
+	if ((r->slot >> 16) != 0)
+		return 0;
+	if (shim_kvm_vmfd == -1)
+		shim_kvm_vmfd = fd;
+	else if (fd != shim_kvm_vmfd) {
+		if (!shim_kvm_warned_vm++)
+			shim_log("a second KVM VM in this process (fd %d); "
+			    "only the first one's memory is tracked", fd);
+		return 0;
+	}
+
+	s = shim_kvm_find(r->slot);
+	if (r->memory_size == 0) {
+		if (s == NULL)
+			return 0;
+		*s = shim_kvm_slots[--shim_kvm_count];
+		return 1;
+	}
+	if (s == NULL) {
+		if (shim_kvm_count == SHIM_KVM_SLOTS_MAX) {
+			if (!shim_kvm_warned_full++)
+				shim_log("more than %d memory slots; guest "
+				    "RAM at 0x%llx and later ones is not "
+				    "covered", SHIM_KVM_SLOTS_MAX,
+				    (unsigned long long)r->guest_phys_addr);
+			return 0;
+		}
+		s = &shim_kvm_slots[shim_kvm_count++];
+		s->id = r->slot;
+	}
+	s->flags = r->flags;
+	s->gpa = r->guest_phys_addr;
+	s->size = r->memory_size;
+	s->hva = r->userspace_addr;
+	return 1;
+}
+
+/* Run a memory-region ioctl and record it if KVM accepted it. */
+static int
+shim_kvm_region(int fd, unsigned long request, void *arg)
+{
+	struct kvm_userspace_memory_region	r;
+	int					rc, saved_errno, changed = 0;
+
+	pthread_mutex_lock(&shim_kvm_lock);
+	rc = shim_kvm_real(fd, request, arg);
+	saved_errno = errno;
+	/* Read only after KVM did: a bad pointer is the kernel's EFAULT. */
+	if (rc == 0 && arg != NULL) {
+		memcpy(&r, arg, sizeof r);
+		if ((changed = shim_kvm_apply(fd, &r)) != 0)
+			atomic_fetch_add(&shim_kvm_gen_v, 1);
+	}
+	pthread_mutex_unlock(&shim_kvm_lock);
+	/* Before the constructor ran, the constructor starts the thread. */
+	if (changed && shim_id_ready()) {
+		shim_start();
+		shim_wake();
+	}
+	errno = saved_errno;
+	return rc;
+}
+
+/* Interposed ioctl(): memory-region changes are watched, all else passes. */
+int
+ioctl(int fd, unsigned long request, ...)
+{
+	va_list	 ap;
+	void	*arg;
+
+	va_start(ap, request);
+	arg = va_arg(ap, void *);
+	va_end(ap);
+	if (request == KVM_SET_USER_MEMORY_REGION ||
+	    request == SHIM_KVM_SET_REGION2)
+		return shim_kvm_region(fd, request, arg);
+	return shim_kvm_real(fd, request, arg);
+}
+
+/* How many times the table changed. Async-signal-safe. */
+uint64_t
+shim_kvm_gen(void)
+{
+	return atomic_load(&shim_kvm_gen_v);
+}
+
+/*
+ * The guest RAM map for rasd: address space 0 without ROMs, ordered by
+ * guest address, at most max slots, and never two slots on the same host
+ * memory (the client library refuses an ambiguous map, so of two aliases
+ * the one at the higher guest address is left out). *gen gets the
+ * table's change count. Ordinary threads only.
+ */
+unsigned int
+shim_kvm_snapshot(struct rasc_slot *out, unsigned int max, uint64_t *gen)
+{
+	static struct shim_kvm_slot	 ram[SHIM_KVM_SLOTS_MAX];
+	struct shim_kvm_slot		 t;
+	unsigned int			 i, j, n = 0, k = 0;
+
+	/* Only the shim's thread calls this, so ram[] needs no lock. */
+	pthread_mutex_lock(&shim_kvm_lock);
+	for (i = 0; i < shim_kvm_count; i++)
+		if ((shim_kvm_slots[i].flags & KVM_MEM_READONLY) == 0)
+			ram[n++] = shim_kvm_slots[i];
+	*gen = atomic_load(&shim_kvm_gen_v);
+	pthread_mutex_unlock(&shim_kvm_lock);
+
+	for (i = 1; i < n; i++) {
+		t = ram[i];
+		for (j = i; j > 0 && ram[j - 1].gpa > t.gpa; j--)
+			ram[j] = ram[j - 1];
+		ram[j] = t;
+	}
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < k; j++)
+			if (ram[i].hva < out[j].hva + out[j].size &&
+			    out[j].hva < ram[i].hva + ram[i].size)
+				break;
+		/*
+		 * An alias of RAM already in the map, such as q35's SMRAM
+		 * window at 0xfeda0000 over RAM at 0xa0000: normal, and the
+		 * lower guest address is the RAM's own.
+		 */
+		if (j < k)
+			continue;
+		if (k == max) {
+			if (!shim_kvm_warned_many++)
+				shim_log("more than %u RAM slots; guest RAM "
+				    "from 0x%llx on is not covered", max,
+				    (unsigned long long)ram[i].gpa);
+			break;
+		}
+		out[k].gpa = ram[i].gpa;
+		out[k].hva = ram[i].hva;
+		out[k].size = ram[i].size;
+		k++;
+	}
+	return k;
+}

@@ -1,0 +1,723 @@
+/*
+ * kvmvmm.c -- a minimal real KVM "VMM" for testing rasd-shim.so.
+ *
+ * DESIGN: the shim learns everything from what an unmodified VMM does, so
+ * this program does those things for real and nothing more: it creates a
+ * KVM VM, programs memory slots the way QEMU does (one slot for all RAM,
+ * then deleted and split around the legacy hole with a read-only ROM, a
+ * slot that is moved, one that is deleted, one in the SMM address space),
+ * installs its own SIGBUS handler with sigaction() and raises real SIGBUS
+ * signals with rt_tgsigqueueinfo(2) on its own "CPU 0/KVM" thread (the
+ * kernel accepts a positive si_code only from the process itself). A kind
+ * written KIND@fd is raised instead on the main thread with SIGBUS blocked
+ * and read back through a signalfd, then handed to whatever handler
+ * sigaction(SIGBUS, NULL, &old) returns, as QEMU 7.2's main loop does.
+ * --use-signal installs the handler with signal() instead, --altstack runs
+ * it on a small alternate stack (SA_ONSTACK) on the vCPU thread.
+ * It never talks to rasd: whatever reaches rasd went through the shim.
+ *
+ * Output (stdout, one line each): "layout ..." lines for the final memory
+ * map, "sigbus handler as queried: own|other", and per signal
+ * "handler ran: code=N addr=0xHVA gpa=0xGPA" or "handler did not run: ...".
+ * Exit status: 0 done, 1 a handler did not run or a KVM call failed,
+ * 2 bad arguments, 77 KVM is not usable here.
+ */
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+
+#include <linux/kvm.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#ifndef BUS_MCEERR_AR
+#define BUS_MCEERR_AR 4
+#endif
+#ifndef BUS_MCEERR_AO
+#define BUS_MCEERR_AO 5
+#endif
+#ifndef KVM_MEM_READONLY
+#define KVM_MEM_READONLY (1UL << 1)
+#endif
+
+#define KVMVMM_EXIT_OK 0
+#define KVMVMM_EXIT_FAIL 1
+#define KVMVMM_EXIT_USAGE 2
+#define KVMVMM_EXIT_NOKVM 77
+#define KVMVMM_MAX_POISON 64
+#define KVMVMM_MAX_LAYOUT 8
+
+#define KVMVMM_ROM_GPA 0xc0000ULL
+#define KVMVMM_ROM_SIZE 0x20000ULL
+#define KVMVMM_LOW_SIZE 0xa0000ULL
+#define KVMVMM_HIGH_GPA 0x100000ULL
+#define KVMVMM_MOVE_FROM 0x20000000ULL
+#define KVMVMM_MOVE_TO 0x10000000ULL
+#define KVMVMM_MOVE_SIZE (16ULL << 20)
+#define KVMVMM_GONE_GPA 0x30000000ULL
+#define KVMVMM_GONE_SIZE (2ULL << 20)
+#define KVMVMM_SMM_SIZE 0x10000ULL
+#define KVMVMM_ALTSTACK_SIZE (32 * 1024)
+
+/* One raised signal: kind is a si_code; fd says through the signalfd. */
+struct kvmvmm_poison {
+	int		 code;
+	int		 fd;
+	uint64_t	 gpa;
+	int		 lsb;
+};
+
+/* One guest-physical range and the host memory behind it. */
+struct kvmvmm_range {
+	uint32_t	 slot;
+	uint64_t	 gpa;
+	uint64_t	 size;
+	uint8_t		*hva;
+	int		 live;
+};
+
+/* The vCPU thread and its one-job mailbox. */
+struct kvmvmm_vcpu {
+	pthread_t		 thread;
+	pthread_mutex_t		 lock;
+	pthread_cond_t		 cond;
+	int			 job;
+	int			 done;
+	int			 quit;
+	siginfo_t		 si;
+	int			 rc;
+	int			 error;
+};
+
+static struct kvmvmm_range	 kvmvmm_layout[KVMVMM_MAX_LAYOUT];
+static unsigned int		 kvmvmm_nlayout;
+static struct kvmvmm_poison	 kvmvmm_poisons[KVMVMM_MAX_POISON];
+static unsigned int		 kvmvmm_npoison;
+static struct kvmvmm_vcpu	 kvmvmm_cpu;
+static int			 kvmvmm_vmfd = -1;
+static int			 kvmvmm_sigfd = -1;
+static int			 kvmvmm_plain;	/* install with signal() */
+static int			 kvmvmm_altstack; /* SA_ONSTACK, small stack */
+
+/* What the SIGBUS handler saw; it touches nothing else. */
+static atomic_int		 kvmvmm_calls;
+static atomic_int		 kvmvmm_last_code;
+static _Atomic(uintptr_t)	 kvmvmm_last_addr;
+static atomic_int		 kvmvmm_term;
+
+/* Print usage and exit 2. */
+static void __attribute__((noreturn))
+kvmvmm_usage(const char *why)
+{
+	if (why != NULL)
+		fprintf(stderr, "kvmvmm: %s\n", why);
+	fprintf(stderr, "usage: kvmvmm [-uuid UUID] [-name OPTS] [--ram SIZE] "
+	    "[--poison KIND[@fd]:GPA[:LSB] ...]\n"
+	    "              [--use-signal] [--altstack] [--hold]\n"
+	    "KIND: AR, AO or ADRERR. With --hold, stdin takes \"KIND[@fd] GPA "
+	    "[LSB]\",\n\"move GPA\" and \"quit\" until end of input or "
+	    "SIGTERM.\n");
+	exit(KVMVMM_EXIT_USAGE);
+}
+
+/* Parse a number or size with an optional K/M/G suffix; -1 on junk. */
+static int
+kvmvmm_number(const char *s, uint64_t *out)
+{
+	unsigned long long	 v;
+	char			*e;
+
+	if (*s == '\0' || *s == '-')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &e, 0);
+	if (errno != 0 || e == s)
+		return -1;
+	switch (*e) {
+	case 'K': case 'k':
+		v <<= 10;
+		e++;
+		break;
+	case 'M': case 'm':
+		v <<= 20;
+		e++;
+		break;
+	case 'G': case 'g':
+		v <<= 30;
+		e++;
+		break;
+	}
+	if (*e != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* Parse "KIND[@fd]" followed by sep, GPA and an optional sep LSB. */
+static int
+kvmvmm_parse_poison(char *arg, const char *sep, struct kvmvmm_poison *p)
+{
+	char		*kind, *gpa, *lsb, *at, *save = NULL;
+	uint64_t	 v;
+
+	if ((kind = strtok_r(arg, sep, &save)) == NULL ||
+	    (gpa = strtok_r(NULL, sep, &save)) == NULL)
+		return -1;
+	lsb = strtok_r(NULL, sep, &save);
+	if (strtok_r(NULL, sep, &save) != NULL)
+		return -1;
+	p->fd = 0;
+	if ((at = strchr(kind, '@')) != NULL) {
+		if (strcasecmp(at, "@fd") != 0)
+			return -1;
+		*at = '\0';
+		p->fd = 1;
+	}
+	if (strcasecmp(kind, "AR") == 0)
+		p->code = BUS_MCEERR_AR;
+	else if (strcasecmp(kind, "AO") == 0)
+		p->code = BUS_MCEERR_AO;
+	else if (strcasecmp(kind, "ADRERR") == 0)
+		p->code = BUS_ADRERR;
+	else
+		return -1;
+	if (kvmvmm_number(gpa, &p->gpa) == -1)
+		return -1;
+	p->lsb = 12;
+	if (lsb != NULL) {
+		if (kvmvmm_number(lsb, &v) == -1 || v > 40)
+			return -1;
+		p->lsb = (int)v;
+	}
+	return 0;
+}
+
+/* The SIGBUS handler: record what arrived, nothing else. */
+static void
+kvmvmm_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	atomic_store(&kvmvmm_last_code, si != NULL ? si->si_code : -1);
+	atomic_store(&kvmvmm_last_addr, si != NULL ?
+	    (uintptr_t)si->si_addr : 0);
+	atomic_fetch_add(&kvmvmm_calls, 1);
+}
+
+/* The same for a VMM that installs with signal(): no siginfo. */
+static void
+kvmvmm_sigbus_plain(int sig)
+{
+	atomic_store(&kvmvmm_last_code, 0);
+	atomic_store(&kvmvmm_last_addr, 0);
+	atomic_fetch_add(&kvmvmm_calls, 1);
+}
+
+/* SIGTERM ends --hold cleanly. */
+static void
+kvmvmm_sigterm(int sig)
+{
+	atomic_store(&kvmvmm_term, 1);
+}
+
+/* Program one memory slot; returns the ioctl's result. */
+static int
+kvmvmm_set_slot(uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size,
+    void *hva)
+{
+	struct kvm_userspace_memory_region	r;
+
+	memset(&r, 0, sizeof r);
+	r.slot = slot;
+	r.flags = flags;
+	r.guest_phys_addr = gpa;
+	r.memory_size = size;
+	r.userspace_addr = (uint64_t)(uintptr_t)hva;
+	return ioctl(kvmvmm_vmfd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+/* Map anonymous memory; exits on failure. */
+static uint8_t *
+kvmvmm_map(uint64_t size)
+{
+	void	*p;
+
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "kvmvmm: mmap %" PRIu64 " bytes: %s\n", size,
+		    strerror(errno));
+		exit(KVMVMM_EXIT_FAIL);
+	}
+	return p;
+}
+
+/* Program a slot that must work; exits on failure. */
+static void
+kvmvmm_must(uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size,
+    void *hva, const char *what)
+{
+	if (kvmvmm_set_slot(slot, flags, gpa, size, hva) == -1) {
+		fprintf(stderr, "kvmvmm: %s (slot %u gpa 0x%" PRIx64 "): %s\n",
+		    what, slot, gpa, strerror(errno));
+		exit(KVMVMM_EXIT_FAIL);
+	}
+}
+
+/* Remember a range of the final layout. */
+static struct kvmvmm_range *
+kvmvmm_remember(uint32_t slot, uint64_t gpa, uint64_t size, uint8_t *hva)
+{
+	struct kvmvmm_range	*r = &kvmvmm_layout[kvmvmm_nlayout++];
+
+	r->slot = slot;
+	r->gpa = gpa;
+	r->size = size;
+	r->hva = hva;
+	r->live = 1;
+	return r;
+}
+
+/*
+ * Create the VM and program its memory the way QEMU's boot does: all RAM
+ * as slot 0, then split (slot ids change), a ROM, a slot moved, a slot
+ * deleted, and a slot in address space 1 (SMM) when KVM has one.
+ */
+static int
+kvmvmm_create(uint64_t ram_size)
+{
+	struct kvmvmm_range	*r;
+	uint8_t			*ram, *rom, *extra, *gone, *smram;
+	int			 kvm, n;
+
+	if ((kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "kvmvmm: /dev/kvm: %s\n", strerror(errno));
+		return -1;
+	}
+	if (ioctl(kvm, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		fprintf(stderr, "kvmvmm: unexpected KVM API version\n");
+		return -1;
+	}
+	if ((kvmvmm_vmfd = ioctl(kvm, KVM_CREATE_VM, 0)) == -1) {
+		fprintf(stderr, "kvmvmm: KVM_CREATE_VM: %s\n", strerror(errno));
+		return -1;
+	}
+
+	ram = kvmvmm_map(ram_size);
+	rom = kvmvmm_map(KVMVMM_ROM_SIZE);
+	extra = kvmvmm_map(KVMVMM_MOVE_SIZE);
+	gone = kvmvmm_map(KVMVMM_GONE_SIZE);
+	smram = kvmvmm_map(KVMVMM_SMM_SIZE);
+
+	kvmvmm_must(0, 0, 0, ram_size, ram, "all RAM");
+	kvmvmm_must(0, 0, 0, 0, ram, "delete slot 0");
+	kvmvmm_must(1, 0, 0, KVMVMM_LOW_SIZE, ram, "low RAM");
+	kvmvmm_remember(1, 0, KVMVMM_LOW_SIZE, ram);
+	if (ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) > 0) {
+		kvmvmm_must(2, KVM_MEM_READONLY, KVMVMM_ROM_GPA,
+		    KVMVMM_ROM_SIZE, rom, "ROM");
+		printf("layout rom gpa=0x%llx size=%llu hva=%p\n",
+		    KVMVMM_ROM_GPA, KVMVMM_ROM_SIZE, (void *)rom);
+	} else
+		printf("layout rom none (no KVM_CAP_READONLY_MEM)\n");
+	kvmvmm_must(3, 0, KVMVMM_HIGH_GPA, ram_size - KVMVMM_HIGH_GPA,
+	    ram + KVMVMM_HIGH_GPA, "high RAM");
+	kvmvmm_remember(3, KVMVMM_HIGH_GPA, ram_size - KVMVMM_HIGH_GPA,
+	    ram + KVMVMM_HIGH_GPA);
+	kvmvmm_must(4, 0, KVMVMM_MOVE_FROM, KVMVMM_MOVE_SIZE, extra,
+	    "movable RAM");
+	kvmvmm_must(4, 0, KVMVMM_MOVE_TO, KVMVMM_MOVE_SIZE, extra, "move");
+	kvmvmm_remember(4, KVMVMM_MOVE_TO, KVMVMM_MOVE_SIZE, extra);
+	kvmvmm_must(5, 0, KVMVMM_GONE_GPA, KVMVMM_GONE_SIZE, gone,
+	    "doomed RAM");
+	kvmvmm_must(5, 0, KVMVMM_GONE_GPA, 0, gone, "delete");
+	r = kvmvmm_remember(5, KVMVMM_GONE_GPA, KVMVMM_GONE_SIZE, gone);
+	r->live = 0;
+
+	n = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_MULTI_ADDRESS_SPACE);
+	if (n > 1 && kvmvmm_set_slot(1U << 16, 0, 0, KVMVMM_SMM_SIZE,
+	    smram) == 0)
+		printf("layout smm gpa=0x0 size=%llu hva=%p\n",
+		    KVMVMM_SMM_SIZE, (void *)smram);
+	else
+		printf("layout smm none\n");
+	close(kvm);
+	return 0;
+}
+
+/* Print the live guest RAM layout, one line per slot. */
+static void
+kvmvmm_print_layout(void)
+{
+	const struct kvmvmm_range	*r;
+	unsigned int			 i;
+
+	for (i = 0; i < kvmvmm_nlayout; i++) {
+		r = &kvmvmm_layout[i];
+		printf("layout %s gpa=0x%" PRIx64 " size=%" PRIu64 " hva=%p\n",
+		    r->live ? "ram" : "deleted", r->gpa, r->size,
+		    (void *)r->hva);
+	}
+	fflush(stdout);
+}
+
+/* The host address behind gpa, live slots first; NULL if none. */
+static uint8_t *
+kvmvmm_hva(uint64_t gpa)
+{
+	const struct kvmvmm_range	*r;
+	unsigned int			 i, pass;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < kvmvmm_nlayout; i++) {
+			r = &kvmvmm_layout[i];
+			if (r->live == (pass == 0) && gpa >= r->gpa &&
+			    gpa - r->gpa < r->size)
+				return r->hva + (gpa - r->gpa);
+		}
+	return NULL;
+}
+
+/* Move the movable slot to gpa. */
+static int
+kvmvmm_move(uint64_t gpa)
+{
+	struct kvmvmm_range	*r;
+	unsigned int		 i;
+
+	for (i = 0; i < kvmvmm_nlayout; i++) {
+		r = &kvmvmm_layout[i];
+		if (r->slot != 4)
+			continue;
+		if (kvmvmm_set_slot(4, 0, gpa, r->size, r->hva) == -1) {
+			printf("move failed: %s\n", strerror(errno));
+			return -1;
+		}
+		r->gpa = gpa;
+		printf("moved gpa=0x%" PRIx64 "\n", gpa);
+		return 0;
+	}
+	return -1;
+}
+
+/* Send SIGBUS with si to the calling thread. */
+static int
+kvmvmm_raise(const siginfo_t *si)
+{
+	return (int)syscall(SYS_rt_tgsigqueueinfo, getpid(),
+	    (pid_t)syscall(SYS_gettid), SIGBUS, si);
+}
+
+/* Body of the vCPU thread: raise the signals it is given, on itself. */
+static void *
+kvmvmm_vcpu_main(void *arg)
+{
+	struct kvmvmm_vcpu	*v = arg;
+	sigset_t		 set;
+	stack_t			 ss, oss;
+
+	prctl(PR_SET_NAME, "CPU 0/KVM");
+	/* A VMM may run its SIGBUS handler on a small alternate stack. */
+	if (kvmvmm_altstack) {
+		memset(&ss, 0, sizeof ss);
+		ss.ss_size = KVMVMM_ALTSTACK_SIZE;
+		if ((ss.ss_sp = malloc(ss.ss_size)) == NULL ||
+		    sigaltstack(&ss, &oss) == -1) {
+			perror("kvmvmm: sigaltstack");
+			exit(KVMVMM_EXIT_FAIL);
+		}
+	}
+	/* QEMU's vCPU threads take SIGBUS directly. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGBUS);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	pthread_mutex_lock(&v->lock);
+	for (;;) {
+		while (!v->job && !v->quit)
+			pthread_cond_wait(&v->cond, &v->lock);
+		if (v->quit)
+			break;
+		v->rc = kvmvmm_raise(&v->si);
+		v->error = errno;
+		v->job = 0;
+		v->done = 1;
+		pthread_cond_broadcast(&v->cond);
+	}
+	pthread_mutex_unlock(&v->lock);
+	/* Whoever set the old one (a sanitizer runtime) frees it at exit. */
+	if (kvmvmm_altstack) {
+		sigaltstack(&oss, NULL);
+		free(ss.ss_sp);
+	}
+	return NULL;
+}
+
+/* Have the vCPU thread raise si; returns its rt_tgsigqueueinfo result. */
+static int
+kvmvmm_vcpu_raise(const siginfo_t *si)
+{
+	struct kvmvmm_vcpu	*v = &kvmvmm_cpu;
+	int			 rc;
+
+	pthread_mutex_lock(&v->lock);
+	v->si = *si;
+	v->done = 0;
+	v->job = 1;
+	pthread_cond_broadcast(&v->cond);
+	while (!v->done)
+		pthread_cond_wait(&v->cond, &v->lock);
+	rc = v->rc;
+	errno = v->error;
+	pthread_mutex_unlock(&v->lock);
+	return rc;
+}
+
+/*
+ * QEMU's main-loop path: SIGBUS is blocked here, so it waits in the
+ * signalfd; build a siginfo from what the signalfd gives (QEMU copies the
+ * code and the address, not the address granule) and call the handler
+ * that sigaction() reports as installed.
+ */
+static int
+kvmvmm_fd_raise(const siginfo_t *si)
+{
+	struct signalfd_siginfo	 info;
+	struct sigaction	 act;
+	siginfo_t		 got;
+	ssize_t			 n;
+
+	if (kvmvmm_raise(si) == -1)
+		return -1;
+	n = read(kvmvmm_sigfd, &info, sizeof info);
+	if (n != (ssize_t)sizeof info) {
+		errno = n == -1 ? errno : EIO;
+		return -1;
+	}
+	memset(&got, 0, sizeof got);
+	got.si_signo = (int)info.ssi_signo;
+	got.si_errno = info.ssi_errno;
+	got.si_code = info.ssi_code;
+	got.si_addr = (void *)(uintptr_t)info.ssi_addr;
+	if (sigaction((int)info.ssi_signo, NULL, &act) == -1)
+		return -1;
+	if ((act.sa_flags & SA_SIGINFO) && act.sa_sigaction != NULL)
+		act.sa_sigaction((int)info.ssi_signo, &got, NULL);
+	else if (act.sa_handler != SIG_DFL && act.sa_handler != SIG_IGN)
+		act.sa_handler((int)info.ssi_signo);
+	return 0;
+}
+
+/* Raise one poison and check that the VMM's handler saw it. */
+static int
+kvmvmm_poison(const struct kvmvmm_poison *p)
+{
+	siginfo_t	 si;
+	uint8_t		*hva;
+	uintptr_t	 addr;
+	int		 before, rc, code;
+
+	if ((hva = kvmvmm_hva(p->gpa)) == NULL) {
+		printf("handler did not run: gpa 0x%" PRIx64 " is in no "
+		    "slot\n", p->gpa);
+		return -1;
+	}
+	memset(&si, 0, sizeof si);
+	si.si_signo = SIGBUS;
+	si.si_code = p->code;
+	si.si_addr = hva;
+	si.si_addr_lsb = (short)p->lsb;
+	before = atomic_load(&kvmvmm_calls);
+	rc = p->fd ? kvmvmm_fd_raise(&si) : kvmvmm_vcpu_raise(&si);
+	if (rc == -1) {
+		printf("handler did not run: raising SIGBUS: %s\n",
+		    strerror(errno));
+		return -1;
+	}
+	if (atomic_load(&kvmvmm_calls) != before + 1) {
+		printf("handler did not run: %d calls for one signal\n",
+		    atomic_load(&kvmvmm_calls) - before);
+		return -1;
+	}
+	code = atomic_load(&kvmvmm_last_code);
+	addr = atomic_load(&kvmvmm_last_addr);
+	if (kvmvmm_plain)
+		printf("handler ran: plain gpa=0x%" PRIx64 "\n", p->gpa);
+	else if (code != p->code || addr != (uintptr_t)hva) {
+		printf("handler ran with the wrong siginfo: code=%d addr=0x%"
+		    PRIxPTR "\n", code, addr);
+		return -1;
+	} else
+		printf("handler ran: code=%d addr=0x%" PRIxPTR " gpa=0x%"
+		    PRIx64 "%s\n", code, addr, p->gpa, p->fd ?
+		    " via=signalfd" : "");
+	fflush(stdout);
+	return 0;
+}
+
+/* Install the SIGBUS handler like a VMM, and put back what a query says. */
+static void
+kvmvmm_install(void)
+{
+	struct sigaction	act, q;
+
+	if (kvmvmm_plain) {
+		if (signal(SIGBUS, kvmvmm_sigbus_plain) == SIG_ERR) {
+			perror("kvmvmm: signal");
+			exit(KVMVMM_EXIT_FAIL);
+		}
+	} else {
+		memset(&act, 0, sizeof act);
+		act.sa_sigaction = kvmvmm_sigbus;
+		act.sa_flags = SA_SIGINFO | (kvmvmm_altstack ? SA_ONSTACK : 0);
+		sigemptyset(&act.sa_mask);
+		if (sigaction(SIGBUS, &act, NULL) == -1) {
+			perror("kvmvmm: sigaction");
+			exit(KVMVMM_EXIT_FAIL);
+		}
+	}
+	if (sigaction(SIGBUS, NULL, &q) == -1) {
+		perror("kvmvmm: sigaction query");
+		exit(KVMVMM_EXIT_FAIL);
+	}
+	printf("sigbus handler as queried: %s\n",
+	    (uintptr_t)q.sa_handler == (uintptr_t)kvmvmm_sigbus ||
+	    (uintptr_t)q.sa_handler == (uintptr_t)kvmvmm_sigbus_plain ?
+	    "own" : "other");
+	/* A VMM that saves and restores its handler must keep one chain. */
+	if (sigaction(SIGBUS, &q, NULL) == -1) {
+		perror("kvmvmm: sigaction restore");
+		exit(KVMVMM_EXIT_FAIL);
+	}
+
+	memset(&act, 0, sizeof act);
+	act.sa_handler = kvmvmm_sigterm;
+	sigemptyset(&act.sa_mask);
+	sigaction(SIGTERM, &act, NULL);
+	sigaction(SIGINT, &act, NULL);
+}
+
+/* Read and run stdin commands until end of input, quit or SIGTERM. */
+static int
+kvmvmm_commands(void)
+{
+	struct kvmvmm_poison	 p;
+	struct pollfd		 pfd;
+	char			 line[256], *nl;
+	uint64_t		 gpa;
+	int			 failed = 0;
+
+	while (!atomic_load(&kvmvmm_term)) {
+		pfd.fd = STDIN_FILENO;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		if (fgets(line, sizeof line, stdin) == NULL)
+			break;
+		if ((nl = strchr(line, '\n')) != NULL)
+			*nl = '\0';
+		if (line[0] == '\0' || line[0] == '#')
+			continue;
+		if (strcmp(line, "quit") == 0)
+			break;
+		if (strncmp(line, "move ", 5) == 0) {
+			if (kvmvmm_number(line + 5, &gpa) == -1 ||
+			    kvmvmm_move(gpa) == -1)
+				failed = 1;
+		} else if (kvmvmm_parse_poison(line, " ", &p) == -1) {
+			printf("bad command: %s\n", line);
+			failed = 1;
+		} else if (kvmvmm_poison(&p) == -1)
+			failed = 1;
+		fflush(stdout);
+	}
+	/* SIGTERM waits for input no longer than the poll interval. */
+	return failed ? -1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	sigset_t	 set;
+	uint64_t	 ram = 128ULL << 20;
+	unsigned int	 i;
+	int		 hold = 0, failed = 0;
+
+	for (i = 1; i < (unsigned int)argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-uuid") == 0 || strcmp(a, "-name") == 0) {
+			if (++i == (unsigned int)argc)
+				kvmvmm_usage("option needs a value");
+		} else if (strcmp(a, "--ram") == 0) {
+			if (++i == (unsigned int)argc ||
+			    kvmvmm_number(argv[i], &ram) == -1 ||
+			    ram < (64ULL << 20) || ram % 4096 != 0)
+				kvmvmm_usage("bad --ram (at least 64M, whole "
+				    "pages)");
+		} else if (strcmp(a, "--poison") == 0) {
+			if (++i == (unsigned int)argc ||
+			    kvmvmm_npoison == KVMVMM_MAX_POISON ||
+			    kvmvmm_parse_poison(argv[i], ":",
+			    &kvmvmm_poisons[kvmvmm_npoison]) == -1)
+				kvmvmm_usage("bad --poison");
+			kvmvmm_npoison++;
+		} else if (strcmp(a, "--hold") == 0)
+			hold = 1;
+		else if (strcmp(a, "--use-signal") == 0)
+			kvmvmm_plain = 1;
+		else if (strcmp(a, "--altstack") == 0)
+			kvmvmm_altstack = 1;
+		else
+			kvmvmm_usage("unknown argument");
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (hold)
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+
+	/* The main thread reads SIGBUS from a signalfd, as QEMU's does. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGBUS);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if ((kvmvmm_sigfd = signalfd(-1, &set, SFD_CLOEXEC)) == -1) {
+		perror("kvmvmm: signalfd");
+		return KVMVMM_EXIT_FAIL;
+	}
+	kvmvmm_install();
+	if (kvmvmm_create(ram) == -1)
+		return KVMVMM_EXIT_NOKVM;
+	kvmvmm_print_layout();
+
+	pthread_mutex_init(&kvmvmm_cpu.lock, NULL);
+	pthread_cond_init(&kvmvmm_cpu.cond, NULL);
+	if (pthread_create(&kvmvmm_cpu.thread, NULL, kvmvmm_vcpu_main,
+	    &kvmvmm_cpu) != 0) {
+		fprintf(stderr, "kvmvmm: cannot start the vCPU thread\n");
+		return KVMVMM_EXIT_FAIL;
+	}
+	for (i = 0; i < kvmvmm_npoison; i++)
+		if (kvmvmm_poison(&kvmvmm_poisons[i]) == -1)
+			failed = 1;
+	if (hold && kvmvmm_commands() == -1)
+		failed = 1;
+
+	pthread_mutex_lock(&kvmvmm_cpu.lock);
+	kvmvmm_cpu.quit = 1;
+	pthread_cond_broadcast(&kvmvmm_cpu.cond);
+	pthread_mutex_unlock(&kvmvmm_cpu.lock);
+	pthread_join(kvmvmm_cpu.thread, NULL);
+	close(kvmvmm_vmfd);
+	return failed ? KVMVMM_EXIT_FAIL : KVMVMM_EXIT_OK;
+}
