@@ -175,6 +175,31 @@ demo:
 deps:
 	@tools/deps.sh
 
+# Install for an operator (DESTDIR for packaging). Paths match the
+# defaults of rasd, the hook (deploy/libvirt/hook.conf) and the unit.
+PREFIX ?= /usr
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
+	    $(DESTDIR)$(PREFIX)/lib/rasd $(DESTDIR)$(PREFIX)/include \
+	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)/etc/rasd $(DESTDIR)/lib/systemd/system \
+	    $(DESTDIR)/usr/lib/tmpfiles.d
+	install -m 0755 $(B)/bin/rasd $(DESTDIR)$(PREFIX)/sbin/rasd
+	install -m 0755 $(B)/bin/rasctl $(B)/bin/ras-vmmsim $(DESTDIR)$(PREFIX)/bin/
+	install -m 0755 deploy/libvirt/rasd-cover $(DESTDIR)$(PREFIX)/bin/rasd-cover
+	install -m 0644 $(B)/lib/rasd-shim.so $(DESTDIR)$(PREFIX)/lib/rasd/rasd-shim.so
+	install -m 0755 $(B)/lib/librasclient.so.1 $(DESTDIR)$(PREFIX)/lib/
+	ln -sf librasclient.so.1 $(DESTDIR)$(PREFIX)/lib/librasclient.so
+	install -m 0644 $(B)/lib/librasclient.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 plugins/include/rasclient.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
+	    plugins/rasclient/rasclient.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rasclient.pc
+	install -m 0644 deploy/man/rasd.8 deploy/man/rasctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 deploy/systemd/rasd.service $(DESTDIR)/lib/systemd/system/
+	install -m 0644 deploy/systemd/rasd.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/rasd.conf
+	[ -e $(DESTDIR)/etc/rasd/rasd.conf ] || \
+	    install -m 0644 deploy/rasd.conf.example $(DESTDIR)/etc/rasd/rasd.conf
+
 clean:
 	rm -rf build build-asan
 
