@@ -147,7 +147,7 @@ fuzz: $(PROTO_H)
 	@mkdir -p $(B)/libfuzzer
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DRAS_LIBFUZZER \
-	    $(CSTD) -Ilib -I$(B)/gen $$f lib/*.c $(PROTO_C) -lprotobuf-c \
+	    $(CSTD) -Ilib -Imigrate -I$(B)/gen $$f $(LIB_SRC) $(PROTO_C) -lprotobuf-c \
 	    -o $(B)/libfuzzer/$$n; echo "built $(B)/libfuzzer/$$n"; done
 
 # `make check` runs the suite on the normal build, then again with

@@ -1,8 +1,8 @@
 /*
  * config.c -- rasd.conf: "key = value" lines, '#' starts a comment.
  *
- * Keys: socket, state_dir, libvirt, ar_order, ao_order, admin_group,
- * socket_group, socket_mode, max_clients. Command-line options override the file.
+ * Keys: socket, state_dir, libvirt, fleet_key, ar_order, ao_order,
+ * admin_group, socket_group, socket_mode, max_clients. Command-line options override the file.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -87,6 +87,15 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		if (strcmp(v, "none") == 0 || strcmp(v, "off") == 0)
 			v = "";
 		strcpy(c->libvirt_uri, v);
+		return 0;
+	}
+	if (strcmp(key, "fleet_key") == 0) {
+		if (*v != '/' || strlen(v) >= sizeof c->fleet_key) {
+			snprintf(err, errlen, "fleet_key must be an absolute "
+			    "path");
+			return -1;
+		}
+		strcpy(c->fleet_key, v);
 		return 0;
 	}
 	if (strcmp(key, "ar_order") == 0)
@@ -195,6 +204,8 @@ config_print(const struct rasd_config *c, FILE *f)
 		fprintf(f, "socket_group = %u\n", (unsigned int)c->socket_gid);
 	fprintf(f, "libvirt = %s\n", c->libvirt_uri[0] ? c->libvirt_uri :
 	    "off");
+	if (c->fleet_key[0] != '\0')
+		fprintf(f, "fleet_key = %s\n", c->fleet_key);
 	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
 	fprintf(f, "max_clients = %u\n", c->max_clients);
 }

@@ -326,6 +326,48 @@ control_mark_stopped(struct client *c, uint64_t id, struct vm *vm)
 	server_ack(c, id);
 }
 
+/* Answer an export with the VM's sealed bundle. */
+static void
+control_export(struct client *c, uint64_t id, struct vm *vm)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__Exported ex = RAS__EXPORTED__INIT;
+	uint8_t *sealed = NULL;
+	size_t len;
+	char err[512];
+
+	if (transfer_export(vm, &sealed, &len, err, sizeof err) == -1) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "export of VM %s failed: %s", vm->name, err);
+		return;
+	}
+	ex.sealed.data = sealed;
+	ex.sealed.len = len;
+	ex.generation = vm->generation;
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_EXPORTED;
+	resp.exported = &ex;
+	server_send(c, &resp);
+	log_info("vm %s: exported (generation %llu, %zu bytes) to pid %d",
+	    vm->name, (unsigned long long)vm->generation, len, (int)c->pid);
+	free(sealed);
+}
+
+/* Take an imported bundle in. */
+static void
+control_import(struct client *c, uint64_t id, Ras__Import *im)
+{
+	char err[512];
+	int code;
+
+	if (transfer_import(im->sealed.data, im->sealed.len,
+	    im->has_replace && im->replace, &code, err, sizeof err) == NULL) {
+		server_error(c, id, code, "import refused: %s", err);
+		return;
+	}
+	server_ack(c, id);
+}
+
 /* Route an operator request. */
 void
 control_dispatch(struct client *c, Ras__Request *req)
@@ -335,6 +377,10 @@ control_dispatch(struct client *c, Ras__Request *req)
 
 	if (req->body_case == RAS__REQUEST__BODY_LIST_VMS) {
 		control_list_vms(c, req->id);
+		return;
+	}
+	if (req->body_case == RAS__REQUEST__BODY_IMPORT_BUNDLE) {
+		control_import(c, req->id, req->import_bundle);
 		return;
 	}
 	switch (req->body_case) {
@@ -349,6 +395,9 @@ control_dispatch(struct client *c, Ras__Request *req)
 		break;
 	case RAS__REQUEST__BODY_MARK_STOPPED:
 		q = req->mark_stopped;
+		break;
+	case RAS__REQUEST__BODY_EXPORT_VM:
+		q = req->export_vm;
 		break;
 	default:
 		q = req->history;
@@ -371,6 +420,9 @@ control_dispatch(struct client *c, Ras__Request *req)
 		break;
 	case RAS__REQUEST__BODY_MARK_STOPPED:
 		control_mark_stopped(c, req->id, vm);
+		break;
+	case RAS__REQUEST__BODY_EXPORT_VM:
+		control_export(c, req->id, vm);
 		break;
 	default:
 		control_history(c, req->id, vm);

@@ -198,7 +198,8 @@ main(int argc, char **argv)
 	if (!foreground)
 		readyfd = rasd_background();
 
-	if (store_open(conf.state_dir) == -1 || store_load() == -1)
+	if (transfer_init(conf.fleet_key) == -1 ||
+	    store_open(conf.state_dir) == -1 || store_load() == -1)
 		return 1;
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");

@@ -44,6 +44,7 @@ struct rasd_config {
 	gid_t socket_gid;
 	int has_socket_group;
 	char libvirt_uri[256];	/* "" when libvirt is off */
+	char fleet_key[4096];	/* "" when bundles are only checksummed */
 	unsigned int socket_mode;
 	unsigned int max_clients;
 };
@@ -82,7 +83,8 @@ uint64_t poison_bytes(const struct poison_set *);
 enum vm_state {
 	VM_STOPPED = 0,		/* no VMM, unregistered cleanly */
 	VM_RUNNING = 1,		/* a VMM is connected for it */
-	VM_DISCONNECTED = 2	/* the VMM went away without unregistering */
+	VM_DISCONNECTED = 2,	/* the VMM went away without unregistering */
+	VM_INCOMING = 3		/* imported (migration): its VMM is to come */
 };
 struct vm_slot {
 	uint64_t gpa, hva, size;
@@ -156,6 +158,7 @@ typedef int (*store_vevent_cb)(void *arg, uint64_t id, int64_t time,
 int store_save_vevent(const struct vm *, int64_t, int recipient, int action,
     unsigned int flags, uint64_t forward_id);
 int store_vevents(const struct vm *, store_vevent_cb, void *arg);
+int store_import(const Ras__Bundle *, uint32_t owner_uid);
 const char *store_error(void);
 
 /* server.c */
@@ -220,6 +223,13 @@ void virt_stop(void);
 void virt_vm_changed(struct vm *);
 size_t virt_domains(const struct virt_domain **);
 const struct virt_domain *virt_find_domain(const uint8_t uuid[16]);
+
+/* transfer.c */
+int transfer_init(const char *keyfile);
+int transfer_export(struct vm *, uint8_t **out, size_t *outlen, char *err,
+    size_t errlen);
+struct vm *transfer_import(const uint8_t *sealed, size_t len, int replace,
+    int *code, char *err, size_t errlen);
 
 /* control.c */
 void control_dispatch(struct client *, Ras__Request *);

@@ -188,6 +188,8 @@ server_dispatch(struct client *c, Ras__Request *req)
 	case RAS__REQUEST__BODY_HISTORY:
 	case RAS__REQUEST__BODY_EVENTS:
 	case RAS__REQUEST__BODY_MARK_STOPPED:
+	case RAS__REQUEST__BODY_EXPORT_VM:
+	case RAS__REQUEST__BODY_IMPORT_BUNDLE:
 		if (!c->admin) {
 			server_error(c, req->id, RAS__ERROR_CODE__ERR_DENIED,
 			    "denied: operator commands need root or the "

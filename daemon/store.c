@@ -298,8 +298,15 @@ store_load_vm(sqlite3_stmt *st)
 	vm->owner_uid = (uint32_t)sqlite3_column_int64(st, 7);
 	vm->generation = (uint64_t)sqlite3_column_int64(st, 8);
 	/* No VMM is connected to a freshly started rasd. */
-	vm->state = sqlite3_column_int(st, 9) == VM_STOPPED ? VM_STOPPED :
-	    VM_DISCONNECTED;
+	switch (sqlite3_column_int(st, 9)) {
+	case VM_STOPPED:
+	case VM_INCOMING:
+		vm->state = sqlite3_column_int(st, 9);
+		break;
+	default:
+		vm->state = VM_DISCONNECTED;
+		break;
+	}
 	if (slots != NULL && slots_len >= 24) {
 		vm->nslots = (size_t)slots_len / 24;
 		vm->slots = xcalloc(vm->nslots, sizeof *vm->slots);
@@ -606,4 +613,100 @@ store_vevents(const struct vm *vm, store_vevent_cb cb, void *arg)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Replace a VM's rows with an imported bundle's, in one transaction: the
+ * VM row (state incoming, no memory map yet) and every record as the
+ * source host had it. The bundle was checked by bundle_open().
+ */
+int
+store_import(const Ras__Bundle *b, uint32_t owner_uid)
+{
+	sqlite3_stmt *st = NULL, *ev = NULL;
+	uint8_t decl[RAS_PROFILE_MAX * 4];
+	size_t i;
+
+	if (store_exec("BEGIN IMMEDIATE") == -1)
+		return -1;
+	if (sqlite3_prepare_v2(store_db, "DELETE FROM event WHERE vm=?", -1,
+	    &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(store_db, "INSERT INTO event(vm, gpa, length,"
+	    " kind, action, notify, source_id, time, host, origin, active)"
+	    " VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1, &ev, NULL) != SQLITE_OK)
+		goto fail;
+	for (i = 0; i < b->n_records; i++) {
+		const Ras__BundleRecord *r = b->records[i];
+
+		sqlite3_reset(ev);
+		sqlite3_bind_blob(ev, 1, b->uuid.data, 16, SQLITE_STATIC);
+		sqlite3_bind_int64(ev, 2, (int64_t)r->gpa);
+		sqlite3_bind_int64(ev, 3, (int64_t)r->length);
+		sqlite3_bind_int(ev, 4, (int)r->kind);
+		sqlite3_bind_int(ev, 5, (int)r->action);
+		if (r->has_notify) {
+			sqlite3_bind_int(ev, 6, (int)r->notify);
+			sqlite3_bind_int(ev, 7, (int)r->source_id);
+		} else {
+			sqlite3_bind_null(ev, 6);
+			sqlite3_bind_null(ev, 7);
+		}
+		sqlite3_bind_int64(ev, 8, r->time);
+		sqlite3_bind_text(ev, 9, r->host, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ev, 10, r->origin, -1, SQLITE_STATIC);
+		sqlite3_bind_int(ev, 11, r->active ? 1 : 0);
+		if (sqlite3_step(ev) != SQLITE_DONE)
+			goto fail;
+	}
+	sqlite3_finalize(ev);
+	ev = NULL;
+	sqlite3_reset(st_save_vm);
+	sqlite3_bind_blob(st_save_vm, 1, b->uuid.data, 16, SQLITE_STATIC);
+	sqlite3_bind_text(st_save_vm, 2, b->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st_save_vm, 3, (int)b->arch);
+	if (b->has_hest) {
+		sqlite3_bind_blob(st_save_vm, 4, b->hest.data, (int)b->hest.len,
+		    SQLITE_STATIC);
+		sqlite3_bind_null(st_save_vm, 5);
+	} else {
+		for (i = 0; i < b->n_declared && i < RAS_PROFILE_MAX; i++) {
+			decl[4 * i] = (uint8_t)b->declared[i]->source_id;
+			decl[4 * i + 1] = (uint8_t)(b->declared[i]->source_id >>
+			    8);
+			decl[4 * i + 2] = (uint8_t)b->declared[i]->notify;
+			decl[4 * i + 3] = 0;
+		}
+		sqlite3_bind_null(st_save_vm, 4);
+		sqlite3_bind_blob(st_save_vm, 5, decl, (int)(4 * i),
+		    SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int(st_save_vm, 6, b->pinned ? 1 : 0);
+	sqlite3_bind_int64(st_save_vm, 7, b->caps);
+	sqlite3_bind_int64(st_save_vm, 8, owner_uid);
+	sqlite3_bind_int64(st_save_vm, 9, (int64_t)b->generation);
+	sqlite3_bind_int(st_save_vm, 10, VM_INCOMING);
+	sqlite3_bind_null(st_save_vm, 11);
+	sqlite3_bind_int64(st_save_vm, 12, 0);
+	sqlite3_bind_int64(st_save_vm, 13, (int64_t)time(NULL));
+	if (sqlite3_step(st_save_vm) != SQLITE_DONE) {
+		sqlite3_reset(st_save_vm);
+		goto fail;
+	}
+	sqlite3_reset(st_save_vm);
+	if (sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	return 0;
+fail:
+	store_set_error("import");
+	log_warnx("store: import not written: %s", store_err);
+	sqlite3_finalize(st);
+	sqlite3_finalize(ev);
+	sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+	return -1;
 }

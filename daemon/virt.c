@@ -31,6 +31,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
+#include "bundle.h"
 #include "rasd.h"
 
 #define VIRT_NS "https://rasd.dev/xmlns/state/1"
@@ -316,7 +317,9 @@ static char *
 virt_metadata_xml(const struct vm *vm)
 {
 	size_t cap = 512 + vm->profile.count * 64 + vm->active.n * 200, len;
-	char *x = xcalloc(1, cap);
+	size_t slen = 0;
+	char *x = xcalloc(1, cap), *b64 = NULL, err[512] = "";
+	uint8_t *sealed = NULL;
 	const char *n;
 	unsigned int i;
 
@@ -346,6 +349,21 @@ virt_metadata_xml(const struct vm *vm)
 		    n != NULL ? (int)r->source_id : -1,
 		    (long long)r->first_seen, r->records);
 	}
+	/* The sealed bundle rides along: the destination's hook imports
+	 * it before QEMU starts there (migrate/README.md). */
+	if (len < cap && transfer_export((struct vm *)vm, &sealed, &slen,
+	    err, sizeof err) == 0 && (b64 = bundle_base64(sealed, slen)) !=
+	    NULL) {
+		cap += strlen(b64) + 64;
+		x = xreallocarray(x, cap, 1);
+		len += (size_t)snprintf(x + len, cap - len, "<bundle "
+		    "generation='%llu'>%s</bundle>",
+		    (unsigned long long)vm->generation, b64);
+	} else if (len < cap)
+		log_warnx("libvirt: vm %s: no bundle in metadata: %s",
+		    vm->name, err);
+	free(b64);
+	free(sealed);
 	if (len < cap)
 		snprintf(x + len, cap - len, "</state>");
 	return x;

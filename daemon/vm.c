@@ -183,6 +183,8 @@ vm_state_name(int state)
 		return "running";
 	case VM_DISCONNECTED:
 		return "disconnected";
+	case VM_INCOMING:
+		return "incoming";
 	default:
 		return "stopped";
 	}

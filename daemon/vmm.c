@@ -218,7 +218,8 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	}
 
 	vm = vm_find_uuid(reg->uuid.data);
-	if (vm != NULL && c->uid != 0 && vm->owner_uid != c->uid) {
+	if (vm != NULL && c->uid != 0 && vm->owner_uid != UINT32_MAX &&
+	    vm->owner_uid != c->uid) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
 		    "denied: VM %s belongs to uid %u", us, vm->owner_uid);
 		return;
@@ -245,6 +246,14 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	}
 
 	fresh = !reg->has_boot || reg->boot == RAS__BOOT_MODE__BOOT_FRESH;
+	if (fresh && vm != NULL && vm->state == VM_INCOMING) {
+		/* An imported VM continues a guest that ran elsewhere: its
+		 * poison must not be retired by a VMM that did not say it
+		 * was the migration's destination. */
+		log_warnx("vm %s: fresh registration of an incoming VM taken "
+		    "as resume", vm->name);
+		fresh = 0;
+	}
 	if (vm != NULL && !fresh && vm->pinned &&
 	    !vm_profile_equal(&vm->profile, &prof)) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_PROFILE_MISMATCH,
@@ -256,7 +265,9 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 		vm = vm_create(reg->uuid.data, reg->name);
 		vm->owner_uid = c->uid;
 		isnew = 1;
-	} else if (strcmp(vm->name, reg->name) != 0)
+	} else if (vm->owner_uid == UINT32_MAX)
+		vm->owner_uid = c->uid;
+	if (!isnew && strcmp(vm->name, reg->name) != 0)
 		vm_rename(vm, reg->name);
 	vm->arch = (int)reg->arch;
 	vm->caps = reg->caps;

@@ -1,0 +1,259 @@
+/*
+ * transfer.c -- a VM's state leaving and entering this rasd: export to a
+ * sealed bundle (migrate/bundle.c), import of one.
+ *
+ * DESIGN: the bundle is the whole truth about a VM that moves: identity,
+ * the pinned boot profile with its raw HEST, every poison record (active
+ * and retired, with the host that saw it), and the generation. An import
+ * is all-or-nothing: the bundle is checked completely (seal, version,
+ * sizes, HEST, every record) before anything is touched, then the VM's
+ * rows are replaced in one transaction, and only after that commit does
+ * the in-memory state change. A VM with a live VMM here is never
+ * replaced; a known VM is replaced only when the importer asks for it
+ * (the migration hook does: the source's state is authoritative).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bundle.h"
+#include "rasd.h"
+
+static uint8_t transfer_key[BUNDLE_KEY_MAX];
+static size_t transfer_keylen;
+
+/* Load the fleet key, if one is configured. */
+int
+transfer_init(const char *keyfile)
+{
+	char err[512];
+
+	transfer_keylen = 0;
+	if (keyfile == NULL || *keyfile == '\0')
+		return 0;
+	if (bundle_load_key(keyfile, transfer_key, &transfer_keylen, err,
+	    sizeof err) == -1) {
+		log_warnx("fleet key: %s", err);
+		return -1;
+	}
+	log_info("fleet key %s: bundles are sealed with HMAC-SHA-256",
+	    keyfile);
+	return 0;
+}
+
+struct transfer_hist {
+	Ras__BundleRecord *r;
+	size_t n, cap;
+};
+
+/* Collect one history row into the bundle. */
+static int
+transfer_row(void *arg, uint64_t id, uint64_t gpa, uint64_t len, int kind,
+    int action, int notify, int source_id, int64_t t, const char *host,
+    const char *origin, int active)
+{
+	struct transfer_hist *h = arg;
+	Ras__BundleRecord *r;
+
+	if (h->n == h->cap) {
+		h->cap = h->cap ? h->cap * 2 : 64;
+		h->r = xreallocarray(h->r, h->cap, sizeof *h->r);
+	}
+	r = &h->r[h->n++];
+	ras__bundle_record__init(r);
+	r->gpa = gpa;
+	r->length = len;
+	r->kind = (uint32_t)kind;
+	r->action = (uint32_t)action;
+	if (notify >= 0) {
+		r->has_notify = r->has_source_id = 1;
+		r->notify = (uint32_t)notify;
+		r->source_id = source_id >= 0 ? (uint32_t)source_id : 0;
+	}
+	r->time = t;
+	r->host = xstrdup(host != NULL ? host : "");
+	r->origin = xstrdup(origin != NULL ? origin : "");
+	r->active = active != 0;
+	return 0;
+}
+
+/*
+ * Seal a VM's state. Returns 0 with *out (free() it) or -1 with a reason.
+ */
+int
+transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
+    size_t errlen)
+{
+	Ras__Bundle b = RAS__BUNDLE__INIT;
+	Ras__Source *src = NULL, **srcs = NULL;
+	Ras__BundleRecord **recs = NULL;
+	struct transfer_hist h = { NULL, 0, 0 };
+	uint8_t *packed = NULL;
+	size_t i, len;
+	int rc = -1;
+
+	if (batch_flush() == -1 || store_history(vm, transfer_row, &h) ==
+	    -1) {
+		snprintf(err, errlen, "history unreadable: %s", store_error());
+		goto out;
+	}
+	b.version = RAS_BUNDLE_VERSION;
+	b.uuid.data = vm->uuid;
+	b.uuid.len = 16;
+	b.name = vm->name;
+	b.arch = (uint32_t)vm->arch;
+	if (vm->hest != NULL) {
+		b.has_hest = 1;
+		b.hest.data = vm->hest;
+		b.hest.len = vm->hest_len;
+	} else if (vm->profile.count > 0) {
+		src = xcalloc(vm->profile.count, sizeof *src);
+		srcs = xcalloc(vm->profile.count, sizeof *srcs);
+		for (i = 0; i < vm->profile.count; i++) {
+			ras__source__init(&src[i]);
+			src[i].source_id = vm->profile.src[i].source_id;
+			src[i].notify = vm->profile.src[i].notify;
+			srcs[i] = &src[i];
+		}
+		b.n_declared = vm->profile.count;
+		b.declared = srcs;
+	}
+	b.pinned = vm->pinned;
+	b.caps = vm->caps;
+	b.generation = vm->generation;
+	b.source_host = (char *)store_host();
+	b.created = (int64_t)time(NULL);
+	recs = xcalloc(h.n, sizeof *recs);
+	for (i = 0; i < h.n; i++)
+		recs[i] = &h.r[i];
+	b.n_records = h.n;
+	b.records = recs;
+	if (bundle_check(&b, err, errlen) == -1)
+		goto out;
+	len = ras__bundle__get_packed_size(&b);
+	packed = xcalloc(1, len);
+	ras__bundle__pack(&b, packed);
+	if (bundle_seal(packed, len, transfer_keylen ? transfer_key : NULL,
+	    transfer_keylen, out, outlen) == -1) {
+		snprintf(err, errlen, "bundle of %zu bytes cannot be sealed "
+		    "(over %u bytes?)", len, BUNDLE_MAX_BYTES);
+		goto out;
+	}
+	rc = 0;
+out:
+	for (i = 0; i < h.n; i++) {
+		free(h.r[i].host);
+		free(h.r[i].origin);
+	}
+	free(h.r);
+	free(recs);
+	free(srcs);
+	free(src);
+	free(packed);
+	return rc;
+}
+
+/*
+ * Take a sealed bundle in. Returns the VM, or NULL with a reason and the
+ * protocol error code in *code; nothing is changed on failure.
+ */
+struct vm *
+transfer_import(const uint8_t *sealed, size_t len, int replace, int *code,
+    char *err, size_t errlen)
+{
+	struct ras_profile prof;
+	struct poison_range r;
+	Ras__Bundle *b;
+	struct vm *vm, *named;
+	char us[37];
+	size_t i;
+
+	*code = RAS__ERROR_CODE__ERR_INVALID;
+	b = bundle_open(sealed, len, transfer_keylen ? transfer_key : NULL,
+	    transfer_keylen, err, errlen);
+	if (b == NULL)
+		return NULL;
+	if (bundle_profile(b, &prof, err, errlen) == -1) {
+		*code = RAS__ERROR_CODE__ERR_BAD_HEST;
+		goto fail;
+	}
+	ras_uuid_format(b->uuid.data, us);
+	vm = vm_find_uuid(b->uuid.data);
+	if (vm != NULL && vm->client != NULL) {
+		*code = RAS__ERROR_CODE__ERR_BUSY;
+		snprintf(err, errlen, "VM %s (%s) is running here under VMM "
+		    "pid %d; its state is not replaced", vm->name, us,
+		    (int)vm->client->pid);
+		goto fail;
+	}
+	if (vm != NULL && !replace) {
+		*code = RAS__ERROR_CODE__ERR_BUSY;
+		snprintf(err, errlen, "VM %s (%s) is already known here; "
+		    "import with replace to take the bundle's state",
+		    vm->name, us);
+		goto fail;
+	}
+	named = vm_find_name(b->name);
+	if (named != NULL && named != vm && named->client != NULL) {
+		*code = RAS__ERROR_CODE__ERR_BUSY;
+		snprintf(err, errlen, "name %s is in use by the running VM %s",
+		    b->name, named->uuid_str);
+		goto fail;
+	}
+	if (batch_flush() == -1) {
+		*code = RAS__ERROR_CODE__ERR_STORE;
+		snprintf(err, errlen, "%s", store_error());
+		goto fail;
+	}
+	/* The first VMM to register an imported VM owns it. */
+	if (store_import(b, vm != NULL ? vm->owner_uid : UINT32_MAX) == -1) {
+		*code = RAS__ERROR_CODE__ERR_STORE;
+		snprintf(err, errlen, "not recorded: %s", store_error());
+		goto fail;
+	}
+	if (vm == NULL) {
+		vm = vm_create(b->uuid.data, b->name);
+		vm->owner_uid = UINT32_MAX;
+	}
+	if (strcmp(vm->name, b->name) != 0)
+		vm_rename(vm, b->name);
+	vm->arch = (int)b->arch;
+	vm_set_profile(vm, b->has_hest ? b->hest.data : NULL,
+	    b->has_hest ? b->hest.len : 0, &prof);
+	vm->pinned = b->pinned;
+	vm->caps = b->caps;
+	vm->generation = b->generation;
+	vm->state = VM_INCOMING;
+	free(vm->slots);	/* the incoming VMM brings its own map */
+	vm->slots = NULL;
+	vm->nslots = 0;
+	poison_clear(&vm->active);
+	vm->history_count = b->n_records;
+	for (i = 0; i < b->n_records; i++) {
+		const Ras__BundleRecord *br = b->records[i];
+
+		if (!br->active)
+			continue;
+		memset(&r, 0, sizeof r);
+		r.gpa = br->gpa;
+		r.len = br->length;
+		r.kind = (uint8_t)br->kind;
+		r.action = (uint8_t)br->action;
+		r.notify = br->has_notify ? (uint8_t)br->notify :
+		    RAS_NOTIFY_NONE;
+		r.source_id = (uint16_t)br->source_id;
+		r.first_seen = br->time;
+		r.records = 1;
+		poison_add(&vm->active, &r);
+	}
+	log_info("vm %s (%s): imported from host %s: generation %llu, %zu "
+	    "records, %zu active ranges, profile %s", vm->name, us,
+	    b->source_host, (unsigned long long)b->generation, b->n_records,
+	    vm->active.n, vm->pinned ? "pinned" : "unpinned");
+	ras__bundle__free_unpacked(b, NULL);
+	virt_vm_changed(vm);
+	return vm;
+fail:
+	ras__bundle__free_unpacked(b, NULL);
+	return NULL;
+}
