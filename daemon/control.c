@@ -137,19 +137,20 @@ control_show_vm(struct client *c, uint64_t id, struct vm *vm)
 	control_vm_info_free(&vi);
 }
 
-/* Answer list-poison from the VM's in-memory range set. */
-static void
-control_list_poison(struct client *c, uint64_t id, struct vm *vm)
+/*
+ * The wire form of a VM's active range set. Returns the pointer array
+ * (free it and *storage with free()).
+ */
+Ras__PoisonRange **
+control_ranges(const struct poison_set *ps, Ras__PoisonRange **storage)
 {
-	Ras__Response resp = RAS__RESPONSE__INIT;
-	Ras__PoisonList pl = RAS__POISON_LIST__INIT;
 	Ras__PoisonRange *pr, **prs;
 	size_t i;
 
-	pr = xcalloc(vm->active.n, sizeof *pr);
-	prs = xcalloc(vm->active.n, sizeof *prs);
-	for (i = 0; i < vm->active.n; i++) {
-		const struct poison_range *r = &vm->active.r[i];
+	pr = xcalloc(ps->n, sizeof *pr);
+	prs = xcalloc(ps->n, sizeof *prs);
+	for (i = 0; i < ps->n; i++) {
+		const struct poison_range *r = &ps->r[i];
 
 		ras__poison_range__init(&pr[i]);
 		pr[i].gpa = r->gpa;
@@ -165,6 +166,19 @@ control_list_poison(struct client *c, uint64_t id, struct vm *vm)
 		pr[i].records = r->records;
 		prs[i] = &pr[i];
 	}
+	*storage = pr;
+	return prs;
+}
+
+/* Answer list-poison from the VM's in-memory range set. */
+static void
+control_list_poison(struct client *c, uint64_t id, struct vm *vm)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__PoisonList pl = RAS__POISON_LIST__INIT;
+	Ras__PoisonRange *pr, **prs;
+
+	prs = control_ranges(&vm->active, &pr);
 	pl.uuid.data = vm->uuid;
 	pl.uuid.len = 16;
 	pl.name = vm->name;

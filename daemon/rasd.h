@@ -158,7 +158,8 @@ typedef int (*store_vevent_cb)(void *arg, uint64_t id, int64_t time,
 int store_save_vevent(const struct vm *, int64_t, int recipient, int action,
     unsigned int flags, uint64_t forward_id);
 int store_vevents(const struct vm *, store_vevent_cb, void *arg);
-int store_import(const Ras__Bundle *, uint32_t owner_uid);
+int store_import(const Ras__Bundle *, const struct ras_profile *,
+    uint32_t owner_uid);
 const char *store_error(void);
 
 /* server.c */
@@ -233,5 +234,7 @@ struct vm *transfer_import(const uint8_t *sealed, size_t len, int replace,
 
 /* control.c */
 void control_dispatch(struct client *, Ras__Request *);
+Ras__PoisonRange **control_ranges(const struct poison_set *,
+    Ras__PoisonRange **storage);
 
 #endif

@@ -185,7 +185,7 @@ store_open(const char *dir)
 	if (store_prepare(&st_insert_event,
 	    "INSERT INTO event(vm, gpa, length, kind, action, notify,"
 	    " source_id, time, host, origin, active)"
-	    " VALUES(?,?,?,?,?,?,?,?,?,?,1)") == -1 ||
+	    " VALUES(?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
 	    store_prepare(&st_save_vm,
 	    "INSERT OR REPLACE INTO vm(uuid, name, arch, hest, declared,"
 	    " pinned, caps, owner_uid, generation, state, slots, pid, updated)"
@@ -437,33 +437,46 @@ store_save_vm(const struct vm *vm)
 
 /* Insert one event row; the caller holds a transaction. */
 static int
-store_insert_event(struct store_event *ev)
+store_insert_row(const uint8_t uuid[16], uint64_t gpa, uint64_t len,
+    int kind, int action, int notify, int source_id, int64_t t,
+    const char *host, const char *origin, int active, uint64_t *id)
 {
 	sqlite3_stmt *st = st_insert_event;
 	int rc;
 
 	sqlite3_reset(st);
-	sqlite3_bind_blob(st, 1, ev->vm->uuid, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)ev->gpa);
-	sqlite3_bind_int64(st, 3, (int64_t)ev->len);
-	sqlite3_bind_int(st, 4, ev->kind);
-	sqlite3_bind_int(st, 5, ev->action);
-	if (ev->notify == RAS_NOTIFY_NONE) {
+	sqlite3_bind_blob(st, 1, uuid, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)gpa);
+	sqlite3_bind_int64(st, 3, (int64_t)len);
+	sqlite3_bind_int(st, 4, kind);
+	sqlite3_bind_int(st, 5, action);
+	if (notify < 0) {
 		sqlite3_bind_null(st, 6);
 		sqlite3_bind_null(st, 7);
 	} else {
-		sqlite3_bind_int(st, 6, ev->notify);
-		sqlite3_bind_int(st, 7, ev->source_id);
+		sqlite3_bind_int(st, 6, notify);
+		sqlite3_bind_int(st, 7, source_id);
 	}
-	sqlite3_bind_int64(st, 8, ev->time);
-	sqlite3_bind_text(st, 9, store_boot_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, ev->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 8, t);
+	sqlite3_bind_text(st, 9, host, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 10, origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 11, active);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE)
 		return -1;
-	ev->id = (uint64_t)sqlite3_last_insert_rowid(store_db);
+	if (id != NULL)
+		*id = (uint64_t)sqlite3_last_insert_rowid(store_db);
 	return 0;
+}
+
+/* Insert a new record of this host; the caller holds a transaction. */
+static int
+store_insert_event(struct store_event *ev)
+{
+	return store_insert_row(ev->vm->uuid, ev->gpa, ev->len, ev->kind,
+	    ev->action, ev->notify == RAS_NOTIFY_NONE ? -1 : ev->notify,
+	    ev->source_id, ev->time, store_boot_id, ev->origin, 1, &ev->id);
 }
 
 /*
@@ -618,13 +631,15 @@ store_vevents(const struct vm *vm, store_vevent_cb cb, void *arg)
 /*
  * Replace a VM's rows with an imported bundle's, in one transaction: the
  * VM row (state incoming, no memory map yet) and every record as the
- * source host had it. The bundle was checked by bundle_open().
+ * source host had it. The bundle was checked by bundle_open(); prof is
+ * its boot profile.
  */
 int
-store_import(const Ras__Bundle *b, uint32_t owner_uid)
+store_import(const Ras__Bundle *b, const struct ras_profile *prof,
+    uint32_t owner_uid)
 {
-	sqlite3_stmt *st = NULL, *ev = NULL;
-	uint8_t decl[RAS_PROFILE_MAX * 4];
+	sqlite3_stmt *st = NULL;
+	struct vm row;
 	size_t i;
 
 	if (store_exec("BEGIN IMMEDIATE") == -1)
@@ -635,78 +650,39 @@ store_import(const Ras__Bundle *b, uint32_t owner_uid)
 	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(store_db, "INSERT INTO event(vm, gpa, length,"
-	    " kind, action, notify, source_id, time, host, origin, active)"
-	    " VALUES(?,?,?,?,?,?,?,?,?,?,?)", -1, &ev, NULL) != SQLITE_OK)
-		goto fail;
 	for (i = 0; i < b->n_records; i++) {
 		const Ras__BundleRecord *r = b->records[i];
 
-		sqlite3_reset(ev);
-		sqlite3_bind_blob(ev, 1, b->uuid.data, 16, SQLITE_STATIC);
-		sqlite3_bind_int64(ev, 2, (int64_t)r->gpa);
-		sqlite3_bind_int64(ev, 3, (int64_t)r->length);
-		sqlite3_bind_int(ev, 4, (int)r->kind);
-		sqlite3_bind_int(ev, 5, (int)r->action);
-		if (r->has_notify) {
-			sqlite3_bind_int(ev, 6, (int)r->notify);
-			sqlite3_bind_int(ev, 7, (int)r->source_id);
-		} else {
-			sqlite3_bind_null(ev, 6);
-			sqlite3_bind_null(ev, 7);
-		}
-		sqlite3_bind_int64(ev, 8, r->time);
-		sqlite3_bind_text(ev, 9, r->host, -1, SQLITE_STATIC);
-		sqlite3_bind_text(ev, 10, r->origin, -1, SQLITE_STATIC);
-		sqlite3_bind_int(ev, 11, r->active ? 1 : 0);
-		if (sqlite3_step(ev) != SQLITE_DONE)
+		if (store_insert_row(b->uuid.data, r->gpa, r->length,
+		    (int)r->kind, (int)r->action, r->has_notify ?
+		    (int)r->notify : -1, (int)r->source_id, r->time, r->host,
+		    r->origin, r->active, NULL) == -1)
 			goto fail;
 	}
-	sqlite3_finalize(ev);
-	ev = NULL;
-	sqlite3_reset(st_save_vm);
-	sqlite3_bind_blob(st_save_vm, 1, b->uuid.data, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st_save_vm, 2, b->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st_save_vm, 3, (int)b->arch);
-	if (b->has_hest) {
-		sqlite3_bind_blob(st_save_vm, 4, b->hest.data, (int)b->hest.len,
-		    SQLITE_STATIC);
-		sqlite3_bind_null(st_save_vm, 5);
-	} else {
-		for (i = 0; i < b->n_declared && i < RAS_PROFILE_MAX; i++) {
-			decl[4 * i] = (uint8_t)b->declared[i]->source_id;
-			decl[4 * i + 1] = (uint8_t)(b->declared[i]->source_id >>
-			    8);
-			decl[4 * i + 2] = (uint8_t)b->declared[i]->notify;
-			decl[4 * i + 3] = 0;
-		}
-		sqlite3_bind_null(st_save_vm, 4);
-		sqlite3_bind_blob(st_save_vm, 5, decl, (int)(4 * i),
-		    SQLITE_TRANSIENT);
-	}
-	sqlite3_bind_int(st_save_vm, 6, b->pinned ? 1 : 0);
-	sqlite3_bind_int64(st_save_vm, 7, b->caps);
-	sqlite3_bind_int64(st_save_vm, 8, owner_uid);
-	sqlite3_bind_int64(st_save_vm, 9, (int64_t)b->generation);
-	sqlite3_bind_int(st_save_vm, 10, VM_INCOMING);
-	sqlite3_bind_null(st_save_vm, 11);
-	sqlite3_bind_int64(st_save_vm, 12, 0);
-	sqlite3_bind_int64(st_save_vm, 13, (int64_t)time(NULL));
-	if (sqlite3_step(st_save_vm) != SQLITE_DONE) {
-		sqlite3_reset(st_save_vm);
+	/* The VM row as store_save_vm writes it, from the bundle. */
+	memset(&row, 0, sizeof row);
+	memcpy(row.uuid, b->uuid.data, 16);
+	ras_uuid_format(row.uuid, row.uuid_str);
+	snprintf(row.name, sizeof row.name, "%s", b->name);
+	row.arch = (int)b->arch;
+	row.hest = b->has_hest ? b->hest.data : NULL;
+	row.hest_len = b->has_hest ? b->hest.len : 0;
+	row.profile = *prof;
+	row.pinned = b->pinned;
+	row.caps = b->caps;
+	row.owner_uid = owner_uid;
+	row.generation = b->generation;
+	row.state = VM_INCOMING;
+	if (store_save_vm(&row) == -1)
 		goto fail;
-	}
-	sqlite3_reset(st_save_vm);
 	if (sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
+	sqlite3_finalize(st);
 	return 0;
 fail:
 	store_set_error("import");
 	log_warnx("store: import not written: %s", store_err);
 	sqlite3_finalize(st);
-	sqlite3_finalize(ev);
 	sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
 }

@@ -206,7 +206,8 @@ transfer_import(const uint8_t *sealed, size_t len, int replace, int *code,
 		goto fail;
 	}
 	/* The first VMM to register an imported VM owns it. */
-	if (store_import(b, vm != NULL ? vm->owner_uid : UINT32_MAX) == -1) {
+	if (store_import(b, &prof, vm != NULL ? vm->owner_uid :
+	    UINT32_MAX) == -1) {
 		*code = RAS__ERROR_CODE__ERR_STORE;
 		snprintf(err, errlen, "not recorded: %s", store_error());
 		goto fail;

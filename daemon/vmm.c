@@ -300,18 +300,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	ok.active_ranges = (uint32_t)vm->active.n;
 	ok.profile_pinned = vm->pinned;
 	/* A resumed or migrated guest re-arms these (UFFDIO_POISON). */
-	pr = xcalloc(vm->active.n, sizeof *pr);
-	prs = xcalloc(vm->active.n, sizeof *prs);
-	for (i = 0; i < vm->active.n; i++) {
-		ras__poison_range__init(&pr[i]);
-		pr[i].gpa = vm->active.r[i].gpa;
-		pr[i].length = vm->active.r[i].len;
-		pr[i].kind = vm->active.r[i].kind;
-		pr[i].action = vm->active.r[i].action;
-		pr[i].first_seen = vm->active.r[i].first_seen;
-		pr[i].records = vm->active.r[i].records;
-		prs[i] = &pr[i];
-	}
+	prs = control_ranges(&vm->active, &pr);
 	ok.n_active = vm->active.n;
 	ok.active = prs;
 	resp.id = id;
