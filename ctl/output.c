@@ -558,3 +558,28 @@ output_events(FILE *fp, const Ras__EventList *list)
 	}
 	output_table_print(fp, &t);
 }
+
+/*
+ * export -o FILE: "exported vm1 generation 3 (1234 bytes) to FILE". The
+ * VM name comes from rasd and is cleaned; the path is the operator's.
+ */
+void
+output_exported(FILE *fp, const char *vm, uint64_t generation, size_t bytes,
+    const char *file)
+{
+	fputs("exported ", fp);
+	output_text(fp, vm);
+	fprintf(fp, " generation %" PRIu64 " (%zu bytes) to ", generation,
+	    bytes);
+	output_text(fp, file);
+	fputc('\n', fp);
+}
+
+/* import: "imported FILE" once rasd has taken the bundle in. */
+void
+output_imported(FILE *fp, const char *file)
+{
+	fputs("imported ", fp);
+	output_text(fp, file);
+	fputc('\n', fp);
+}

@@ -570,3 +570,25 @@ output_json_ok(FILE *fp)
 	output_json_close(&j);
 	output_json_end(&j);
 }
+
+/*
+ * export -o FILE --json: {"vm", "uuid", "generation", "bytes", "file"}.
+ * vm and uuid are those inside the bundle (uuid null if it cannot be
+ * read); file is null when no file was written.
+ */
+void
+output_json_exported(FILE *fp, const char *vm, const char *uuid,
+    uint64_t generation, size_t bytes, const char *file)
+{
+	struct output_json	j;
+
+	output_json_begin(&j, fp, 1);
+	output_json_object(&j, NULL);
+	output_json_string(&j, "vm", vm);
+	output_json_string(&j, "uuid", uuid);
+	output_json_uint(&j, "generation", generation);
+	output_json_uint(&j, "bytes", bytes);
+	output_json_string(&j, "file", file);
+	output_json_close(&j);
+	output_json_end(&j);
+}

@@ -8,6 +8,10 @@
  * as documented, and also after it, because "rasctl list-poison vm1 --json"
  * is what people type; "--" ends the options for a VM whose name begins
  * with a dash.
+ *
+ * export and import have options of their own (-o FILE, --replace); they
+ * too may stand anywhere, and are refused for the other commands so that
+ * a misplaced one is not silently ignored.
  */
 #include <errno.h>
 #include <math.h>
@@ -18,21 +22,30 @@
 
 #include "rasctl.h"
 
-/* One command: its name on the command line and whether it takes a VM. */
+/* What a command takes after its name. */
+enum parser_arg {
+	ARG_NONE = 0,
+	ARG_VM,		/* one VM name or UUID */
+	ARG_FILE	/* one file name, or "-" for standard input */
+};
+
+/* One command: its name on the command line and what it takes. */
 struct parser_cmd {
 	const char		*name;
 	enum parser_command	 command;
-	int			 needs_vm;
+	enum parser_arg		 arg;
 };
 
 static const struct parser_cmd parser_cmds[] = {
-	{ "list-vms",		CMD_LIST_VMS,		0 },
-	{ "show",		CMD_SHOW,		1 },
-	{ "list-poison",	CMD_LIST_POISON,	1 },
-	{ "history",		CMD_HISTORY,		1 },
-	{ "events",		CMD_EVENTS,		1 },
-	{ "mark-stopped",	CMD_MARK_STOPPED,	1 },
-	{ "help",		CMD_HELP,		0 },
+	{ "list-vms",		CMD_LIST_VMS,		ARG_NONE },
+	{ "show",		CMD_SHOW,		ARG_VM },
+	{ "list-poison",	CMD_LIST_POISON,	ARG_VM },
+	{ "history",		CMD_HISTORY,		ARG_VM },
+	{ "events",		CMD_EVENTS,		ARG_VM },
+	{ "mark-stopped",	CMD_MARK_STOPPED,	ARG_VM },
+	{ "export",		CMD_EXPORT,		ARG_VM },
+	{ "import",		CMD_IMPORT,		ARG_FILE },
+	{ "help",		CMD_HELP,		ARG_NONE },
 };
 
 #define PARSER_NCMDS (sizeof parser_cmds / sizeof parser_cmds[0])
@@ -114,6 +127,28 @@ parser_option(int argc, char *argv[], int *i, struct parse_result *res,
 		res->json = 1;
 		return 0;
 	}
+	if (strcmp(arg, "--replace") == 0) {
+		res->replace = 1;
+		return 0;
+	}
+	/* export's output file: "-o FILE", "-oFILE", "--output[=]FILE". */
+	if (strncmp(arg, "-o", 2) == 0 || strcmp(arg, "--output") == 0 ||
+	    strncmp(arg, "--output=", 9) == 0) {
+		if (arg[1] == 'o' && arg[2] != '\0')
+			val = arg + 2;
+		else if (strncmp(arg, "--output=", 9) == 0)
+			val = arg + 9;
+		else if (*i + 1 < argc)
+			val = argv[++*i];
+		else
+			return parser_error(err, errlen,
+			    "option %s needs a file name", arg);
+		if (*val == '\0')
+			return parser_error(err, errlen,
+			    "option -o needs a non-empty file name");
+		res->output = val;
+		return 0;
+	}
 
 	/* The options with a value: "--opt VALUE" or "--opt=VALUE". */
 	eq = strchr(arg, '=');
@@ -139,9 +174,10 @@ parser_option(int argc, char *argv[], int *i, struct parse_result *res,
 			    RASCTL_TIMEOUT_MAX_MS / 1000);
 		return 0;
 	}
-	if (eq != NULL && (strncmp(arg, "--json=", 7) == 0))
+	if (eq != NULL && (strncmp(arg, "--json=", 7) == 0 ||
+	    strncmp(arg, "--replace=", 10) == 0))
 		return parser_error(err, errlen,
-		    "option --json takes no value");
+		    "option %.*s takes no value", (int)namelen, arg);
 	return parser_error(err, errlen, "unknown option \"%s\"", arg);
 }
 
@@ -194,7 +230,7 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 				return 0;
 			continue;
 		}
-		if (cmd->needs_vm && res->vm == NULL) {
+		if (cmd->arg == ARG_VM && res->vm == NULL) {
 			if (*word == '\0')
 				return parser_error(err, errlen,
 				    "%s: the VM name or UUID is empty",
@@ -202,10 +238,21 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 			res->vm = word;
 			continue;
 		}
-		if (cmd->needs_vm)
+		if (cmd->arg == ARG_FILE && res->file == NULL) {
+			if (*word == '\0')
+				return parser_error(err, errlen,
+				    "%s: the file name is empty", cmd->name);
+			res->file = word;
+			continue;
+		}
+		if (cmd->arg == ARG_VM)
 			return parser_error(err, errlen,
 			    "%s: unexpected argument \"%s\" (one VM at a time)",
 			    cmd->name, word);
+		if (cmd->arg == ARG_FILE)
+			return parser_error(err, errlen,
+			    "%s: unexpected argument \"%s\" (one bundle at a "
+			    "time)", cmd->name, word);
 		return parser_error(err, errlen,
 		    "%s: unexpected argument \"%s\" (it takes none)",
 		    cmd->name, word);
@@ -213,8 +260,24 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 
 	if (cmd == NULL)
 		return parser_error(err, errlen, "no command given");
-	if (cmd->needs_vm && res->vm == NULL)
+	if (cmd->arg == ARG_VM && res->vm == NULL)
 		return parser_error(err, errlen,
 		    "%s: missing VM name or UUID", cmd->name);
+	if (cmd->arg == ARG_FILE && res->file == NULL)
+		return parser_error(err, errlen,
+		    "%s: missing bundle file (a path, or - for standard "
+		    "input)", cmd->name);
+	/* The per-command options, wherever they stood. */
+	if (res->output != NULL && cmd->command != CMD_EXPORT)
+		return parser_error(err, errlen,
+		    "option -o is for export only");
+	if (res->replace && cmd->command != CMD_IMPORT)
+		return parser_error(err, errlen,
+		    "option --replace is for import only");
+	if (cmd->command == CMD_EXPORT && res->json &&
+	    (res->output == NULL || strcmp(res->output, "-") == 0))
+		return parser_error(err, errlen,
+		    "export: --json needs -o FILE (without it the bundle "
+		    "itself goes to standard output)");
 	return 0;
 }

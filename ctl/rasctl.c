@@ -8,11 +8,20 @@
  * from the socket is checked before use: the frame length against
  * FRAME_MAX, the message by the protobuf decoder, the id against the one
  * sent, the body against the one asked for.
+ *
+ * export and import move a VM's sealed state bundle (migrate/README.md)
+ * as opaque bytes: rasctl neither seals nor verifies it, rasd does both.
+ * An exported file appears whole or not at all (written next to its final
+ * name, then renamed), and is mode 0600: it holds the VM's memory-error
+ * history. A bundle to import is read completely, and checked against the
+ * wire limit, before rasd is contacted.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -32,7 +41,9 @@
 
 #define RASCTL_USAGE \
 	"usage: rasctl [--socket PATH] [--json] [--timeout SECONDS] " \
-	"command [VM]\n"
+	"command [VM]\n" \
+	"       rasctl [options] export VM [-o FILE]\n" \
+	"       rasctl [options] import [--replace] FILE|-\n"
 
 /* One exchange with rasd: where, until when, and how it went. */
 struct rasctl_conn {
@@ -76,7 +87,7 @@ rasctl_help(FILE *fp)
 "\n"
 "rasctl asks rasd, the daemon that keeps the memory-error (RAS) state of\n"
 "the KVM guests on this host, about its VMs and their poisoned memory,\n"
-"and tells it when a VM has stopped.\n"
+"tells it when a VM has stopped, and moves a VM's state between hosts.\n"
 "\n"
 "Commands:\n"
 "  list-vms          List every VM rasd knows, one per line: NAME, UUID,\n"
@@ -112,6 +123,20 @@ rasctl_help(FILE *fp)
 "                    (that forward's guest-physical address).\n"
 "  mark-stopped VM   Tell rasd the VM has stopped (what the libvirt hook\n"
 "                    does). Prints nothing on success.\n"
+"  export VM [-o FILE]\n"
+"                    Write the VM's sealed state bundle (identity, pinned\n"
+"                    boot profile, poison history, generation) to FILE,\n"
+"                    created mode 0600 and replaced whole, or to standard\n"
+"                    output, which must not be a terminal. This is what\n"
+"                    travels with a live migration; a fleet key in\n"
+"                    rasd.conf makes it authenticated.\n"
+"  import [--replace] FILE|-\n"
+"                    Give rasd a bundle from FILE or standard input (-),\n"
+"                    at most 16 MiB. rasd checks its seal and contents and\n"
+"                    takes the VM's state in whole, or refuses it and\n"
+"                    changes nothing. A VM rasd already knows is replaced\n"
+"                    only with --replace, and never while its VMM is\n"
+"                    connected. Prints \"imported FILE\".\n"
 "  help              Show this text.\n"
 "\n"
 "  VM is a libvirt domain name or UUID; rasd resolves it.\n"
@@ -123,10 +148,18 @@ rasctl_help(FILE *fp)
 "                      (here: %s).\n"
 "  --json              Print JSON instead of a table: an array for the\n"
 "                      list commands ([] when empty), an object for show,\n"
-"                      {\"ok\": true} for mark-stopped.\n"
+"                      {\"ok\": true} for mark-stopped and import; for\n"
+"                      export (with -o only) {\"vm\", \"uuid\",\n"
+"                      \"generation\", \"bytes\", \"file\"}.\n"
 "                      The fields are described in rasctl(8).\n"
 "  --timeout SECONDS   Give up when rasd has not answered within SECONDS\n"
 "                      (fractions allowed; default 5).\n"
+"  -o FILE, --output FILE\n"
+"                      export: write the bundle to FILE (\"-\": standard\n"
+"                      output).\n"
+"  --replace           import: replace the state of a VM rasd already\n"
+"                      knows (the libvirt hook does, on a migration's\n"
+"                      destination).\n"
 "  -h, --help          Show this text and exit.\n"
 "  --version           Show the version and exit.\n"
 "\n"
@@ -138,13 +171,16 @@ rasctl_help(FILE *fp)
 "  1  rasd answered with an error (its message and error code are printed\n"
 "     on stderr), or could not be reached, or did not answer in time, or\n"
 "     sent an answer rasctl cannot read.\n"
-"  2  Usage error: unknown command or option, or missing VM argument.\n"
+"  2  Usage error: unknown command or option, or missing VM argument;\n"
+"     also export to a terminal.\n"
 "\n"
 "Examples:\n"
 "  rasctl list-vms\n"
 "  rasctl list-poison vm1\n"
 "  rasctl events vm1\n"
-"  rasctl --json history vm1 | jq '.[] | select(.active)'\n", path);
+"  rasctl --json history vm1 | jq '.[] | select(.active)'\n"
+"  rasctl export vm1 -o vm1.bundle\n"
+"  rasctl --socket /run/rasd-b.sock import vm1.bundle\n", path);
 }
 
 /* Report a usage error on stderr and return the usage exit status. */
@@ -153,7 +189,8 @@ rasctl_usage(const char *msg)
 {
 	fprintf(stderr, "rasctl: %s\n" RASCTL_USAGE
 	    "Commands: list-vms, show VM, list-poison VM, history VM, "
-	    "events VM,\nmark-stopped VM. See \"rasctl --help\".\n", msg);
+	    "events VM,\nmark-stopped VM, export VM [-o FILE], "
+	    "import [--replace] FILE|-.\nSee \"rasctl --help\".\n", msg);
 	return RASCTL_EXIT_USAGE;
 }
 
@@ -291,9 +328,9 @@ rasctl_send(struct rasctl_conn *c, const Ras__Request *req)
 	int	 rv = -1;
 
 	len = ras__request__get_packed_size(req);
-	if (len == 0 || len > FRAME_MAX) {
+	if (len == 0 || len > FRAME_MAX_ADMIN) {
 		fprintf(stderr, "rasctl: request of %zu bytes is over the "
-		    "limit of %u bytes\n", len, FRAME_MAX);
+		    "limit of %u bytes\n", len, FRAME_MAX_ADMIN);
 		return -1;
 	}
 	if ((buf = malloc(FRAME_HDR_LEN + len)) == NULL) {
@@ -349,10 +386,11 @@ rasctl_recv(struct rasctl_conn *c)
 		rasctl_read_error(c, r, r > 1);
 		return NULL;
 	}
-	switch (frame_check(hdr, sizeof hdr, &len)) {
+	switch (frame_check_max(hdr, sizeof hdr, &len, FRAME_MAX_ADMIN)) {
 	case FRAME_TOO_BIG:
 		fprintf(stderr, "rasctl: rasd sent a frame of %" PRIu32
-		    " bytes, over the limit of %u bytes\n", len, FRAME_MAX);
+		    " bytes, over the limit of %u bytes\n", len,
+		    FRAME_MAX_ADMIN);
 		return NULL;
 	case FRAME_EMPTY:
 		fprintf(stderr, "rasctl: rasd sent an empty frame\n");
@@ -395,10 +433,227 @@ rasctl_error_name(int code, char *buf, size_t len)
 	return buf;
 }
 
+/* How a bundle file is named in messages. */
+static const char *
+rasctl_file_name(const char *file)
+{
+	return strcmp(file, "-") == 0 ? "standard input" : file;
+}
+
+/*
+ * Read the bundle to import from file ("-": standard input), whole: at
+ * most RASCTL_BUNDLE_FILE_MAX bytes are read, and a bundle must also fit
+ * one request frame. Prints why and returns -1 on failure.
+ */
+static int
+rasctl_read_bundle(const char *file, uint8_t **out, size_t *outlen)
+{
+	const char	*name = rasctl_file_name(file);
+	struct stat	 st;
+	uint8_t		*buf = NULL, *nb;
+	size_t		 len = 0, cap = 0;
+	ssize_t		 n;
+	int		 fd, rv = -1;
+
+	if (strcmp(file, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(file, O_RDONLY | O_CLOEXEC)) == -1) {
+		fprintf(stderr, "rasctl: cannot open %s: %s\n", file,
+		    strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size > (off_t)RASCTL_BUNDLE_FILE_MAX) {
+		fprintf(stderr, "rasctl: %s is %jd bytes, over the 16 MiB a "
+		    "bundle may have: not a rasd bundle\n", name,
+		    (intmax_t)st.st_size);
+		goto out;
+	}
+	for (;;) {
+		if (len == cap) {
+			/* One byte past the limit tells "too big" apart. */
+			if (cap > RASCTL_BUNDLE_FILE_MAX) {
+				fprintf(stderr, "rasctl: %s has more than the "
+				    "16 MiB a bundle may have: not a rasd "
+				    "bundle\n", name);
+				goto out;
+			}
+			cap = cap == 0 ? 65536 : cap * 2;
+			if (cap > RASCTL_BUNDLE_FILE_MAX + 1)
+				cap = RASCTL_BUNDLE_FILE_MAX + 1;
+			if ((nb = realloc(buf, cap)) == NULL) {
+				fprintf(stderr, "rasctl: out of memory\n");
+				goto out;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n == 0)
+			break;
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "rasctl: cannot read %s: %s\n", name,
+			    strerror(errno));
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if (len > RASCTL_BUNDLE_FILE_MAX) {
+		fprintf(stderr, "rasctl: %s has more than the 16 MiB a bundle "
+		    "may have: not a rasd bundle\n", name);
+		goto out;
+	}
+	if (len == 0) {
+		fprintf(stderr, "rasctl: %s is empty: not a rasd bundle\n",
+		    name);
+		goto out;
+	}
+	if (len > FRAME_MAX_ADMIN - RASCTL_BUNDLE_OVERHEAD) {
+		fprintf(stderr, "rasctl: %s: bundle of %zu bytes is over the "
+		    "wire limit (rasd takes at most %u bytes)\n", name,
+		    len, FRAME_MAX_ADMIN - RASCTL_BUNDLE_OVERHEAD);
+		goto out;
+	}
+	*out = buf;
+	*outlen = len;
+	buf = NULL;
+	rv = 0;
+out:
+	free(buf);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return rv;
+}
+
+/* Write all of buf to fd. */
+static int
+rasctl_write_fd(int fd, const uint8_t *buf, size_t len)
+{
+	ssize_t	n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Write an exported bundle to path (NULL or "-": standard output). A file
+ * is written as path.XXXXXX (mode 0600) in the same directory, synced and
+ * renamed over path, so that a reader sees the old file or the whole new
+ * one. Prints why and returns -1 on failure.
+ */
+static int
+rasctl_write_bundle(const char *path, const uint8_t *buf, size_t len)
+{
+	char	*tmp;
+	int	 fd, saved;
+
+	if (path == NULL || strcmp(path, "-") == 0) {
+		if (rasctl_write_fd(STDOUT_FILENO, buf, len) == -1) {
+			fprintf(stderr, "rasctl: cannot write the bundle to "
+			    "standard output: %s\n", strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if ((tmp = malloc(strlen(path) + sizeof ".XXXXXX")) == NULL) {
+		fprintf(stderr, "rasctl: out of memory\n");
+		return -1;
+	}
+	strcpy(tmp, path);
+	strcat(tmp, ".XXXXXX");
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) == -1) {
+		fprintf(stderr, "rasctl: cannot create a file next to %s: "
+		    "%s\n", path, strerror(errno));
+		free(tmp);
+		return -1;
+	}
+	if (fchmod(fd, 0600) == -1 || rasctl_write_fd(fd, buf, len) == -1 ||
+	    fsync(fd) == -1) {
+		saved = errno;
+		close(fd);
+		unlink(tmp);
+		fprintf(stderr, "rasctl: cannot write %s: %s\n", tmp,
+		    strerror(saved));
+		free(tmp);
+		return -1;
+	}
+	if (close(fd) == -1 || rename(tmp, path) == -1) {
+		saved = errno;
+		unlink(tmp);
+		fprintf(stderr, "rasctl: cannot write %s: %s\n", path,
+		    strerror(saved));
+		free(tmp);
+		return -1;
+	}
+	free(tmp);
+	return 0;
+}
+
+/*
+ * The name and UUID inside an exported bundle, for the report; not a
+ * check (rasd sealed it, the importing rasd verifies it). Falls back to
+ * the VM as asked and no UUID.
+ */
+static void
+rasctl_bundle_id(const ProtobufCBinaryData *sealed, const char *asked,
+    char *name, size_t namelen, char *uuid, size_t uuidlen)
+{
+	Ras__SealedBundle	*sb;
+	Ras__Bundle		*b = NULL;
+
+	snprintf(name, namelen, "%s", asked);
+	uuid[0] = '\0';
+	sb = ras__sealed_bundle__unpack(NULL, sealed->len, sealed->data);
+	if (sb == NULL)
+		return;
+	b = ras__bundle__unpack(NULL, sb->bundle.len, sb->bundle.data);
+	if (b != NULL) {
+		snprintf(name, namelen, "%s", b->name);
+		output_json_uuid(&b->uuid, uuid, uuidlen);
+		ras__bundle__free_unpacked(b, NULL);
+	}
+	ras__sealed_bundle__free_unpacked(sb, NULL);
+}
+
+/* Write an exported bundle where asked and report it. */
+static int
+rasctl_exported(const struct parse_result *res, const Ras__Exported *ex)
+{
+	char	name[256], uuid[40];
+
+	if (ex->sealed.len == 0 || ex->sealed.data == NULL) {
+		fprintf(stderr, "rasctl: rasd sent an empty bundle\n");
+		return RASCTL_EXIT_FAIL;
+	}
+	if (rasctl_write_bundle(res->output, ex->sealed.data,
+	    ex->sealed.len) == -1)
+		return RASCTL_EXIT_FAIL;
+	if (res->output == NULL || strcmp(res->output, "-") == 0)
+		return RASCTL_EXIT_OK;
+	rasctl_bundle_id(&ex->sealed, res->vm, name, sizeof name, uuid,
+	    sizeof uuid);
+	if (res->json)
+		output_json_exported(stdout, name, uuid[0] ? uuid : NULL,
+		    ex->generation, ex->sealed.len, res->output);
+	else
+		output_exported(stdout, name, ex->generation, ex->sealed.len,
+		    res->output);
+	return RASCTL_EXIT_OK;
+}
+
 /* Fill in the request for a parsed command line. */
 static void
 rasctl_request(const struct parse_result *res, Ras__Request *req,
-    Ras__ListVms *list, Ras__VmQuery *query)
+    Ras__ListVms *list, Ras__VmQuery *query, Ras__Import *im)
 {
 	query->vm = (char *)res->vm;
 	req->version = RAS_PROTO_VERSION;
@@ -431,6 +686,16 @@ rasctl_request(const struct parse_result *res, Ras__Request *req,
 		req->body_case = RAS__REQUEST__BODY_MARK_STOPPED;
 		req->mark_stopped = query;
 		break;
+	case CMD_EXPORT:
+		req->body_case = RAS__REQUEST__BODY_EXPORT_VM;
+		req->export_vm = query;
+		break;
+	case CMD_IMPORT:
+		im->has_replace = 1;
+		im->replace = res->replace != 0;
+		req->body_case = RAS__REQUEST__BODY_IMPORT_BUNDLE;
+		req->import_bundle = im;
+		break;
 	default:
 		break;
 	}
@@ -452,7 +717,10 @@ rasctl_expected(enum parser_command command)
 	case CMD_EVENTS:
 		return RAS__RESPONSE__BODY_EVENTS;
 	case CMD_MARK_STOPPED:
+	case CMD_IMPORT:
 		return RAS__RESPONSE__BODY_ACK;
+	case CMD_EXPORT:
+		return RAS__RESPONSE__BODY_EXPORTED;
 	default:
 		return RAS__RESPONSE__BODY__NOT_SET;
 	}
@@ -528,10 +796,15 @@ rasctl_print(const struct parse_result *res, const Ras__Request *req,
 			output_events(stdout, resp->events);
 		break;
 	case RAS__RESPONSE__BODY_ACK:
-		/* Silence is success, as for any Unix command that acts. */
+		/* Silence is success, as for any Unix command that acts;
+		 * an import names what it took in. */
 		if (res->json)
 			output_json_ok(stdout);
+		else if (res->command == CMD_IMPORT)
+			output_imported(stdout, rasctl_file_name(res->file));
 		break;
+	case RAS__RESPONSE__BODY_EXPORTED:
+		return rasctl_exported(res, resp->exported);
 	default:
 		break;
 	}
@@ -547,7 +820,10 @@ main(int argc, char *argv[])
 	Ras__Request		 req = RAS__REQUEST__INIT;
 	Ras__ListVms		 list = RAS__LIST_VMS__INIT;
 	Ras__VmQuery		 query = RAS__VM_QUERY__INIT;
+	Ras__Import		 im = RAS__IMPORT__INIT;
 	Ras__Response		*resp = NULL;
+	uint8_t			*bundle = NULL;
+	size_t			 bundlelen = 0;
 	const char		*env;
 	char			 err[256], path[4096];
 	int			 status = RASCTL_EXIT_FAIL;
@@ -575,10 +851,23 @@ main(int argc, char *argv[])
 		    "use --socket or RASD_SOCKET\n");
 		return RASCTL_EXIT_FAIL;
 	}
+	/* Before rasd is asked: where the bundle goes, what it is. */
+	if (res.command == CMD_EXPORT && (res.output == NULL ||
+	    strcmp(res.output, "-") == 0) && isatty(STDOUT_FILENO)) {
+		fprintf(stderr, "rasctl: refusing to write a binary bundle to "
+		    "a terminal; use -o FILE or a pipe\n");
+		return RASCTL_EXIT_USAGE;
+	}
+	if (res.command == CMD_IMPORT) {
+		if (rasctl_read_bundle(res.file, &bundle, &bundlelen) == -1)
+			return RASCTL_EXIT_FAIL;
+		im.sealed.data = bundle;
+		im.sealed.len = bundlelen;
+	}
 	c.timeout_ms = res.timeout_ms;
 	c.deadline = rasctl_now() + res.timeout_ms;
 
-	rasctl_request(&res, &req, &list, &query);
+	rasctl_request(&res, &req, &list, &query, &im);
 	if (rasctl_connect(&c) == -1) {
 		fprintf(stderr, "rasctl: cannot connect to rasd at %s: %s\n",
 		    c.path, strerror(errno));
@@ -599,5 +888,6 @@ out:
 		ras__response__free_unpacked(resp, NULL);
 	if (c.fd != -1)
 		close(c.fd);
+	free(bundle);
 	return status;
 }

@@ -34,15 +34,29 @@ enum parser_command {
 	CMD_LIST_POISON,
 	CMD_HISTORY,
 	CMD_EVENTS,
-	CMD_MARK_STOPPED
+	CMD_MARK_STOPPED,
+	CMD_EXPORT,
+	CMD_IMPORT
 };
+
+/*
+ * The largest bundle file rasctl reads (BUNDLE_MAX_BYTES, migrate/bundle.h),
+ * and the largest it can send: a request carries the bundle plus a few
+ * bytes of framing and must fit rasd's wire frame (FRAME_MAX).
+ */
+#define RASCTL_BUNDLE_FILE_MAX	(16u << 20)
+#define RASCTL_BUNDLE_OVERHEAD	64
 
 /* One parsed command line; strings point into argv. */
 struct parse_result {
 	enum parser_command	 command;
 	const char		*vm;		/* name or UUID, NULL if none */
 	const char		*socket;	/* NULL: $RASD_SOCKET or default */
+	const char		*output;	/* export -o FILE ("-": stdout),
+						 * NULL if none */
+	const char		*file;		/* import FILE, "-" for stdin */
 	int			 json;
+	int			 replace;	/* import --replace */
 	int			 timeout_ms;
 };
 
@@ -60,6 +74,9 @@ void	output_history(FILE *, const Ras__HistoryList *);
 void	output_events(FILE *, const Ras__EventList *);
 void	output_bytes(uint64_t, char *, size_t);
 void	output_text(FILE *, const char *);
+void	output_exported(FILE *, const char *, uint64_t, size_t,
+	    const char *);
+void	output_imported(FILE *, const char *);
 
 /* output_json.c */
 #define OUTPUT_JSON_DEPTH	16
@@ -93,6 +110,8 @@ void	output_json_poison_list(FILE *, const Ras__PoisonList *);
 void	output_json_history(FILE *, const Ras__HistoryList *);
 void	output_json_events(FILE *, const Ras__EventList *);
 void	output_json_ok(FILE *);
+void	output_json_exported(FILE *, const char *, const char *, uint64_t,
+	    size_t, const char *);
 void	output_json_time(int64_t, char *, size_t);
 const char *output_json_enum(const char *, unsigned int, char *, size_t);
 const char *output_json_uuid(const ProtobufCBinaryData *, char *, size_t);

@@ -22,7 +22,7 @@ control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 	vi->name = (char *)vm->name;
 	vi->arch = (uint32_t)vm->arch;
 	vi->state = (char *)vm_state_name(vm->state);
-	vi->pid = vm->pid;
+	vi->pid = vm->client != NULL ? vm->pid : 0;	/* 0: no VMM now */
 	vi->generation = vm->generation;
 	vi->profile_pinned = vm->pinned;
 	vi->caps = vm->caps;
@@ -361,8 +361,8 @@ control_export(struct client *c, uint64_t id, struct vm *vm)
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_EXPORTED;
 	resp.exported = &ex;
-	server_send(c, &resp);
-	log_info("vm %s: exported (generation %llu, %zu bytes) to pid %d",
+	if (server_send(c, &resp) == 0)
+		log_info("vm %s: exported (generation %llu, %zu bytes) to pid %d",
 	    vm->name, (unsigned long long)vm->generation, len, (int)c->pid);
 	free(sealed);
 }

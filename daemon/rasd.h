@@ -178,7 +178,7 @@ extern struct rasd_config *rasd_conf;
 int server_start(struct event_base *, const struct rasd_config *);
 void server_stop(void);
 void server_client_free(struct client *);
-void server_send(struct client *, Ras__Response *);
+int server_send(struct client *, Ras__Response *);
 void server_error(struct client *, uint64_t id, int code, const char *, ...)
     __attribute__((format(printf, 4, 5)));
 void server_ack(struct client *, uint64_t id);

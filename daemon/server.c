@@ -29,7 +29,7 @@
 #include "frame.h"
 #include "rasd.h"
 
-#define SERVER_HIGH_WATER (8u << 20)	/* unread answers before a drop */
+#define SERVER_HIGH_WATER (32u << 20)	/* unread answers before a drop */
 
 struct rasd_config *rasd_conf;
 
@@ -80,8 +80,15 @@ server_client_free(struct client *c)
 	free(c);
 }
 
-/* Queue a response frame to a client. */
-void
+/* The frame limit of a client: operators may move bundles. */
+static uint32_t
+server_frame_max(const struct client *c)
+{
+	return c->admin ? FRAME_MAX_ADMIN : FRAME_MAX;
+}
+
+/* Queue a response frame to a client; -1 if it could not be sent. */
+int
 server_send(struct client *c, Ras__Response *resp)
 {
 	size_t len = ras__response__get_packed_size(resp);
@@ -90,14 +97,12 @@ server_send(struct client *c, Ras__Response *resp)
 	struct evbuffer_iovec v;
 
 	if (c->closing)
-		return;
-	if (len > FRAME_MAX) {
-		log_warnx("client %llu (pid %d): answer of %zu bytes is over "
-		    "the frame limit", (unsigned long long)c->id,
-		    (int)c->pid, len);
+		return -1;
+	if (len > server_frame_max(c)) {
 		server_error(c, resp->id, RAS__ERROR_CODE__ERR_INVALID,
-		    "answer too large (%zu bytes, limit %u)", len, FRAME_MAX);
-		return;
+		    "answer too large (%zu bytes, limit %u)", len,
+		    server_frame_max(c));
+		return -1;
 	}
 	out = bufferevent_get_output(c->bev);
 	frame_put_header(hdr, (uint32_t)len);
@@ -107,6 +112,7 @@ server_send(struct client *c, Ras__Response *resp)
 	ras__response__pack(resp, v.iov_base);
 	v.iov_len = len;
 	evbuffer_commit_space(out, &v, 1);
+	return 0;
 }
 
 /* Answer with an error, and log why. */
@@ -224,11 +230,12 @@ server_read_cb(struct bufferevent *bev, void *arg)
 		if (avail < FRAME_HDR_LEN)
 			return;
 		evbuffer_copyout(in, hdr, sizeof hdr);
-		fs = frame_check(hdr, sizeof hdr, &len);
+		fs = frame_check_max(hdr, sizeof hdr, &len,
+		    server_frame_max(c));
 		if (fs == FRAME_TOO_BIG || fs == FRAME_EMPTY) {
 			server_error(c, 0, RAS__ERROR_CODE__ERR_PROTOCOL,
 			    "bad frame: declared length %u (must be 1..%u); "
-			    "closing connection", len, FRAME_MAX);
+			    "closing connection", len, server_frame_max(c));
 			server_close_after_flush(c);
 			return;
 		}
@@ -305,7 +312,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		fatalx("bufferevent_socket_new");
 	bufferevent_setcb(c->bev, server_read_cb, server_write_cb,
 	    server_event_cb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, FRAME_MAX + 64);
+	bufferevent_setwatermark(c->bev, EV_READ, 0,
+	    server_frame_max(c) + 64);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = server_clients;
 	if (server_clients != NULL)

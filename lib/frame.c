@@ -11,6 +11,14 @@
 enum frame_status
 frame_check(const void *buf, size_t avail, uint32_t *msglen)
 {
+	return frame_check_max(buf, avail, msglen, FRAME_MAX);
+}
+
+/* The same, with the caller's limit (FRAME_MAX or FRAME_MAX_ADMIN). */
+enum frame_status
+frame_check_max(const void *buf, size_t avail, uint32_t *msglen,
+    uint32_t max)
+{
 	const uint8_t	*p = buf;
 	uint32_t	 len;
 
@@ -24,7 +32,7 @@ frame_check(const void *buf, size_t avail, uint32_t *msglen)
 		*msglen = len;
 	if (len == 0)
 		return FRAME_EMPTY;
-	if (len > FRAME_MAX)
+	if (len > max)
 		return FRAME_TOO_BIG;
 	if (avail - FRAME_HDR_LEN < len)
 		return FRAME_SHORT;

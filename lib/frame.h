@@ -10,6 +10,9 @@
 
 #define FRAME_HDR_LEN 4
 #define FRAME_MAX (1u << 20)	/* hard limit on one message, bytes */
+/* Operators (root, admin group) may exchange state bundles of up to
+ * 16 MiB: their connections get this larger limit, VMMs never do. */
+#define FRAME_MAX_ADMIN ((16u << 20) + (64u << 10))
 
 enum frame_status {
 	FRAME_OK = 0,		/* a whole frame is available */
@@ -24,6 +27,9 @@ enum frame_status {
  * or FRAME_EMPTY *msglen still holds the declared length.
  */
 enum frame_status frame_check(const void *buf, size_t avail, uint32_t *msglen);
+
+enum frame_status frame_check_max(const void *buf, size_t avail,
+    uint32_t *msglen, uint32_t max);
 
 /* Write the 4-byte header for a payload of len bytes. */
 void frame_put_header(void *hdr, uint32_t len);

@@ -218,6 +218,140 @@ Test(parser, events_and_mark_stopped_errors)
 	expect_error(ms_typo, "unknown command \"mark_stopped\"");
 }
 
+Test(parser, export_command)
+{
+	char			*a1[] = { "rasctl", "export", "vm1", NULL };
+	char			*a2[] = { "rasctl", "export", "vm1", "-o",
+	    "/tmp/vm1.bundle", NULL };
+	char			*a3[] = { "rasctl", "--json", "-o", "f b",
+	    "export", "vm1", NULL };
+	char			*a4[] = { "rasctl", "export", "-of", "vm1",
+	    NULL };
+	char			*a5[] = { "rasctl", "export", "vm1",
+	    "--output=x", "--json", NULL };
+	char			*a6[] = { "rasctl", "export", "--output", "-",
+	    "--", "-vm", NULL };
+	char			*a7[] = { "rasctl", "export", "vm1", "-o",
+	    "-dash", NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(a1, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_EXPORT);
+	cr_assert_str_eq(res.vm, "vm1");
+	cr_assert_null(res.output);
+	cr_assert_null(res.file);
+	cr_assert_eq(res.json, 0);
+	cr_assert_eq(res.replace, 0);
+	cr_assert_eq(parse(a2, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.output, "/tmp/vm1.bundle");
+	cr_assert_str_eq(res.vm, "vm1");
+	cr_assert_eq(parse(a3, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_EXPORT);
+	cr_assert_str_eq(res.output, "f b");
+	cr_assert_eq(res.json, 1);
+	cr_assert_eq(parse(a4, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.output, "f");
+	cr_assert_str_eq(res.vm, "vm1");
+	cr_assert_eq(parse(a5, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.output, "x");
+	cr_assert_eq(res.json, 1);
+	/* "-o -" is standard output, as without -o. */
+	cr_assert_eq(parse(a6, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.output, "-");
+	cr_assert_str_eq(res.vm, "-vm");
+	/* -o takes the next word whatever it looks like. */
+	cr_assert_eq(parse(a7, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.output, "-dash");
+}
+
+Test(parser, export_errors)
+{
+	char	*none[] = { "rasctl", "export", NULL };
+	char	*only_o[] = { "rasctl", "export", "-o", "f", NULL };
+	char	*empty[] = { "rasctl", "export", "", NULL };
+	char	*two[] = { "rasctl", "export", "vm1", "vm2", NULL };
+	char	*o_noval[] = { "rasctl", "export", "vm1", "-o", NULL };
+	char	*out_noval[] = { "rasctl", "export", "vm1", "--output",
+	    NULL };
+	char	*o_empty[] = { "rasctl", "export", "vm1", "--output=", NULL };
+	char	*json_stdout[] = { "rasctl", "--json", "export", "vm1", NULL };
+	char	*json_dash[] = { "rasctl", "export", "vm1", "-o", "-",
+	    "--json", NULL };
+	char	*replace[] = { "rasctl", "export", "vm1", "--replace", NULL };
+
+	expect_error(none, "export: missing VM name or UUID");
+	expect_error(only_o, "export: missing VM name or UUID");
+	expect_error(empty, "export: the VM name or UUID is empty");
+	expect_error(two, "export: unexpected argument \"vm2\"");
+	expect_error(o_noval, "option -o needs a file name");
+	expect_error(out_noval, "option --output needs a file name");
+	expect_error(o_empty, "option -o needs a non-empty file name");
+	expect_error(json_stdout, "export: --json needs -o FILE");
+	expect_error(json_dash, "export: --json needs -o FILE");
+	expect_error(replace, "option --replace is for import only");
+}
+
+Test(parser, import_command)
+{
+	char			*a1[] = { "rasctl", "import", "vm1.bundle",
+	    NULL };
+	char			*a2[] = { "rasctl", "import", "--replace", "-",
+	    NULL };
+	char			*a3[] = { "rasctl", "--socket", "/b.sock",
+	    "--timeout", "5", "--replace", "--json", "import", "f", NULL };
+	char			*a4[] = { "rasctl", "import", "--", "-f",
+	    NULL };
+	char			*a5[] = { "rasctl", "import", "f", "--replace",
+	    NULL };
+	struct parse_result	 res;
+	char			 err[256];
+
+	cr_assert_eq(parse(a1, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_IMPORT);
+	cr_assert_str_eq(res.file, "vm1.bundle");
+	cr_assert_null(res.vm);
+	cr_assert_null(res.output);
+	cr_assert_eq(res.replace, 0);
+	/* A lone "-" is standard input, not an option. */
+	cr_assert_eq(parse(a2, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.file, "-");
+	cr_assert_eq(res.replace, 1);
+	cr_assert_eq(parse(a3, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.command, CMD_IMPORT);
+	cr_assert_str_eq(res.file, "f");
+	cr_assert_str_eq(res.socket, "/b.sock");
+	cr_assert_eq(res.timeout_ms, 5000);
+	cr_assert_eq(res.replace, 1);
+	cr_assert_eq(res.json, 1);
+	cr_assert_eq(parse(a4, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_str_eq(res.file, "-f");
+	cr_assert_eq(parse(a5, &res, err, sizeof err), 0, "%s", err);
+	cr_assert_eq(res.replace, 1);
+}
+
+Test(parser, import_errors)
+{
+	char	*none[] = { "rasctl", "import", NULL };
+	char	*only_r[] = { "rasctl", "import", "--replace", NULL };
+	char	*empty[] = { "rasctl", "import", "", NULL };
+	char	*two[] = { "rasctl", "import", "a", "b", NULL };
+	char	*with_o[] = { "rasctl", "import", "a", "-o", "b", NULL };
+	char	*r_val[] = { "rasctl", "import", "--replace=yes", "a", NULL };
+	char	*r_other[] = { "rasctl", "--replace", "list-poison", "vm1",
+	    NULL };
+	char	*o_other[] = { "rasctl", "show", "vm1", "-o", "f", NULL };
+
+	expect_error(none, "import: missing bundle file");
+	expect_error(only_r, "import: missing bundle file");
+	expect_error(empty, "import: the file name is empty");
+	expect_error(two, "import: unexpected argument \"b\" (one bundle");
+	expect_error(with_o, "option -o is for export only");
+	expect_error(r_val, "option --replace takes no value");
+	expect_error(r_other, "option --replace is for import only");
+	expect_error(o_other, "option -o is for export only");
+}
+
 Test(parser, last_option_wins)
 {
 	char			*argv[] = { "rasctl", "--socket", "/a",
@@ -338,6 +472,8 @@ Test(parser, command_names)
 	cr_assert_str_eq(parser_command_name(CMD_EVENTS), "events");
 	cr_assert_str_eq(parser_command_name(CMD_MARK_STOPPED),
 	    "mark-stopped");
+	cr_assert_str_eq(parser_command_name(CMD_EXPORT), "export");
+	cr_assert_str_eq(parser_command_name(CMD_IMPORT), "import");
 	cr_assert_null(parser_command_name(CMD_VERSION));
 }
 
@@ -841,5 +977,29 @@ Test(json_format, ok_shape)
 	output_json_ok(capture_open(&c));
 	s = capture_close(&c);
 	cr_assert_str_eq(s, "{\n  \"ok\": true\n}\n");
+	free(s);
+}
+
+Test(json_format, exported_shape)
+{
+	struct capture	 c;
+	char		*s;
+
+	output_json_exported(capture_open(&c), "vm\"1",
+	    "6f2e1122-3344-4566-8788-99aabbccddee", 3, 494, "/tmp/vm1.b");
+	s = capture_close(&c);
+	cr_assert_str_eq(s, "{\n"
+	    "  \"vm\": \"vm\\\"1\",\n"
+	    "  \"uuid\": \"6f2e1122-3344-4566-8788-99aabbccddee\",\n"
+	    "  \"generation\": 3,\n"
+	    "  \"bytes\": 494,\n"
+	    "  \"file\": \"/tmp/vm1.b\"\n"
+	    "}\n");
+	free(s);
+
+	output_json_exported(capture_open(&c), "vm1", NULL, 0, 1, NULL);
+	s = capture_close(&c);
+	cr_assert_str_eq(s, "{\n  \"vm\": \"vm1\",\n  \"uuid\": null,\n"
+	    "  \"generation\": 0,\n  \"bytes\": 1,\n  \"file\": null\n}\n");
 	free(s);
 }
