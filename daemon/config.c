@@ -1,8 +1,8 @@
 /*
  * config.c -- rasd.conf: "key = value" lines, '#' starts a comment.
  *
- * Keys: socket, state_dir, libvirt, fleet_key, ar_order, ao_order,
- * admin_group, socket_group, socket_mode, max_clients. Command-line options override the file.
+ * Keys: socket, state_dir, libvirt, fleet_key, peer_listen, peer_advertise,
+ * ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients. Command-line options override the file.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -87,6 +87,21 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		if (strcmp(v, "none") == 0 || strcmp(v, "off") == 0)
 			v = "";
 		strcpy(c->libvirt_uri, v);
+		return 0;
+	}
+	if (strcmp(key, "peer_listen") == 0 ||
+	    strcmp(key, "peer_advertise") == 0) {
+		char *dst = key[5] == 'l' ? c->peer_listen : c->peer_advertise;
+
+		if (strlen(v) >= sizeof c->peer_listen) {
+			snprintf(err, errlen, "%s is too long", key);
+			return -1;
+		}
+		strcpy(dst, v);
+		/* Other rasd reach us where we listen, unless told. */
+		if (key[5] == 'l' && c->peer_advertise[0] == '\0' && *v != '\0')
+			snprintf(c->peer_advertise, sizeof c->peer_advertise,
+			    "%s%s", *v == '/' ? "unix:" : "tcp:", v);
 		return 0;
 	}
 	if (strcmp(key, "fleet_key") == 0) {
@@ -206,6 +221,9 @@ config_print(const struct rasd_config *c, FILE *f)
 	    "off");
 	if (c->fleet_key[0] != '\0')
 		fprintf(f, "fleet_key = %s\n", c->fleet_key);
+	if (c->peer_listen[0] != '\0')
+		fprintf(f, "peer_listen = %s\npeer_advertise = %s\n",
+		    c->peer_listen, c->peer_advertise);
 	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
 	fprintf(f, "max_clients = %u\n", c->max_clients);
 }

@@ -325,7 +325,8 @@ control_events(struct client *c, uint64_t id, struct vm *vm)
 static void
 control_mark_stopped(struct client *c, uint64_t id, struct vm *vm)
 {
-	if (vm->state != VM_STOPPED) {
+	/* The source of a migration stops too: it stays migrated-away. */
+	if (vm->state != VM_STOPPED && vm->state != VM_MIGRATED) {
 		vm->state = VM_STOPPED;
 		if (store_save_vm(vm) == -1) {
 			server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
@@ -375,7 +376,8 @@ control_import(struct client *c, uint64_t id, Ras__Import *im)
 	int code;
 
 	if (transfer_import(im->sealed.data, im->sealed.len,
-	    im->has_replace && im->replace, &code, err, sizeof err) == NULL) {
+	    im->has_replace && im->replace ? TRANSFER_REPLACE : 0, &code, err,
+	    sizeof err) == NULL) {
 		server_error(c, id, code, "import refused: %s", err);
 		return;
 	}

@@ -204,7 +204,9 @@ main(int argc, char **argv)
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	batch_init(base);
-	if (server_start(base, &conf) == -1)
+	peer_init(base);
+	if (server_start(base, &conf) == -1 ||
+	    server_start_peer(base, &conf) == -1)
 		goto out;
 	if (conf.libvirt_uri[0] != '\0')
 		virt_start(base, conf.libvirt_uri);
@@ -222,6 +224,7 @@ main(int argc, char **argv)
 out:
 	if (conf.libvirt_uri[0] != '\0')
 		virt_stop();
+	peer_stop();
 	server_stop();
 	batch_free();
 	event_base_free(base);

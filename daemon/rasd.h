@@ -45,6 +45,8 @@ struct rasd_config {
 	int has_socket_group;
 	char libvirt_uri[256];	/* "" when libvirt is off */
 	char fleet_key[4096];	/* "" when bundles are only checksummed */
+	char peer_listen[256];	/* "" | "/path" | "host:port" */
+	char peer_advertise[264]; /* "unix:/path" | "tcp:host:port" */
 	unsigned int socket_mode;
 	unsigned int max_clients;
 };
@@ -84,7 +86,8 @@ enum vm_state {
 	VM_STOPPED = 0,		/* no VMM, unregistered cleanly */
 	VM_RUNNING = 1,		/* a VMM is connected for it */
 	VM_DISCONNECTED = 2,	/* the VMM went away without unregistering */
-	VM_INCOMING = 3		/* imported (migration): its VMM is to come */
+	VM_INCOMING = 3,	/* imported (migration): its VMM is to come */
+	VM_MIGRATED = 4		/* handed off to another host (final sync) */
 };
 struct vm_slot {
 	uint64_t gpa, hva, size;
@@ -112,6 +115,9 @@ struct vm {
 	int64_t last_forward_time;
 	int64_t last_forward_linked;	/* it already has a libvirt event */
 	int meta_dirty;			/* domain metadata needs publishing */
+	int handed_off;			/* a peer took its final state */
+	char *source_peer;		/* imported: where to ask for the
+					 * final state, NULL otherwise */
 	struct vm *next_uuid;	/* hash chains */
 	struct vm *next_name;
 	struct vm *next_all;
@@ -170,12 +176,15 @@ struct client {
 	uid_t uid;
 	gid_t gid;
 	int admin;		/* may use operator commands */
+	int peer;		/* came in on the peer listener */
+	int unix_peer;		/* over a Unix socket (credentials known) */
 	int closing;
 	struct vm *vm;		/* the VM this VMM connection registered */
 	struct client *next, *prev;
 };
 extern struct rasd_config *rasd_conf;
 int server_start(struct event_base *, const struct rasd_config *);
+int server_start_peer(struct event_base *, const struct rasd_config *);
 void server_stop(void);
 void server_client_free(struct client *);
 int server_send(struct client *, Ras__Response *);
@@ -226,11 +235,21 @@ size_t virt_domains(const struct virt_domain **);
 const struct virt_domain *virt_find_domain(const uint8_t uuid[16]);
 
 /* transfer.c */
+#define TRANSFER_REPLACE 0x1	/* take over a known, stopped VM */
+#define TRANSFER_FINAL 0x2	/* the final sync: the VMM may be live */
 int transfer_init(const char *keyfile);
+void transfer_key(const uint8_t **key, size_t *keylen);
 int transfer_export(struct vm *, uint8_t **out, size_t *outlen, char *err,
     size_t errlen);
-struct vm *transfer_import(const uint8_t *sealed, size_t len, int replace,
+struct vm *transfer_import(const uint8_t *sealed, size_t len, int flags,
     int *code, char *err, size_t errlen);
+
+/* peer.c */
+void peer_init(struct event_base *);
+void peer_final_sync(struct client *, uint64_t, Ras__FinalSync *);
+void peer_await_final(struct client *, uint64_t, Ras__AwaitFinal *);
+void peer_forget_client(struct client *);
+void peer_stop(void);
 
 /* control.c */
 void control_dispatch(struct client *, Ras__Request *);

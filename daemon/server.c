@@ -34,7 +34,7 @@
 struct rasd_config *rasd_conf;
 
 static struct event_base *server_base;
-static struct evconnlistener *server_listener;
+static struct evconnlistener *server_listener, *server_peer_listener;
 static struct client *server_clients;
 static unsigned int server_nclients;
 static uint64_t server_next_id = 1;
@@ -69,6 +69,7 @@ server_client_free(struct client *c)
 		vmm_detach(c->vm, c);
 	}
 	batch_forget_client(c);
+	peer_forget_client(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -172,6 +173,17 @@ server_dispatch(struct client *c, Ras__Request *req)
 		    req->version, RAS_PROTO_VERSION);
 		return;
 	}
+	/* The peer listener serves other rasd's final syncs, nothing else. */
+	if (c->peer != (req->body_case == RAS__REQUEST__BODY_FINAL_SYNC)) {
+		server_error(c, req->id, RAS__ERROR_CODE__ERR_DENIED,
+		    "denied: %s", c->peer ? "the peer socket only answers "
+		    "final syncs" : "final syncs go to the peer socket");
+		return;
+	}
+	if (c->peer) {
+		peer_final_sync(c, req->id, req->final_sync);
+		return;
+	}
 	switch (req->body_case) {
 	case RAS__REQUEST__BODY_REGISTER:
 		vmm_register(c, req->id, req->register_);
@@ -187,6 +199,9 @@ server_dispatch(struct client *c, Ras__Request *req)
 		break;
 	case RAS__REQUEST__BODY_SET_SLOTS:
 		vmm_set_slots(c, req->id, req->set_slots);
+		break;
+	case RAS__REQUEST__BODY_AWAIT_FINAL:
+		peer_await_final(c, req->id, req->await_final);
 		break;
 	case RAS__REQUEST__BODY_LIST_VMS:
 	case RAS__REQUEST__BODY_SHOW_VM:
@@ -288,8 +303,15 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct ucred cred;
 	socklen_t len = sizeof cred;
 	struct client *c;
+	int peer = arg != NULL, unix_peer = sa->sa_family == AF_UNIX;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+	if (!unix_peer) {
+		/* A TCP peer: no credentials, the fleet key speaks. */
+		cred.pid = 0;
+		cred.uid = (uid_t)-1;
+		cred.gid = (gid_t)-1;
+	} else if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) ==
+	    -1) {
 		log_warn("accept: SO_PEERCRED");
 		close(fd);
 		return;
@@ -305,7 +327,9 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->gid = cred.gid;
-	c->admin = server_peer_admin(fd, cred.uid, cred.gid);
+	c->peer = peer;
+	c->unix_peer = unix_peer;
+	c->admin = !peer && server_peer_admin(fd, cred.uid, cred.gid);
 	c->bev = bufferevent_socket_new(server_base, fd,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)
@@ -440,10 +464,72 @@ fail:
 	return -1;
 }
 
+/*
+ * Listen for other rasd's final syncs on a Unix path or a TCP host:port.
+ * The peer socket answers nothing else.
+ */
+int
+server_start_peer(struct event_base *base, const struct rasd_config *conf)
+{
+	const char *l = conf->peer_listen;
+	struct sockaddr_storage ss;
+	struct sockaddr_un sun;
+	int sslen = sizeof ss, fd;
+	mode_t old;
+
+	if (*l == '\0')
+		return 0;
+	if (*l == '/') {
+		if (strlen(l) >= sizeof sun.sun_path ||
+		    server_clear_stale(l) == -1)
+			return -1;
+		memset(&sun, 0, sizeof sun);
+		sun.sun_family = AF_UNIX;
+		memcpy(sun.sun_path, l, strlen(l));
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+		if (fd == -1)
+			return -1;
+		old = umask(0177);
+		if (bind(fd, (struct sockaddr *)&sun, sizeof sun) == -1) {
+			umask(old);
+			log_warn("bind %s", l);
+			close(fd);
+			return -1;
+		}
+		umask(old);
+		server_peer_listener = evconnlistener_new(base,
+		    server_accept_cb, (void *)1, LEV_OPT_CLOSE_ON_FREE, 16, fd);
+	} else {
+		if (evutil_parse_sockaddr_port(l, (struct sockaddr *)&ss,
+		    &sslen) == -1) {
+			log_warnx("peer_listen: bad address %s", l);
+			return -1;
+		}
+		server_peer_listener = evconnlistener_new_bind(base,
+		    server_accept_cb, (void *)1, LEV_OPT_CLOSE_ON_FREE |
+		    LEV_OPT_REUSEABLE, 16, (struct sockaddr *)&ss, sslen);
+	}
+	if (server_peer_listener == NULL) {
+		log_warn("peer listener %s", l);
+		return -1;
+	}
+	log_info("peer listener on %s (final syncs; %s)", l,
+	    conf->fleet_key[0] ? "fleet key required" :
+	    "no fleet key: root over the Unix socket only");
+	return 0;
+}
+
 /* Stop listening, drop every client, remove the socket. */
 void
 server_stop(void)
 {
+	if (server_peer_listener != NULL) {
+		evconnlistener_free(server_peer_listener);
+		server_peer_listener = NULL;
+		if (rasd_conf->peer_listen[0] == '/')
+			unlink(rasd_conf->peer_listen);
+	}
 	if (server_listener != NULL) {
 		evconnlistener_free(server_listener);
 		server_listener = NULL;

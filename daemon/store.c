@@ -301,6 +301,7 @@ store_load_vm(sqlite3_stmt *st)
 	switch (sqlite3_column_int(st, 9)) {
 	case VM_STOPPED:
 	case VM_INCOMING:
+	case VM_MIGRATED:
 		vm->state = sqlite3_column_int(st, 9);
 		break;
 	default:

@@ -19,7 +19,7 @@
 #include "bundle.h"
 #include "rasd.h"
 
-static uint8_t transfer_key[BUNDLE_KEY_MAX];
+static uint8_t transfer_key_bytes[BUNDLE_KEY_MAX];
 static size_t transfer_keylen;
 
 /* Load the fleet key, if one is configured. */
@@ -31,7 +31,7 @@ transfer_init(const char *keyfile)
 	transfer_keylen = 0;
 	if (keyfile == NULL || *keyfile == '\0')
 		return 0;
-	if (bundle_load_key(keyfile, transfer_key, &transfer_keylen, err,
+	if (bundle_load_key(keyfile, transfer_key_bytes, &transfer_keylen, err,
 	    sizeof err) == -1) {
 		log_warnx("fleet key: %s", err);
 		return -1;
@@ -39,6 +39,14 @@ transfer_init(const char *keyfile)
 	log_info("fleet key %s: bundles are sealed with HMAC-SHA-256",
 	    keyfile);
 	return 0;
+}
+
+/* The fleet key (keylen 0 when none). */
+void
+transfer_key(const uint8_t **key, size_t *keylen)
+{
+	*key = transfer_key_bytes;
+	*keylen = transfer_keylen;
 }
 
 struct transfer_hist {
@@ -122,6 +130,8 @@ transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
 	b.caps = vm->caps;
 	b.generation = vm->generation;
 	b.source_host = (char *)store_host();
+	if (rasd_conf->peer_advertise[0] != '\0')
+		b.source_peer = rasd_conf->peer_advertise;
 	b.created = (int64_t)time(NULL);
 	recs = xcalloc(h.n, sizeof *recs);
 	for (i = 0; i < h.n; i++)
@@ -133,7 +143,7 @@ transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
 	len = ras__bundle__get_packed_size(&b);
 	packed = xcalloc(1, len);
 	ras__bundle__pack(&b, packed);
-	if (bundle_seal(packed, len, transfer_keylen ? transfer_key : NULL,
+	if (bundle_seal(packed, len, transfer_keylen ? transfer_key_bytes : NULL,
 	    transfer_keylen, out, outlen) == -1) {
 		snprintf(err, errlen, "bundle of %zu bytes cannot be sealed "
 		    "(over %u bytes?)", len, BUNDLE_MAX_BYTES);
@@ -158,9 +168,11 @@ out:
  * protocol error code in *code; nothing is changed on failure.
  */
 struct vm *
-transfer_import(const uint8_t *sealed, size_t len, int replace, int *code,
+transfer_import(const uint8_t *sealed, size_t len, int flags, int *code,
     char *err, size_t errlen)
 {
+	int replace = (flags & TRANSFER_REPLACE) != 0;
+	int final = (flags & TRANSFER_FINAL) != 0;
 	struct ras_profile prof;
 	struct poison_range r;
 	Ras__Bundle *b;
@@ -169,7 +181,7 @@ transfer_import(const uint8_t *sealed, size_t len, int replace, int *code,
 	size_t i;
 
 	*code = RAS__ERROR_CODE__ERR_INVALID;
-	b = bundle_open(sealed, len, transfer_keylen ? transfer_key : NULL,
+	b = bundle_open(sealed, len, transfer_keylen ? transfer_key_bytes : NULL,
 	    transfer_keylen, err, errlen);
 	if (b == NULL)
 		return NULL;
@@ -179,7 +191,12 @@ transfer_import(const uint8_t *sealed, size_t len, int replace, int *code,
 	}
 	ras_uuid_format(b->uuid.data, us);
 	vm = vm_find_uuid(b->uuid.data);
-	if (vm != NULL && vm->client != NULL) {
+	if (final && (vm == NULL || b->generation < vm->generation)) {
+		snprintf(err, errlen, "final state (generation %llu) is older "
+		    "than the imported one", (unsigned long long)b->generation);
+		goto fail;
+	}
+	if (vm != NULL && vm->client != NULL && !final) {
 		*code = RAS__ERROR_CODE__ERR_BUSY;
 		snprintf(err, errlen, "VM %s (%s) is running here under VMM "
 		    "pid %d; its state is not replaced", vm->name, us,
@@ -224,10 +241,20 @@ transfer_import(const uint8_t *sealed, size_t len, int replace, int *code,
 	vm->pinned = b->pinned;
 	vm->caps = b->caps;
 	vm->generation = b->generation;
-	vm->state = VM_INCOMING;
-	free(vm->slots);	/* the incoming VMM brings its own map */
-	vm->slots = NULL;
-	vm->nslots = 0;
+	free(vm->source_peer);
+	vm->source_peer = b->source_peer != NULL && !final ?
+	    xstrdup(b->source_peer) : NULL;
+	if (final && vm->client != NULL) {
+		/* The live VMM keeps the VM; the row says so again. */
+		vm->state = VM_RUNNING;
+		store_save_vm(vm);
+	} else {
+		vm->state = VM_INCOMING;
+		vm->pid = 0;
+		free(vm->slots);	/* the incoming VMM brings its map */
+		vm->slots = NULL;
+		vm->nslots = 0;
+	}
 	poison_clear(&vm->active);
 	vm->history_count = b->n_records;
 	for (i = 0; i < b->n_records; i++) {

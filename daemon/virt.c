@@ -444,8 +444,19 @@ virt_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
 	    event, detail, d != NULL ? d->state : "?");
 	/* The VMM's socket may still be open for a moment; the VM is
 	 * stopped all the same, and its closing will not say otherwise. */
+	if (event == VIR_DOMAIN_EVENT_RESUMED && vm->state == VM_MIGRATED &&
+	    vm->client != NULL) {
+		/* The migration failed after the final sync: the guest runs
+		 * here again. */
+		vm->state = VM_RUNNING;
+		vm->handed_off = 0;
+		store_save_vm(vm);
+		log_info("vm %s: resumed here: the migration did not complete",
+		    vm->name);
+	}
 	if ((event == VIR_DOMAIN_EVENT_STOPPED ||
-	    event == VIR_DOMAIN_EVENT_CRASHED) && vm->state != VM_STOPPED) {
+	    event == VIR_DOMAIN_EVENT_CRASHED) && vm->state != VM_STOPPED &&
+	    vm->state != VM_MIGRATED) {
 		vm->state = VM_STOPPED;
 		if (store_save_vm(vm) == -1)
 			log_warnx("vm %s: stop not recorded: %s", vm->name,

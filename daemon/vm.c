@@ -185,6 +185,8 @@ vm_state_name(int state)
 		return "disconnected";
 	case VM_INCOMING:
 		return "incoming";
+	case VM_MIGRATED:
+		return "migrated-away";
 	default:
 		return "stopped";
 	}
@@ -216,6 +218,7 @@ vm_free_all(void)
 		poison_free(&vm->active);
 		free(vm->hest);
 		free(vm->slots);
+		free(vm->source_peer);
 		free(vm);
 	}
 	memset(vm_by_uuid, 0, sizeof vm_by_uuid);

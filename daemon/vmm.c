@@ -439,6 +439,10 @@ vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
 		batch_add(&e);
 		return;
 	}
+	if (vm->handed_off)
+		log_warnx("vm %s: %s at gpa 0x%llx after the VM was handed off "
+		    "to another host: recorded here only", vm->name,
+		    ras_kind_name(fw->kind), (unsigned long long)gpa);
 	policy_decide(&rasd_conf->policy, &vm->profile, vm->caps, fw->kind,
 	    &dec);
 	e.ev.vm = vm;
@@ -530,7 +534,8 @@ vmm_unregister(struct client *c, uint64_t id, ProtobufCBinaryData uuid)
 		return;
 	vm = c->vm;
 	vm->client = NULL;
-	vm->state = VM_STOPPED;
+	if (vm->state != VM_MIGRATED)	/* a handed-off VM stays so */
+		vm->state = VM_STOPPED;
 	c->vm = NULL;
 	if (store_save_vm(vm) == -1)
 		log_warnx("vm %s: stop not recorded: %s", vm->name,
@@ -546,7 +551,7 @@ vmm_detach(struct vm *vm, struct client *c)
 {
 	vm->client = NULL;
 	c->vm = NULL;
-	if (vm->state == VM_RUNNING) {
+	if (vm->state == VM_RUNNING) {	/* migrated-away stays so */
 		vm->state = VM_DISCONNECTED;
 		log_info("vm %s: VMM pid %d disconnected", vm->name,
 		    (int)c->pid);

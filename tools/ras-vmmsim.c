@@ -96,6 +96,7 @@ struct vmmsim_opts {
 	unsigned int		 npoison;
 	int			 hold;
 	int			 resume;
+	int			 await_final;
 	int			 timeout_ms;
 	int			 json;
 	int			 stdin_cmds;
@@ -114,7 +115,7 @@ static const char vmmsim_help[] =
 "     ras-vmmsim --name NAME --arch arm64|x86_64 [--socket PATH] [--uuid UUID]\n"
 "                [--hest FILE | --declare SID:TYPE ...] [--caps LIST|all]\n"
 "                [--ram SIZE] [--slot GPA:SIZE ...] [--poison KIND:GPA[:LSB] ...]\n"
-"                [--hold] [--stdin] [--resume] [--timeout-ms N] [--json] [-v]\n"
+"                [--hold] [--stdin] [--resume] [--await-final] [--timeout-ms N] [--json] [-v]\n"
 "\n"
 "DESCRIPTION\n"
 "     ras-vmmsim behaves like a KVM VMM linked with librasclient. It maps\n"
@@ -166,6 +167,11 @@ static const char vmmsim_help[] =
 "                       of input unless --hold.\n"
 "     --resume          register with BOOT_RESUME: the guest is not booting\n"
 "                       afresh, its active poison stays.\n"
+"     --await-final     as a migration's destination does before the guest\n"
+"                       runs: have rasd fetch the VM's final state from the\n"
+"                       source's rasd, then print every active range as\n"
+"                       \"REARM gpa=0x... len=N\"; exit 1 if that fails.\n"
+"                       Implies --resume.\n"
 "     --timeout-ms N    bound on each forward's wait for rasd (default\n"
 "                       1000).\n"
 "     --json            print each result as one JSON object per line.\n"
@@ -455,6 +461,7 @@ vmmsim_parse_args(int argc, char **argv)
 		{ "hold", no_argument, NULL, 'o' },
 		{ "stdin", no_argument, NULL, 'i' },
 		{ "resume", no_argument, NULL, 'R' },
+		{ "await-final", no_argument, NULL, 'F' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -518,6 +525,9 @@ vmmsim_parse_args(int argc, char **argv)
 			break;
 		case 'R':
 			opts.resume = 1;
+			break;
+		case 'F':
+			opts.await_final = opts.resume = 1;
 			break;
 		case 't':
 			if (vmmsim_number(optarg, &v, &e) == -1 || *e != '\0' ||
@@ -1023,6 +1033,27 @@ main(int argc, char **argv)
 		fprintf(stderr, "ras-vmmsim: %s %s: rasd unreachable (%s); "
 		    "deciding locally\n", opts.name, uuidtext,
 		    rasc_strerror(vmmsim_client));
+
+	if (opts.await_final) {
+		struct rasc_range rr[RASC_ACTIVE_MAX];
+		int n, k;
+
+		if (!rasc_connected(vmmsim_client) ||
+		    rasc_await_final(vmmsim_client, opts.timeout_ms * 5) == -1) {
+			fprintf(stderr, "ras-vmmsim: %s: the guest must not run: "
+			    "%s\n", opts.name, rasc_connected(vmmsim_client) ?
+			    rasc_strerror(vmmsim_client) : "rasd unreachable");
+			rasc_close(vmmsim_client);
+			munmap(ram, ramlen);
+			return VMMSIM_EXIT_FAIL;
+		}
+		n = rasc_active(vmmsim_client, rr, RASC_ACTIVE_MAX);
+		for (k = 0; k < n && k < RASC_ACTIVE_MAX; k++)
+			printf("REARM gpa=0x%llx len=%llu\n",
+			    (unsigned long long)rr[k].gpa,
+			    (unsigned long long)rr[k].length);
+		fflush(stdout);
+	}
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_sigaction = vmmsim_sigbus;

@@ -139,6 +139,15 @@ int rasc_set_slots(struct rasc *c, const struct rasc_slot *slots,
  */
 int rasc_active(struct rasc *c, struct rasc_range *out, unsigned int max);
 
+/*
+ * On a migration's destination, before the guest's first instruction: wait
+ * (at most timeout_ms) until rasd confirms it holds the VM's final state,
+ * which it fetches from the source's rasd, then rasc_active() reports the
+ * complete set to re-arm. 0, or -1 (see rasc_strerror): the guest must
+ * not run unless the operator accepts the risk.
+ */
+int rasc_await_final(struct rasc *c, int timeout_ms);
+
 /* 1 while connected and registered. */
 int rasc_connected(struct rasc *c);
 

@@ -924,3 +924,70 @@ rasc_active(struct rasc *c, struct rasc_range *out, unsigned int max)
 	pthread_mutex_unlock(&c->map_lock);
 	return (int)n;
 }
+
+/*
+ * Before the guest's first instruction on a migration's destination: have
+ * rasd confirm it holds the VM's final state (it asks the source rasd) and
+ * refresh the ranges rasc_active() reports. Ordinary threads only.
+ */
+int
+rasc_await_final(struct rasc *c, int timeout_ms)
+{
+	Ras__Request		 req = RAS__REQUEST__INIT;
+	Ras__AwaitFinal		 af = RAS__AWAIT_FINAL__INIT;
+	Ras__Response		*resp;
+	struct rasc_arena	 arena;
+	uint8_t			 tx[RASC_TX_SMALL], *rx = NULL, *mem = NULL;
+	sigset_t		 old;
+	unsigned int		 i, n;
+	int			 rc = -1;
+
+	if (c == NULL)
+		return -1;
+	if (!atomic_load(&c->registered)) {
+		rasc_seterr(c, "await final: not registered with rasd");
+		return -1;
+	}
+	if ((rx = malloc(FRAME_MAX)) == NULL ||
+	    (mem = malloc(RASC_REGISTER_ARENA)) == NULL) {
+		rasc_seterr(c, "out of memory");
+		goto out;
+	}
+	af.uuid.data = c->uuid;
+	af.uuid.len = sizeof c->uuid;
+	req.body_case = RAS__REQUEST__BODY_AWAIT_FINAL;
+	req.await_final = &af;
+	rasc_wire_arena(&arena, mem, RASC_REGISTER_ARENA);
+	rasc_lock(c, &old);
+	resp = rasc_wire_call(c, &req, tx, sizeof tx, rx, FRAME_MAX, &arena,
+	    rasc_wire_now() + (timeout_ms > 0 ? timeout_ms : c->timeout_ms));
+	if (resp == NULL) {
+		rasc_seterr(c, "await final: no answer from rasd");
+		rasc_wire_disconnect(c);
+	} else if (resp->body_case == RAS__RESPONSE__BODY_ERROR &&
+	    resp->error != NULL) {
+		rasc_seterr(c, "await final: %s", resp->error->message != NULL ?
+		    resp->error->message : "?");
+	} else if (resp->body_case == RAS__RESPONSE__BODY_REGISTERED &&
+	    resp->registered != NULL) {
+		pthread_mutex_lock(&c->map_lock);
+		for (i = 0, n = 0; i < resp->registered->n_active &&
+		    n < RASC_ACTIVE_MAX; i++, n++) {
+			c->active[n].gpa = resp->registered->active[i]->gpa;
+			c->active[n].length =
+			    resp->registered->active[i]->length;
+			c->active[n].kind =
+			    (int)resp->registered->active[i]->kind;
+		}
+		c->nactive = n;
+		pthread_mutex_unlock(&c->map_lock);
+		c->generation = resp->registered->generation;
+		rc = 0;
+	} else
+		rasc_seterr(c, "await final: unexpected answer from rasd");
+	rasc_unlock(c, &old);
+out:
+	free(rx);
+	free(mem);
+	return rc;
+}

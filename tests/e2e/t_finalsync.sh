@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The final sync of a migration (migrate/README.md, step 4), between two
+# real rasd ("host A", the source, and "host B", the destination) with a
+# shared fleet key: a poison recorded on A after the bundle was exported
+# still reaches B before B's VMM lets the guest run; without the source, or
+# with a forged request, B's VMM is told to fail safe.
+. "$(dirname "$0")/lib.sh"
+
+HEST=$DATA/qemu-virt-10.2-sea-gpio.hest
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/fleet.key"
+chmod 600 "$T/fleet.key"
+printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/a-peer.sock" >"$T/a.conf"
+printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/b-peer.sock" >"$T/b.conf"
+start_rasd --config "$T/a.conf" || { notok "rasd A starts"; exit 1; }
+
+BSOCK=$T/b.sock B_PID=
+start_b() {
+	"$RASD_BIN" --foreground --no-libvirt --socket "$BSOCK" \
+	    --state-dir "$T/bstate" --config "${1:-$T/b.conf}" >>"$T/b.log" 2>&1 &
+	B_PID=$!
+	wait_for "$RASCTL_BIN" --socket "$BSOCK" list-vms >/dev/null 2>&1
+}
+stop_b() { [ -n "$B_PID" ] && kill "$B_PID" && wait "$B_PID"; B_PID=; }
+trap 'stop_b 2>/dev/null; cleanup' EXIT
+start_b || notok "rasd B starts"
+rasctl_b() { "$RASCTL_BIN" --socket "$BSOCK" "$@"; }
+
+# The source VM runs on A and has one poison.
+coproc SIM { exec "$VMMSIM_BIN" --socket "$SOCK" --name vm1 --arch arm64 --hest "$HEST" --hold --stdin 2>&1; }
+wait_for bash -c "$RASCTL_BIN --socket $SOCK show vm1 >/dev/null 2>&1"
+echo "AR 0x40001000 12" >&"${SIM[1]}"
+read -r -t 5 line <&"${SIM[0]}"
+check "A records the first poison" grep -q "(rasd)" <<<"$line"
+
+# The snapshot libvirt would carry: exported now, imported on B.
+rasctl export vm1 -o "$T/vm1.bundle" >/dev/null
+check "B imports the snapshot" rasctl_b import --replace "$T/vm1.bundle" >/dev/null
+expect_eq "B has the snapshot's range" "$(rasctl_b --json list-poison vm1 | jq length)" 1
+
+# A poison on the source after the snapshot.
+echo "AO 0x40200000 21" >&"${SIM[1]}"
+read -r -t 5 line <&"${SIM[0]}"
+check "A records a poison after the snapshot" grep -q "(rasd)" <<<"$line"
+expect_eq "B does not have it yet" "$(rasctl_b --json list-poison vm1 | jq length)" 1
+
+# The destination VMM, before the guest runs there.
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm1 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "the destination VMM gets the final state" test $? -eq 0
+check "it re-arms the snapshot's range" grep -q "REARM gpa=0x40001000 len=4096" <<<"$out"
+check "and the one recorded after the snapshot" grep -q "REARM gpa=0x40200000 len=2097152" <<<"$out"
+expect_eq "B now lists both" "$(rasctl_b --json list-poison vm1 | jq -r '[.[].gpa] | join(",")')" "0x40001000,0x40200000"
+expect_eq "B keeps A's decisions" "$(rasctl_b --json list-poison vm1 | jq -r '[.[].notification] | join(",")')" "SEA,GPIO"
+expect_eq "A marks the VM handed off" "$(rasctl --json show vm1 | jq -r .state)" migrated-away
+check "A logged the final sync" grep -q "vm vm1: final sync to a peer" "$RASD_LOG"
+check "B logged it" grep -q "vm vm1: final sync from the source: generation" "$T/b.log"
+before=$(rasctl --json history vm1)
+"$RASCTL_BIN" --socket "$SOCK" mark-stopped vm1 >/dev/null 2>&1
+expect_eq "the source's stop keeps it migrated-away" "$(rasctl --json show vm1 | jq -r .state)" migrated-away
+expect_eq "A's records are intact after the hand-off" "$(rasctl --json history vm1)" "$before"
+
+# Source unreachable: the destination VMM must not let the guest run.
+rasctl export vm1 -o "$T/vm1b.bundle" >/dev/null
+rasctl_b import --replace "$T/vm1b.bundle" >/dev/null 2>&1 || true
+kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null
+stop_rasd TERM
+rasctl_b import --replace "$T/vm1b.bundle" >/dev/null
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm1 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "source rasd down: the destination VMM fails safe (exit 1)" test $? -eq 1
+check "and says why" grep -q "final sync with the source rasd failed" <<<"$out"
+check "B logs it" grep -q "final sync with the source failed" "$T/b.log"
+
+# A forged request: B holds another fleet key, and a bundle sealed with it
+# that names A as the source. A must refuse B's final sync.
+start_rasd --config "$T/a.conf" || notok "rasd A restarts"
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/other.key"
+chmod 600 "$T/other.key"
+printf 'fleet_key = %s\npeer_listen = %s\npeer_advertise = unix:%s\n' \
+	"$T/other.key" "$T/b-peer.sock" "$T/a-peer.sock" >"$T/b2.conf"
+stop_b
+rm -rf "$T/bstate"
+start_b "$T/b2.conf" || notok "rasd B restarts with another key"
+out=$(rasctl_b import --replace "$T/vm1b.bundle" 2>&1)
+check "a bundle sealed with another fleet key is refused" grep -q "seal" <<<"$out"
+"$VMMSIM_BIN" --socket "$BSOCK" --name vm1 --arch arm64 --hest "$HEST" >/dev/null 2>&1
+rasctl_b export vm1 -o "$T/forged.bundle" >/dev/null
+rasctl_b import --replace "$T/forged.bundle" >/dev/null
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm1 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "a final sync signed with another key: the VMM fails safe" test $? -eq 1
+check "A denied it" grep -q "final sync not signed with the fleet key" "$RASD_LOG"
+expect_eq "A's state is untouched by the forged request" "$(rasctl --json show vm1 | jq -r .state)" migrated-away
+"$RASCTL_BIN" --socket "$T/a-peer.sock" list-vms >"$T/peer.out" 2>&1
+check "A's peer socket answers nothing but final syncs" grep -q "denied" "$T/peer.out"
