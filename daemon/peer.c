@@ -331,7 +331,7 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	}
 	pc = xcalloc(1, sizeof *pc);
 	memcpy(pc->uuid, vm->uuid, 16);
-	pc->have = vm->generation;
+	pc->have = vm->imported_generation;
 	pc->client = c;
 	pc->req_id = id;
 	pc->next = peer_calls;
@@ -348,12 +348,13 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 		fatal("getrandom");
 	fs.uuid.data = vm->uuid;
 	fs.uuid.len = 16;
-	fs.have_generation = vm->generation;
+	fs.have_generation = vm->imported_generation;
 	fs.nonce.data = nonce;
 	fs.nonce.len = sizeof nonce;
 	transfer_key(&key, &keylen);
 	if (keylen > 0) {
-		peer_mac(key, keylen, vm->uuid, vm->generation, nonce, mac);
+		peer_mac(key, keylen, vm->uuid, vm->imported_generation, nonce,
+		    mac);
 		fs.has_mac = 1;
 		fs.mac.data = mac;
 		fs.mac.len = sizeof mac;
@@ -371,7 +372,7 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	free(buf);
 	log_info("vm %s: asking the source rasd (%s) for the final state, "
 	    "have generation %llu", vm->name, vm->source_peer,
-	    (unsigned long long)vm->generation);
+	    (unsigned long long)vm->imported_generation);
 	if (peer_connect(pc->bev, vm->source_peer, err, sizeof err) == -1) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof err, "cannot connect to %s",

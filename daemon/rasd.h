@@ -101,6 +101,7 @@ struct vm {
 	size_t hest_len;
 	struct ras_profile profile;
 	int pinned;
+	struct ras_policy policy;	/* orders pinned at boot (0: config) */
 	uint32_t caps;
 	struct vm_slot *slots;
 	size_t nslots;
@@ -116,6 +117,7 @@ struct vm {
 	int64_t last_forward_linked;	/* it already has a libvirt event */
 	int meta_dirty;			/* domain metadata needs publishing */
 	int handed_off;			/* a peer took its final state */
+	uint64_t imported_generation;	/* of the bundle taken in */
 	char *source_peer;		/* imported: where to ask for the
 					 * final state, NULL otherwise */
 	struct vm *next_uuid;	/* hash chains */

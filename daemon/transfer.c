@@ -95,6 +95,7 @@ transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
 	Ras__Bundle b = RAS__BUNDLE__INIT;
 	Ras__Source *src = NULL, **srcs = NULL;
 	Ras__BundleRecord **recs = NULL;
+	const struct ras_policy *pol;
 	struct transfer_hist h = { NULL, 0, 0 };
 	uint8_t *packed = NULL;
 	size_t i, len;
@@ -128,6 +129,13 @@ transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
 	}
 	b.pinned = vm->pinned;
 	b.caps = vm->caps;
+	pol = vm->policy.ar_count + vm->policy.ao_count > 0 ? &vm->policy :
+	    &rasd_conf->policy;
+	b.has_ar_order = b.has_ao_order = 1;
+	b.ar_order.data = (uint8_t *)pol->ar_order;
+	b.ar_order.len = pol->ar_count;
+	b.ao_order.data = (uint8_t *)pol->ao_order;
+	b.ao_order.len = pol->ao_count;
 	b.generation = vm->generation;
 	b.source_host = (char *)store_host();
 	if (rasd_conf->peer_advertise[0] != '\0')
@@ -191,7 +199,7 @@ transfer_import(const uint8_t *sealed, size_t len, int flags, int *code,
 	}
 	ras_uuid_format(b->uuid.data, us);
 	vm = vm_find_uuid(b->uuid.data);
-	if (final && (vm == NULL || b->generation < vm->generation)) {
+	if (final && (vm == NULL || b->generation < vm->imported_generation)) {
 		snprintf(err, errlen, "final state (generation %llu) is older "
 		    "than the imported one", (unsigned long long)b->generation);
 		goto fail;
@@ -240,7 +248,15 @@ transfer_import(const uint8_t *sealed, size_t len, int flags, int *code,
 	    b->has_hest ? b->hest.len : 0, &prof);
 	vm->pinned = b->pinned;
 	vm->caps = b->caps;
+	memset(&vm->policy, 0, sizeof vm->policy);
+	if (b->has_ar_order && b->has_ao_order) {
+		memcpy(vm->policy.ar_order, b->ar_order.data, b->ar_order.len);
+		vm->policy.ar_count = (unsigned int)b->ar_order.len;
+		memcpy(vm->policy.ao_order, b->ao_order.data, b->ao_order.len);
+		vm->policy.ao_count = (unsigned int)b->ao_order.len;
+	}
 	vm->generation = b->generation;
+	vm->imported_generation = b->generation;
 	free(vm->source_peer);
 	vm->source_peer = b->source_peer != NULL && !final ?
 	    xstrdup(b->source_peer) : NULL;

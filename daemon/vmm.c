@@ -167,7 +167,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	struct ras_profile prof;
 	char err[512], us[37];
 	struct vm *vm, *named;
-	int fresh, isnew = 0;
+	int fresh, isnew = 0, repin = 0;
 	size_t i;
 
 	if (c->vm != NULL) {
@@ -277,9 +277,14 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 		vm_set_profile(vm, reg->has_hest ? reg->hest.data : NULL,
 		    reg->has_hest ? reg->hest.len : 0, &prof);
 		vm->pinned = 1;
+		vm->policy = rasd_conf->policy;
+		repin = 1;
 	}
 	vm->state = VM_RUNNING;
-	vm->generation++;
+	/* The generation counts changes of the poison state and of the
+	 * pinned profile; a VMM resuming the same guest changes neither. */
+	if (fresh || isnew || repin)
+		vm->generation++;
 	if (fresh && vm->active.n > 0) {
 		/* A new boot gets fresh memory: old poison is history. */
 		if (batch_flush() == -1 || store_retire(vm) == -1)
@@ -443,8 +448,11 @@ vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
 		log_warnx("vm %s: %s at gpa 0x%llx after the VM was handed off "
 		    "to another host: recorded here only", vm->name,
 		    ras_kind_name(fw->kind), (unsigned long long)gpa);
-	policy_decide(&rasd_conf->policy, &vm->profile, vm->caps, fw->kind,
-	    &dec);
+	/* The orders pinned with the boot profile: a migrated VM keeps the
+	 * policy of the host it booted on. */
+	policy_decide(vm->policy.ar_count + vm->policy.ao_count > 0 ?
+	    &vm->policy : &rasd_conf->policy, &vm->profile, vm->caps,
+	    fw->kind, &dec);
 	e.ev.vm = vm;
 	e.ev.gpa = gpa;
 	e.ev.len = len;

@@ -283,6 +283,26 @@ bundle_profile_of(const Ras__Bundle *b, struct ras_profile *prof, char *err,
 }
 
 /* Check every field of an unpacked Bundle. */
+/* A pinned preference order: distinct types 0..11. */
+static int
+bundle_order_ok(int has, const ProtobufCBinaryData *o)
+{
+	unsigned int seen = 0;
+	size_t i;
+
+	if (!has)
+		return 0;
+	if (o->len > RAS_NOTIFY_COUNT)
+		return -1;
+	for (i = 0; i < o->len; i++) {
+		if (o->data[i] >= RAS_NOTIFY_COUNT ||
+		    (seen & (1u << o->data[i])) != 0)
+			return -1;
+		seen |= 1u << o->data[i];
+	}
+	return 0;
+}
+
 int
 bundle_check(const Ras__Bundle *b, char *err, size_t errlen)
 {
@@ -323,6 +343,10 @@ bundle_check(const Ras__Bundle *b, char *err, size_t errlen)
 	if (b->created < 0)
 		return bundle_fail(err, errlen, "bundle creation time %lld is "
 		    "negative", (long long)b->created);
+	if (bundle_order_ok(b->has_ar_order, &b->ar_order) == -1 ||
+	    bundle_order_ok(b->has_ao_order, &b->ao_order) == -1)
+		return bundle_fail(err, errlen, "bundle preference orders must "
+		    "list distinct notification types (0..11), at most 12");
 	if (b->n_records > BUNDLE_MAX_RECORDS)
 		return bundle_fail(err, errlen, "bundle has %zu records, at "
 		    "most %d", b->n_records, BUNDLE_MAX_RECORDS);

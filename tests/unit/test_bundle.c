@@ -581,9 +581,10 @@ Test(bundle_seal, field_number_zero)
 	    "numbered 0");
 	free(sealed);
 	/* Other unknown fields are a newer exporter's additions: kept. */
-	bytes[plen] = 0x78;	/* field 15, varint */
-	bytes[plen + 1] = 0x00;
-	cr_assert_eq(bundle_seal(bytes, plen + 2, NULL, 0, &sealed, &len), 0);
+	bytes[plen] = 0xa0;	/* field 100, varint */
+	bytes[plen + 1] = 0x06;
+	bytes[plen + 2] = 0x00;
+	cr_assert_eq(bundle_seal(bytes, plen + 3, NULL, 0, &sealed, &len), 0);
 	ras__bundle__free_unpacked(open_bytes(sealed, len, NULL, 0), NULL);
 	cr_assert_str_empty(f.err);
 	free(sealed);
