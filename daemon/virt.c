@@ -22,16 +22,24 @@
  *    <metadata> under rasd's namespace (live, and persistent when the
  *    domain is persistent), so `virsh dumpxml` shows it.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 
 #include "bundle.h"
+#include "frame.h"
 #include "rasd.h"
 
 #define VIRT_NS "https://rasd.dev/xmlns/state/1"
@@ -276,7 +284,30 @@ virt_dom(const uint8_t uuid[16], int create)
 	return &virt_doms[virt_ndoms++];
 }
 
-/* Refresh one domain's entry from libvirt, and the VM it covers. */
+/* The state a lifecycle event leaves a domain in, or NULL: no change. */
+static const char *
+virt_event_state(int event)
+{
+	switch (event) {
+	case VIR_DOMAIN_EVENT_STARTED:
+	case VIR_DOMAIN_EVENT_RESUMED:
+		return "running";
+	case VIR_DOMAIN_EVENT_SUSPENDED:
+		return "paused";
+	case VIR_DOMAIN_EVENT_STOPPED:
+		return "shut-off";
+	case VIR_DOMAIN_EVENT_SHUTDOWN:
+		return "shutting-down";
+	case VIR_DOMAIN_EVENT_CRASHED:
+		return "crashed";
+	case VIR_DOMAIN_EVENT_PMSUSPENDED:
+		return "suspended";
+	default:
+		return NULL;
+	}
+}
+
+/* Refresh one domain's entry from libvirt (at connect time). */
 static void
 virt_note_domain(virDomainPtr dom)
 {
@@ -369,20 +400,46 @@ virt_metadata_xml(const struct vm *vm)
 	return x;
 }
 
-/* Publish one VM's metadata into its domain. */
-static void
-virt_publish_vm(struct vm *vm)
+/*
+ * Metadata is written by a child process with its own libvirt connection.
+ * Writing it takes the domain's job lock in libvirtd, which a migration or
+ * a running hook holds for seconds; rasd's loop must never wait for that
+ * (the hook itself waits for rasd). The child is forked before rasd
+ * registers its event implementation, so its connection needs no loop.
+ * Jobs are 16 bytes of UUID, a 4-byte length and the XML; a job for a VM
+ * whose previous one is still queued replaces it in the child's order.
+ */
+static int virt_pub_fd = -1;
+static pid_t virt_pub_pid = -1;
+
+/* Read exactly n bytes (the child blocks; it has nothing else to do). */
+static int
+virt_pub_read(int fd, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	ssize_t r;
+
+	while (n > 0) {
+		r = read(fd, p, n);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Set one domain's metadata, live and persistent as the domain allows. */
+static int
+virt_pub_set(virConnectPtr conn, const uint8_t uuid[16], const char *xml)
 {
 	virDomainPtr dom;
-	char *xml;
 	int rc;
 
-	vm->meta_dirty = 0;
-	if (virt_conn == NULL)
-		return;
-	if ((dom = virDomainLookupByUUID(virt_conn, vm->uuid)) == NULL)
-		return;		/* not a libvirt domain: nothing to publish */
-	xml = virt_metadata_xml(vm);
+	if ((dom = virDomainLookupByUUID(conn, uuid)) == NULL)
+		return 0;	/* not a libvirt domain: nothing to publish */
 	rc = virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT, xml,
 	    VIRT_NS_KEY, VIRT_NS, VIR_DOMAIN_AFFECT_LIVE |
 	    VIR_DOMAIN_AFFECT_CONFIG);
@@ -393,14 +450,128 @@ virt_publish_vm(struct vm *vm)
 		rc = virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
 		    xml, VIRT_NS_KEY, VIRT_NS, VIR_DOMAIN_AFFECT_CONFIG);
 	if (rc != 0)
-		log_warnx("libvirt: vm %s: metadata not published: %s",
-		    vm->name, virGetLastErrorMessage());
-	else
-		log_debug("libvirt: vm %s: metadata published (generation "
-		    "%llu, %zu ranges)", vm->name,
+		log_warnx("libvirt: %s: metadata not published: %s",
+		    virDomainGetName(dom), virGetLastErrorMessage());
+	virDomainFree(dom);
+	return rc;
+}
+
+/* The publisher child: one job at a time, reconnecting as needed. */
+static void __attribute__((noreturn))
+virt_pub_main(int fd)
+{
+	virConnectPtr conn = NULL;
+	uint8_t uuid[16], lenb[4];
+	uint32_t len;
+	char *xml;
+
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_IGN);
+	for (;;) {
+		if (virt_pub_read(fd, uuid, sizeof uuid) == -1 ||
+		    virt_pub_read(fd, lenb, sizeof lenb) == -1)
+			_exit(0);	/* rasd went away */
+		len = (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 |
+		    (uint32_t)lenb[2] << 8 | lenb[3];
+		if (len > FRAME_MAX_ADMIN)
+			_exit(1);
+		xml = xcalloc(1, (size_t)len + 1);
+		if (virt_pub_read(fd, xml, len) == -1)
+			_exit(0);
+		if (conn == NULL || virConnectIsAlive(conn) != 1) {
+			if (conn != NULL)
+				virConnectClose(conn);
+			conn = virConnectOpen(virt_uri);
+		}
+		if (conn != NULL && virt_pub_set(conn, uuid, xml) != 0 &&
+		    virConnectIsAlive(conn) != 1) {
+			virConnectClose(conn);
+			conn = virConnectOpen(virt_uri);
+			if (conn != NULL)
+				virt_pub_set(conn, uuid, xml);
+		}
+		free(xml);
+	}
+}
+
+/* Fork the publisher (before the event implementation is registered). */
+static int
+virt_pub_start(void)
+{
+	int sv[2], n;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+		log_warn("libvirt: socketpair");
+		return -1;
+	}
+	if ((virt_pub_pid = fork()) == -1) {
+		log_warn("libvirt: fork");
+		close(sv[0]);
+		close(sv[1]);
+		return -1;
+	}
+	if (virt_pub_pid == 0) {
+		int fd;
+
+		/* Nothing of rasd's: not its sockets, not the store's lock. */
+		for (fd = 3; fd < 1024; fd++)
+			if (fd != sv[1])
+				close(fd);
+		virt_pub_main(sv[1]);
+	}
+	close(sv[1]);
+	virt_pub_fd = sv[0];
+	n = 4 << 20;
+	setsockopt(virt_pub_fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
+	/* A full pipe must not block the loop: the job is dropped and the
+	 * next change publishes the whole state again. */
+	fcntl(virt_pub_fd, F_SETFL, fcntl(virt_pub_fd, F_GETFL) | O_NONBLOCK);
+	return 0;
+}
+
+/* Hand one VM's metadata to the publisher. */
+static void
+virt_publish_vm(struct vm *vm)
+{
+	uint8_t lenb[4];
+	struct iovec iov[3];
+	size_t len;
+	char *xml;
+	ssize_t n;
+
+	vm->meta_dirty = 0;
+	if (virt_pub_fd == -1 || virt_conn == NULL ||
+	    virt_find_domain(vm->uuid) == NULL)
+		return;
+	xml = virt_metadata_xml(vm);
+	len = strlen(xml);
+	lenb[0] = (uint8_t)(len >> 24);
+	lenb[1] = (uint8_t)(len >> 16);
+	lenb[2] = (uint8_t)(len >> 8);
+	lenb[3] = (uint8_t)len;
+	iov[0].iov_base = vm->uuid;
+	iov[0].iov_len = 16;
+	iov[1].iov_base = lenb;
+	iov[1].iov_len = 4;
+	iov[2].iov_base = xml;
+	iov[2].iov_len = len;
+	n = writev(virt_pub_fd, iov, 3);
+	if (n != (ssize_t)(20 + len)) {
+		/* A torn job would desynchronise the child: restart it. */
+		log_warnx("libvirt: vm %s: metadata publisher busy or gone; "
+		    "restarting it", vm->name);
+		close(virt_pub_fd);
+		virt_pub_fd = -1;
+		if (virt_pub_pid > 0) {
+			kill(virt_pub_pid, SIGTERM);
+			waitpid(virt_pub_pid, NULL, 0);
+		}
+		virt_pub_start();
+	} else
+		log_debug("libvirt: vm %s: metadata queued (generation %llu, "
+		    "%zu ranges)", vm->name,
 		    (unsigned long long)vm->generation, vm->active.n);
 	free(xml);
-	virDomainFree(dom);
 }
 
 /* Publish every VM marked dirty in this loop turn. */
@@ -432,14 +603,23 @@ virt_lifecycle_cb(virConnectPtr conn, virDomainPtr dom, int event,
     int detail, void *opaque)
 {
 	unsigned char uuid[VIR_UUID_BUFLEN];
-	const struct virt_domain *d;
+	struct virt_domain *d;
+	const char *st, *name;
 	struct vm *vm;
 
-	virt_note_domain(dom);
-	if (virDomainGetUUID(dom, uuid) != 0 ||
-	    (vm = vm_find_uuid(uuid)) == NULL)
+	/* No RPC here: libvirtd may be running a hook for this very domain,
+	 * and the hook waits for rasd. The event says enough. */
+	if (virDomainGetUUID(dom, uuid) != 0)
 		return 0;
-	d = virt_dom(uuid, 0);
+	d = virt_dom(uuid, 1);
+	if ((name = virDomainGetName(dom)) != NULL)
+		snprintf(d->name, sizeof d->name, "%s", name);
+	if ((st = virt_event_state(event)) != NULL)
+		snprintf(d->state, sizeof d->state, "%s", st);
+	else if (d->state[0] == '\0')
+		snprintf(d->state, sizeof d->state, "shut-off");
+	if ((vm = vm_find_uuid(uuid)) == NULL)
+		return 0;
 	log_info("libvirt: vm %s: lifecycle event %d/%d (now %s)", vm->name,
 	    event, detail, d != NULL ? d->state : "?");
 	/* The VMM's socket may still be open for a moment; the VM is
@@ -641,6 +821,9 @@ virt_start(struct event_base *base, const char *uri)
 	virt_base = base;
 	snprintf(virt_uri, sizeof virt_uri, "%s", uri);
 	virSetErrorFunc(NULL, virt_error_cb);
+	if (virt_pub_start() == -1)
+		log_warnx("libvirt: no metadata publisher; domain metadata "
+		    "will not show rasd's state");
 	virEventRegisterImpl(virt_add_handle, virt_update_handle,
 	    virt_remove_handle, virt_add_timeout, virt_update_timeout,
 	    virt_remove_timeout);
@@ -659,6 +842,12 @@ virt_stop(void)
 	struct virt_handle *h, *next;
 
 	virt_disconnect();
+	if (virt_pub_fd != -1)
+		close(virt_pub_fd);	/* the child sees EOF and exits */
+	virt_pub_fd = -1;
+	if (virt_pub_pid > 0)
+		waitpid(virt_pub_pid, NULL, 0);
+	virt_pub_pid = -1;
 	if (virt_retry_ev != NULL)
 		event_free(virt_retry_ev);
 	if (virt_publish_ev != NULL)
