@@ -138,6 +138,11 @@ main(int argc, char **argv)
 	int readyfd = -1, ch, foreground = 0, debug = 0, check = 0, rc = 1;
 	char err[1024];
 
+	/* The libvirt metadata publisher (daemon/virt.c) is rasd itself. */
+	if (argc == 4 && strcmp(argv[1], "--metadata-publisher") == 0) {
+		log_init(1, 0);
+		return virt_publisher_main(atoi(argv[2]), argv[3]);
+	}
 	while ((ch = getopt_long(argc, argv, "c:s:S:fdnVh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {

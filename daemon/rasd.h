@@ -231,6 +231,7 @@ struct virt_domain {
 	char state[32];
 };
 int virt_start(struct event_base *, const char *uri);
+int virt_publisher_main(int fd, const char *uri);
 void virt_stop(void);
 void virt_vm_changed(struct vm *);
 size_t virt_domains(const struct virt_domain **);

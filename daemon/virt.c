@@ -74,6 +74,7 @@ static struct virt_domain *virt_doms;
 static size_t virt_ndoms;
 
 static void virt_connect(void);
+static void virt_error_cb(void *, virErrorPtr);
 
 /* --- libvirt event implementation on libevent ------------------------ */
 
@@ -345,7 +346,7 @@ virt_domains(const struct virt_domain **out)
 
 /* Render a VM's state as rasd's metadata element. */
 static char *
-virt_metadata_xml(const struct vm *vm)
+virt_metadata_xml(const struct vm *vm, size_t max)
 {
 	size_t cap = 512 + vm->profile.count * 64 + vm->active.n * 200, len;
 	size_t slen = 0;
@@ -384,7 +385,7 @@ virt_metadata_xml(const struct vm *vm)
 	 * it before QEMU starts there (migrate/README.md). */
 	if (len < cap && transfer_export((struct vm *)vm, &sealed, &slen,
 	    err, sizeof err) == 0 && (b64 = bundle_base64(sealed, slen)) !=
-	    NULL) {
+	    NULL && len + strlen(b64) + 128 < max) {
 		cap += strlen(b64) + 64;
 		x = xreallocarray(x, cap, 1);
 		len += (size_t)snprintf(x + len, cap - len, "<bundle "
@@ -392,7 +393,7 @@ virt_metadata_xml(const struct vm *vm)
 		    (unsigned long long)vm->generation, b64);
 	} else if (len < cap)
 		log_warnx("libvirt: vm %s: no bundle in metadata: %s",
-		    vm->name, err);
+		    vm->name, err[0] ? err : "too large for the metadata");
 	free(b64);
 	free(sealed);
 	if (len < cap)
@@ -404,32 +405,18 @@ virt_metadata_xml(const struct vm *vm)
  * Metadata is written by a child process with its own libvirt connection.
  * Writing it takes the domain's job lock in libvirtd, which a migration or
  * a running hook holds for seconds; rasd's loop must never wait for that
- * (the hook itself waits for rasd). The child is forked before rasd
- * registers its event implementation, so its connection needs no loop.
- * Jobs are 16 bytes of UUID, a 4-byte length and the XML; a job for a VM
- * whose previous one is still queued replaces it in the child's order.
+ * (the hook itself waits for rasd). The child is a fresh exec of rasd
+ * ("--metadata-publisher"), so it inherits none of the loop's state or
+ * libvirt's event implementation. Jobs travel over a SOCK_SEQPACKET pair,
+ * one message each (16 bytes of UUID, then the XML), so a job is sent
+ * whole or not at all: while the child is busy the VM stays dirty and is
+ * published again a second later, with its state as it is then.
  */
+#define VIRT_PUB_MAX (192u << 10)	/* one job, bytes */
+
 static int virt_pub_fd = -1;
 static pid_t virt_pub_pid = -1;
-
-/* Read exactly n bytes (the child blocks; it has nothing else to do). */
-static int
-virt_pub_read(int fd, void *buf, size_t n)
-{
-	uint8_t *p = buf;
-	ssize_t r;
-
-	while (n > 0) {
-		r = read(fd, p, n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
+static struct event *virt_pub_retry;
 
 /* Set one domain's metadata, live and persistent as the domain allows. */
 static int
@@ -449,58 +436,57 @@ virt_pub_set(virConnectPtr conn, const uint8_t uuid[16], const char *xml)
 	if (rc != 0 && virDomainIsActive(dom) != 1)
 		rc = virDomainSetMetadata(dom, VIR_DOMAIN_METADATA_ELEMENT,
 		    xml, VIRT_NS_KEY, VIRT_NS, VIR_DOMAIN_AFFECT_CONFIG);
-	if (rc != 0)
+	if (rc != 0) {
+		/* Copy the message first: the next libvirt call resets it. */
+		char msg[512];
+
+		snprintf(msg, sizeof msg, "%s", virGetLastErrorMessage());
 		log_warnx("libvirt: %s: metadata not published: %s",
-		    virDomainGetName(dom), virGetLastErrorMessage());
+		    virDomainGetName(dom), msg);
+	}
 	virDomainFree(dom);
 	return rc;
 }
 
-/* The publisher child: one job at a time, reconnecting as needed. */
-static void __attribute__((noreturn))
-virt_pub_main(int fd)
+/* The publisher process: one job at a time, reconnecting as needed. */
+int
+virt_publisher_main(int fd, const char *uri)
 {
 	virConnectPtr conn = NULL;
-	uint8_t uuid[16], lenb[4];
-	uint32_t len;
-	char *xml;
+	char *buf = xcalloc(1, VIRT_PUB_MAX + 1);
+	ssize_t n;
 
-	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_IGN);
+	virSetErrorFunc(NULL, virt_error_cb);
 	for (;;) {
-		if (virt_pub_read(fd, uuid, sizeof uuid) == -1 ||
-		    virt_pub_read(fd, lenb, sizeof lenb) == -1)
-			_exit(0);	/* rasd went away */
-		len = (uint32_t)lenb[0] << 24 | (uint32_t)lenb[1] << 16 |
-		    (uint32_t)lenb[2] << 8 | lenb[3];
-		if (len > FRAME_MAX_ADMIN)
-			_exit(1);
-		xml = xcalloc(1, (size_t)len + 1);
-		if (virt_pub_read(fd, xml, len) == -1)
-			_exit(0);
+		n = recv(fd, buf, VIRT_PUB_MAX, 0);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 16)
+			break;		/* rasd went away */
+		buf[n] = '\0';
 		if (conn == NULL || virConnectIsAlive(conn) != 1) {
 			if (conn != NULL)
 				virConnectClose(conn);
-			conn = virConnectOpen(virt_uri);
+			conn = virConnectOpen(uri);
 		}
-		if (conn != NULL && virt_pub_set(conn, uuid, xml) != 0 &&
-		    virConnectIsAlive(conn) != 1) {
-			virConnectClose(conn);
-			conn = virConnectOpen(virt_uri);
-			if (conn != NULL)
-				virt_pub_set(conn, uuid, xml);
-		}
-		free(xml);
+		if (conn != NULL)
+			virt_pub_set(conn, (uint8_t *)buf, buf + 16);
 	}
+	if (conn != NULL)
+		virConnectClose(conn);
+	free(buf);
+	return 0;
 }
 
-/* Fork the publisher (before the event implementation is registered). */
+/* Start the publisher: fork and exec rasd itself in publisher mode. */
 static int
 virt_pub_start(void)
 {
-	int sv[2], n;
+	char fdarg[16];
+	int sv[2];
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == -1) {
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == -1) {
 		log_warn("libvirt: socketpair");
 		return -1;
 	}
@@ -511,78 +497,72 @@ virt_pub_start(void)
 		return -1;
 	}
 	if (virt_pub_pid == 0) {
-		int fd;
-
-		/* Nothing of rasd's: not its sockets, not the store's lock. */
-		for (fd = 3; fd < 1024; fd++)
-			if (fd != sv[1])
-				close(fd);
-		virt_pub_main(sv[1]);
+		if (dup2(sv[1], 3) == -1)
+			_exit(127);
+		snprintf(fdarg, sizeof fdarg, "%d", 3);
+		execl("/proc/self/exe", "rasd", "--metadata-publisher", fdarg,
+		    virt_uri, (char *)NULL);
+		_exit(127);
 	}
 	close(sv[1]);
 	virt_pub_fd = sv[0];
-	n = 4 << 20;
-	setsockopt(virt_pub_fd, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
-	/* A full pipe must not block the loop: the job is dropped and the
-	 * next change publishes the whole state again. */
 	fcntl(virt_pub_fd, F_SETFL, fcntl(virt_pub_fd, F_GETFL) | O_NONBLOCK);
 	return 0;
 }
 
-/* Hand one VM's metadata to the publisher. */
-static void
+/* Hand one VM's metadata to the publisher; -1 to try again later. */
+static int
 virt_publish_vm(struct vm *vm)
 {
-	uint8_t lenb[4];
-	struct iovec iov[3];
+	char *xml, *job;
 	size_t len;
-	char *xml;
 	ssize_t n;
 
-	vm->meta_dirty = 0;
 	if (virt_pub_fd == -1 || virt_conn == NULL ||
-	    virt_find_domain(vm->uuid) == NULL)
-		return;
-	xml = virt_metadata_xml(vm);
+	    virt_find_domain(vm->uuid) == NULL) {
+		vm->meta_dirty = 0;
+		return 0;
+	}
+	xml = virt_metadata_xml(vm, VIRT_PUB_MAX - 16);
 	len = strlen(xml);
-	lenb[0] = (uint8_t)(len >> 24);
-	lenb[1] = (uint8_t)(len >> 16);
-	lenb[2] = (uint8_t)(len >> 8);
-	lenb[3] = (uint8_t)len;
-	iov[0].iov_base = vm->uuid;
-	iov[0].iov_len = 16;
-	iov[1].iov_base = lenb;
-	iov[1].iov_len = 4;
-	iov[2].iov_base = xml;
-	iov[2].iov_len = len;
-	n = writev(virt_pub_fd, iov, 3);
-	if (n != (ssize_t)(20 + len)) {
-		/* A torn job would desynchronise the child: restart it. */
-		log_warnx("libvirt: vm %s: metadata publisher busy or gone; "
-		    "restarting it", vm->name);
-		close(virt_pub_fd);
-		virt_pub_fd = -1;
-		if (virt_pub_pid > 0) {
-			kill(virt_pub_pid, SIGTERM);
-			waitpid(virt_pub_pid, NULL, 0);
-		}
-		virt_pub_start();
-	} else
+	job = xcalloc(1, 16 + len);
+	memcpy(job, vm->uuid, 16);
+	memcpy(job + 16, xml, len);
+	n = send(virt_pub_fd, job, 16 + len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	free(job);
+	free(xml);
+	if (n == (ssize_t)(16 + len)) {
+		vm->meta_dirty = 0;
 		log_debug("libvirt: vm %s: metadata queued (generation %llu, "
 		    "%zu ranges)", vm->name,
 		    (unsigned long long)vm->generation, vm->active.n);
-	free(xml);
+		return 0;
+	}
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return -1;	/* busy: libvirtd holds it; later */
+	log_warnx("libvirt: metadata publisher gone (%s); restarting it",
+	    n == -1 ? strerror(errno) : "short send");
+	close(virt_pub_fd);
+	virt_pub_fd = -1;
+	if (virt_pub_pid > 0)
+		waitpid(virt_pub_pid, NULL, 0);
+	virt_pub_start();
+	return -1;
 }
 
-/* Publish every VM marked dirty in this loop turn. */
+/* Publish every VM marked dirty; retry in a second if the child is busy. */
 static void
 virt_publish_cb(evutil_socket_t fd, short what, void *arg)
 {
+	struct timeval tv = { 1, 0 };
 	struct vm *vm;
+	int later = 0;
 
 	for (vm = vm_first(); vm != NULL; vm = vm->next_all)
-		if (vm->meta_dirty)
-			virt_publish_vm(vm);
+		if (vm->meta_dirty && virt_publish_vm(vm) == -1)
+			later = 1;
+	if (later)
+		evtimer_add(virt_pub_retry, &tv);
 }
 
 /* A VM's poison state changed: publish it at the end of this turn. */
@@ -829,6 +809,7 @@ virt_start(struct event_base *base, const char *uri)
 	    virt_remove_timeout);
 	virt_retry_ev = evtimer_new(base, virt_retry_cb, NULL);
 	virt_publish_ev = event_new(base, -1, 0, virt_publish_cb, NULL);
+	virt_pub_retry = evtimer_new(base, virt_publish_cb, NULL);
 	if (virt_retry_ev == NULL || virt_publish_ev == NULL)
 		fatalx("event_new");
 	virt_connect();
@@ -852,6 +833,9 @@ virt_stop(void)
 		event_free(virt_retry_ev);
 	if (virt_publish_ev != NULL)
 		event_free(virt_publish_ev);
+	if (virt_pub_retry != NULL)
+		event_free(virt_pub_retry);
+	virt_pub_retry = NULL;
 	virt_retry_ev = virt_publish_ev = NULL;
 	for (h = virt_handles; h != NULL; h = next) {
 		next = h->next;

@@ -2,11 +2,15 @@
  * shim.c -- rasd-shim.so: registration with rasd and the shim's thread.
  *
  * DESIGN: rasd-shim.so is LD_PRELOADed into an unmodified VMM (QEMU under
- * libvirt, through <qemu:env name='LD_PRELOAD'>). It interposes three libc
+ * libvirt, through <qemu:env name='LD_PRELOAD'>). It interposes four libc
  * entry points and nothing else: ioctl() to learn the guest memory map from
- * KVM_SET_USER_MEMORY_REGION (shim_kvm.c), sigaction() and signal() to put
- * a forwarding wrapper in front of the VMM's SIGBUS handler (shim_sig.c).
- * The VM is named by the VMM's command line (shim_id.c).
+ * KVM_SET_USER_MEMORY_REGION and to see vCPU threads enter KVM_RUN
+ * (shim_kvm.c; a migration destination's first KVM_RUN waits until its
+ * poison is re-armed, shim_gate.c), sigaction() and signal() to put a
+ * forwarding wrapper in front of the VMM's SIGBUS handler, and
+ * pthread_setname_np() to let that wrapper see the faults of QEMU's
+ * migration thread (shim_sig.c, shim_poison.c). The VM is named by the
+ * VMM's command line (shim_id.c).
  *
  * Whatever blocks or allocates runs on one thread of the shim's own,
  * started at the first memory slot the VMM gives KVM (late enough that a
@@ -19,8 +23,16 @@
  *
  * The shim must never break the VMM: each failure is one line on stderr
  * (libvirt puts it in /var/log/libvirt/qemu/NAME.log), then the shim steps
- * aside; the VMM's own SIGBUS handler always runs. A process that is not a
- * KVM VMM, or has no VM UUID, sees no change and no output.
+ * aside; the VMM's own SIGBUS handler runs for every SIGBUS but one, a
+ * migration thread's read of memory the shim knows is poisoned, which
+ * would make QEMU 7.2 die. A process that is not a KVM VMM, or has no VM
+ * UUID, sees no change and no output. The one time the shim stops the
+ * VMM is on purpose: a migration destination whose poison cannot be
+ * re-armed, when RASD_SHIM_REQUIRED=1 asks for that (shim_gate.c).
+ *
+ * The thread also puts poison markers back where the SIGBUS wrapper gave
+ * QEMU's migration thread zero pages (shim_poison.c), and re-arms a
+ * migrated guest late if rasd answered only after the gate let it run.
  */
 #include <sys/eventfd.h>
 
@@ -48,6 +60,9 @@ static atomic_int		 shim_efd = -1;
 static atomic_int		 shim_running;	/* the shim's thread works */
 static _Atomic(struct rasc *)	 shim_rasc;
 static _Atomic uint64_t		 shim_pushed;	/* table gen rasd has */
+static atomic_int		 shim_registered_v; /* rasd answered once */
+static atomic_int		 shim_stopped_v;	/* the shim gave up */
+static char			 shim_why[512];	/* why, set before that */
 
 /* Log one line to stderr, prefixed "rasd-shim: "; never from a handler. */
 void
@@ -65,6 +80,44 @@ shim_log(const char *fmt, ...)
 	buf[n++] = '\n';
 	(void)!write(STDERR_FILENO, buf, (size_t)n);
 	errno = saved_errno;
+}
+
+/*
+ * Record why the shim stepped aside for good (no thread, or the thread
+ * ended), for the migration gate.
+ */
+static void __attribute__((format(printf, 1, 2)))
+shim_stop(const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (atomic_load(&shim_stopped_v))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(shim_why, sizeof shim_why, fmt, ap);
+	va_end(ap);
+	atomic_store(&shim_stopped_v, 1);
+}
+
+/*
+ * Whether the shim has stepped aside for good; why gets the reason when
+ * not NULL. Async-signal-safe with why NULL.
+ */
+int
+shim_stopped(char *why, size_t len)
+{
+	if (!atomic_load(&shim_stopped_v))
+		return 0;
+	if (why != NULL)
+		snprintf(why, len, "%s", shim_why);
+	return 1;
+}
+
+/* Whether rasd has answered a registration of this VM at least once. */
+int
+shim_registered(void)
+{
+	return atomic_load(&shim_registered_v);
 }
 
 /* The registered client, or NULL; read by the SIGBUS wrapper. */
@@ -118,6 +171,7 @@ shim_open(const struct shim_id *id, const struct rasc_slot *slots,
 	shim_log("VM %s (%s): this architecture has no memory-error "
 	    "forwarding; not forwarding memory errors", id->name,
 	    id->uuid_str);
+	shim_stop("this architecture has no memory-error forwarding");
 	return NULL;
 #endif
 	cfg.slots = slots;
@@ -128,6 +182,9 @@ shim_open(const struct shim_id *id, const struct rasc_slot *slots,
 		shim_log("VM %s (%s): registration with rasd at %s failed: "
 		    "%s; not forwarding memory errors", id->name, id->uuid_str,
 		    id->socket, err);
+		shim_stop("registration with rasd at %s failed: %s", id->socket,
+		    err);
+		shim_gate_refused(shim_why);
 		return NULL;
 	}
 	if (rasc_start_thread(c, SHIM_SERVICE_MS) == -1)
@@ -160,17 +217,29 @@ shim_main(void *arg)
 	uint64_t		 gen, v;
 	unsigned int		 n, nsent = 0;
 	int			 efd = atomic_load(&shim_efd), announced = 0;
-	int			 warned = 0;
+	int			 warned = 0, timeout, due;
 
 	pthread_setname_np(pthread_self(), "rasd-shim");
 	for (;;) {
+		/* Until rasd answered (and while a late re-arm waits for
+		 * it), look again now and then; markers have their time. */
+		timeout = c != NULL && (!announced || shim_gate_late()) ?
+		    SHIM_ANNOUNCE_MS : -1;
+		if ((due = shim_poison_service()) >= 0 &&
+		    (timeout < 0 || due < timeout))
+			timeout = due;
+		/* A migration destination that rasd must answer in time. */
+		if ((due = shim_gate_deadline()) >= 0 &&
+		    (timeout < 0 || due < timeout))
+			timeout = due;
 		pfd.fd = efd;
 		pfd.events = POLLIN;
 		pfd.revents = 0;
-		if (poll(&pfd, 1, c != NULL && !announced ? SHIM_ANNOUNCE_MS :
-		    -1) == -1 && errno != EINTR) {
+		if (poll(&pfd, 1, timeout) == -1 && errno != EINTR) {
 			shim_log("VM %s: poll: %s; the memory map is no longer "
 			    "followed", id->name, strerror(errno));
+			shim_stop("the shim's thread failed: poll: %s",
+			    strerror(errno));
 			break;
 		}
 		(void)!read(efd, &v, sizeof v);
@@ -211,8 +280,12 @@ shim_main(void *arg)
 			shim_log("VM %s (%s) covered, forwarding memory errors "
 			    "to %s", id->name, id->uuid_str, id->socket);
 			announced = 1;
-		}
+			atomic_store(&shim_registered_v, 1);
+			shim_gate_registered(c);
+		} else if (shim_gate_late() && rasc_connected(c))
+			shim_gate_registered(c);
 	}
+	shim_stop("the shim's thread ended");
 	atomic_store(&shim_running, 0);
 	return NULL;
 }
@@ -248,11 +321,13 @@ shim_start_once(void)
 	if (!id->valid) {
 		shim_log("KVM VM without an identity (%s); not forwarding "
 		    "memory errors", id->why);
+		shim_stop("the VM has no identity (%s)", id->why);
 		return;
 	}
 	if ((efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1) {
 		shim_log("VM %s: eventfd: %s; not forwarding memory errors",
 		    id->name, strerror(errno));
+		shim_stop("eventfd: %s", strerror(errno));
 		return;
 	}
 	atomic_store(&shim_efd, efd);
@@ -269,6 +344,8 @@ shim_start_once(void)
 	if (error != 0) {
 		shim_log("VM %s: cannot start the shim's thread: %s; not "
 		    "forwarding memory errors", id->name, strerror(error));
+		shim_stop("cannot start the shim's thread: %s",
+		    strerror(error));
 		atomic_store(&shim_running, 0);
 		atomic_store(&shim_efd, -1);
 		close(efd);
@@ -287,6 +364,7 @@ shim_atfork_child(void)
 	atomic_store(&shim_rasc, NULL);
 	atomic_store(&shim_efd, -1);
 	atomic_store(&shim_running, 0);
+	atomic_store(&shim_stopped_v, 1);
 }
 
 /*
@@ -298,6 +376,7 @@ static void __attribute__((constructor))
 shim_init(void)
 {
 	shim_id_load();
+	shim_gate_init();
 	pthread_atfork(NULL, NULL, shim_atfork_child);
 	shim_sig_adopt();
 	if (shim_kvm_gen() != 0) {

@@ -6,6 +6,7 @@
 #define SHIM_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "rasclient.h"
@@ -24,12 +25,21 @@ struct shim_id {
 	int		 resume;	/* -incoming: the guest is not booting */
 };
 
+/* One piece of guest RAM: a guest-physical range and its host memory. */
+struct shim_piece {
+	uint64_t	gpa;
+	uintptr_t	hva;
+	uint64_t	len;
+};
+
 /* shim.c */
 void	shim_log(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	shim_start(void);
 void	shim_wake(void);
 struct rasc *shim_client(void);
 int	shim_current(void);
+int	shim_stopped(char *, size_t);
+int	shim_registered(void);
 
 /* shim_id.c */
 void	shim_id_load(void);
@@ -39,6 +49,25 @@ const struct shim_id *shim_id_get(void);
 /* shim_kvm.c */
 unsigned int shim_kvm_snapshot(struct rasc_slot *, unsigned int, uint64_t *);
 uint64_t shim_kvm_gen(void);
+int	shim_kvm_on_vcpu(void);
+int	shim_kvm_translate(uint64_t, uint64_t, struct shim_piece *,
+	    unsigned int, uint64_t *);
+int	shim_kvm_gpa(uintptr_t, uint64_t *);
+
+/* shim_gate.c */
+extern atomic_int shim_gate_open_v;	/* 0 while KVM_RUN must wait */
+void	shim_gate_init(void);
+void	shim_gate_pass(int);
+void	shim_gate_registered(struct rasc *);
+int	shim_gate_late(void);
+int	shim_gate_deadline(void);
+void	shim_gate_refused(const char *);
+
+/* shim_poison.c */
+int	shim_poison_arm(uintptr_t, uint64_t, char *, size_t);
+void	shim_poison_add(uintptr_t, uint64_t, int);
+int	shim_poison_rescue(const siginfo_t *);
+int	shim_poison_service(void);
 
 /* shim_sig.c */
 int	shim_sig_real(int, const struct sigaction *, struct sigaction *);

@@ -15,8 +15,16 @@
  *
  * A change is recorded only when the real ioctl succeeded, under a mutex
  * held across the call so the table changes in the order KVM applied
- * them. Every other ioctl costs one comparison. Pushing the map to rasd
- * may block, so it is left to the shim's thread, woken through shim_wake().
+ * them. Pushing the map to rasd may block, so it is left to the shim's
+ * thread, woken through shim_wake().
+ *
+ * KVM_RUN marks the calling thread as a vCPU thread (a thread-local flag
+ * the SIGBUS wrapper reads: a memory error there is the guest's) and
+ * passes the migration gate (shim_gate.c): on a migration destination the
+ * guest must not run before its poison is re-armed. Once the gate is open
+ * -- at once for any VMM that is not a migration destination -- a KVM_RUN
+ * costs a thread-local load and one atomic load; every other ioctl a few
+ * comparisons.
  */
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -26,6 +34,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -84,6 +93,10 @@ static int				shim_kvm_vmfd = -1;
 static int				shim_kvm_warned_full;
 static int				shim_kvm_warned_vm;
 static int				shim_kvm_warned_many;
+
+/* Set once the thread has entered KVM_RUN: it runs a vCPU. */
+static _Thread_local volatile sig_atomic_t shim_kvm_vcpu
+    __attribute__((tls_model("initial-exec")));
 
 /*
  * The libc ioctl() behind the shim, found on first use (constructors of
@@ -188,7 +201,21 @@ shim_kvm_region(int fd, unsigned long request, void *arg)
 	return rc;
 }
 
-/* Interposed ioctl(): memory-region changes are watched, all else passes. */
+/* A KVM_RUN while the gate is closed: it may hold the thread. */
+static void __attribute__((noinline))
+shim_kvm_gate(int fd)
+{
+	int	saved_errno = errno;
+
+	shim_gate_pass(fd);
+	errno = saved_errno;
+}
+
+/*
+ * Interposed ioctl(): KVM_RUN marks a vCPU thread and waits while the
+ * migration gate is closed, memory-region changes are watched, all else
+ * passes.
+ */
 int
 ioctl(int fd, unsigned long request, ...)
 {
@@ -198,10 +225,102 @@ ioctl(int fd, unsigned long request, ...)
 	va_start(ap, request);
 	arg = va_arg(ap, void *);
 	va_end(ap);
+	if (request == KVM_RUN) {
+		if (__builtin_expect(!shim_kvm_vcpu, 0))
+			shim_kvm_vcpu = 1;
+		if (__builtin_expect(!atomic_load_explicit(&shim_gate_open_v,
+		    memory_order_acquire), 0))
+			shim_kvm_gate(fd);
+		return shim_kvm_real(fd, request, arg);
+	}
 	if (request == KVM_SET_USER_MEMORY_REGION ||
 	    request == SHIM_KVM_SET_REGION2)
 		return shim_kvm_region(fd, request, arg);
 	return shim_kvm_real(fd, request, arg);
+}
+
+/* Whether the calling thread has entered KVM_RUN. Async-signal-safe. */
+int
+shim_kvm_on_vcpu(void)
+{
+	return shim_kvm_vcpu != 0;
+}
+
+/* The guest RAM slot (address space 0, not read-only) holding gpa. */
+static const struct shim_kvm_slot *
+shim_kvm_ram_at(uint64_t gpa)
+{
+	const struct shim_kvm_slot	*s;
+	unsigned int			 i;
+
+	for (i = 0; i < shim_kvm_count; i++) {
+		s = &shim_kvm_slots[i];
+		if ((s->flags & KVM_MEM_READONLY) == 0 && gpa >= s->gpa &&
+		    gpa - s->gpa < s->size)
+			return s;
+	}
+	return NULL;
+}
+
+/*
+ * Split the guest-physical range [gpa, gpa + len) into pieces of host
+ * memory through the guest RAM slots KVM has now. Returns the number of
+ * pieces, or -1 if part of it is in no RAM slot (*hole gets the first
+ * such guest address) or it takes more than max pieces. Ordinary
+ * threads only.
+ */
+int
+shim_kvm_translate(uint64_t gpa, uint64_t len, struct shim_piece *out,
+    unsigned int max, uint64_t *hole)
+{
+	const struct shim_kvm_slot	*s;
+	uint64_t			 n;
+	unsigned int			 k = 0;
+
+	pthread_mutex_lock(&shim_kvm_lock);
+	while (len > 0) {
+		if ((s = shim_kvm_ram_at(gpa)) == NULL || k == max) {
+			*hole = gpa;
+			pthread_mutex_unlock(&shim_kvm_lock);
+			return -1;
+		}
+		n = s->size - (gpa - s->gpa);
+		if (n > len)
+			n = len;
+		out[k].gpa = gpa;
+		out[k].hva = (uintptr_t)(s->hva + (gpa - s->gpa));
+		out[k].len = n;
+		k++;
+		gpa += n;
+		len -= n;
+	}
+	pthread_mutex_unlock(&shim_kvm_lock);
+	return (int)k;
+}
+
+/*
+ * The guest address of host address hva (the lowest, if guest RAM slots
+ * alias it), for log lines. Returns 0, or -1 if no slot maps it.
+ */
+int
+shim_kvm_gpa(uintptr_t hva, uint64_t *gpa)
+{
+	const struct shim_kvm_slot	*s;
+	unsigned int			 i;
+	int				 found = 0;
+
+	pthread_mutex_lock(&shim_kvm_lock);
+	for (i = 0; i < shim_kvm_count; i++) {
+		s = &shim_kvm_slots[i];
+		if ((s->flags & KVM_MEM_READONLY) != 0 || hva < s->hva ||
+		    hva - s->hva >= s->size)
+			continue;
+		if (!found || s->gpa + (hva - s->hva) < *gpa)
+			*gpa = s->gpa + (hva - s->hva);
+		found = 1;
+	}
+	pthread_mutex_unlock(&shim_kvm_lock);
+	return found ? 0 : -1;
 }
 
 /* How many times the table changed. Async-signal-safe. */

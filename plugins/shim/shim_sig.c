@@ -27,6 +27,18 @@
  * on a small alternate signal stack: a forward needs some 16 KiB of stack
  * for its buffers.
  *
+ * Before all that, the wrapper lets shim_poison.c rescue QEMU's migration
+ * thread from a read of poisoned guest memory. QEMU 7.2 creates its helper
+ * threads with every signal blocked, SIGBUS included (the SigBlk of its
+ * threads says so), and a fault on a blocked SIGBUS makes the kernel
+ * reset it to the default action: QEMU dies before any handler runs. So
+ * when a thread names itself as one of QEMU's migration senders
+ * (pthread_setname_np, which QEMU calls on itself with debug-threads=on,
+ * as libvirt always starts it) the shim unblocks SIGBUS in that thread,
+ * and only there: such a fault kills QEMU either way, and the kernel
+ * sends asynchronous memory errors to the main thread, which keeps
+ * reading them through its signalfd.
+ *
  * The handler reads the recorded disposition through one atomic pointer
  * into a small ring of records, so it never sees half of an update and
  * never takes a lock. sigaction() may itself be called from a signal
@@ -37,6 +49,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -66,6 +79,7 @@
 typedef int (*shim_sig_action_fn)(int, const struct sigaction *,
     struct sigaction *);
 typedef sighandler_t (*shim_sig_signal_fn)(int, sighandler_t);
+typedef int (*shim_sig_setname_fn)(pthread_t, const char *);
 
 /* One SIGBUS disposition the VMM asked for. */
 struct shim_sig_app {
@@ -85,6 +99,7 @@ extern int __sigaction(int, const struct sigaction *, struct sigaction *);
 
 static _Atomic(shim_sig_action_fn)	 shim_sig_next_action;
 static _Atomic(shim_sig_signal_fn)	 shim_sig_next_signal;
+static _Atomic(shim_sig_setname_fn)	 shim_sig_next_setname;
 static struct shim_sig_app		 shim_sig_ring[SHIM_SIG_RING];
 static unsigned int			 shim_sig_ring_next;
 static _Atomic(struct shim_sig_app *)	 shim_sig_app;
@@ -290,6 +305,10 @@ shim_sig_forward(const siginfo_t *si)
 		kind = RASC_KIND_AO;
 	else
 		return;
+	/* The granule is poisoned in this process from now on. */
+	shim_poison_add((uintptr_t)si->si_addr, 1ULL <<
+	    (si->si_addr_lsb >= 12 && si->si_addr_lsb < 40 ?
+	    si->si_addr_lsb : 12), 1);
 	c = shim_client();
 	small = shim_sig_small_stack();
 	if (c == NULL || small || !shim_current()) {
@@ -315,6 +334,15 @@ shim_sig_wrapper(int sig, siginfo_t *si, void *uc)
 	struct shim_sig_app	*a;
 	int			 saved_errno = errno;
 
+	/*
+	 * A real fault (the kernel's delivery has a context; QEMU's
+	 * signalfd path passes NULL) of a non-vCPU thread on poison the
+	 * shim knows: the read gets zeros, QEMU lives (shim_poison.c).
+	 */
+	if (si != NULL && uc != NULL && shim_poison_rescue(si)) {
+		errno = saved_errno;
+		return;
+	}
 	if (si != NULL)
 		shim_sig_forward(si);
 	errno = saved_errno;
@@ -436,4 +464,48 @@ signal(int sig, sighandler_t handler)
 	if (shim_sig_install(&act, &old, &prev) == -1)
 		return SIG_ERR;
 	return shim_sig_is_wrapper(&old) ? prev.sa_handler : old.sa_handler;
+}
+
+/*
+ * Whether QEMU names a thread that reads guest RAM to migrate it: 7.2's
+ * "live_migration" (and "compress" with compression), newer versions'
+ * "mig/src/...".
+ */
+static int
+shim_sig_migration_thread(const char *name)
+{
+	return strcmp(name, "live_migration") == 0 ||
+	    strcmp(name, "compress") == 0 ||
+	    strncmp(name, "mig/src/", 8) == 0;
+}
+
+/*
+ * Interposed pthread_setname_np(): a QEMU migration thread naming itself
+ * gets SIGBUS unblocked, so that the wrapper sees its faults on poisoned
+ * memory instead of the kernel killing QEMU.
+ */
+int
+pthread_setname_np(pthread_t thread, const char *name)
+{
+	shim_sig_setname_fn	fn;
+	sigset_t		set;
+	int			rc, saved_errno;
+
+	if ((fn = atomic_load(&shim_sig_next_setname)) == NULL) {
+		fn = (shim_sig_setname_fn)dlsym(RTLD_NEXT,
+		    "pthread_setname_np");
+		if (fn == NULL)
+			return ENOSYS;
+		atomic_store(&shim_sig_next_setname, fn);
+	}
+	rc = fn(thread, name);
+	if (pthread_equal(thread, pthread_self()) &&
+	    shim_id_get()->valid && shim_sig_migration_thread(name)) {
+		saved_errno = errno;
+		sigemptyset(&set);
+		sigaddset(&set, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+		errno = saved_errno;
+	}
+	return rc;
 }

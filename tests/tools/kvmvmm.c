@@ -16,11 +16,33 @@
  * it on a small alternate stack (SA_ONSTACK) on the vCPU thread.
  * It never talks to rasd: whatever reaches rasd went through the shim.
  *
+ * For the migration re-arm: "-incoming X" is only there for the shim to
+ * see (QEMU's migration destination flag). --run creates a vCPU on the
+ * "CPU 0/KVM" thread and enters KVM_RUN once (the guest has no code; what
+ * KVM answers does not matter, the shim's gate acts before the call).
+ * --check GPA[:LEN] then looks at guest memory the shim should have
+ * re-armed: each page through /proc/self/mem (a poison marker reads EIO),
+ * the pages either side, and a direct load on the vCPU thread, which must
+ * raise SIGBUS into this VMM's own handler (caught with siglongjmp) and
+ * leave the marker in place. --mark GPA[:LEN] puts a poison marker there
+ * itself (UFFDIO_POISON), standing in for hardware poison. --settle MS
+ * waits after the --poison signals (the shim's thread acts on them).
+ * --kick-after MS does to every vCPU in KVM_RUN, MS after --run began,
+ * what QEMU does to get them back (kvm_run->immediate_exit, a signal).
+ * The actions run in this order: --run, --poison, --settle, --mark,
+ * --check, --migrate-read. --migrate-read GPA reads a page the way QEMU 7.2's migration
+ * thread does: from a thread created with every signal blocked that
+ * names itself "live_migration" (--migrate-name) with pthread_setname_np,
+ * then reports what it read and whether the page is poisoned again 200 ms
+ * later. --uffd-probe only says whether UFFDIO_POISON works here.
+ *
  * Output (stdout, one line each): "layout ..." lines for the final memory
  * map, "sigbus handler as queried: own|other", and per signal
- * "handler ran: code=N addr=0xHVA gpa=0xGPA" or "handler did not run: ...".
+ * "handler ran: code=N addr=0xHVA gpa=0xGPA" or "handler did not run: ...";
+ * "kvm_run: ...", "check gpa=...", "migration read gpa=..." for the above.
  * Exit status: 0 done, 1 a handler did not run or a KVM call failed,
- * 2 bad arguments, 77 KVM is not usable here.
+ * 2 bad arguments, 77 KVM (or, for --uffd-probe, UFFDIO_POISON) is not
+ * usable here.
  */
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -30,12 +52,14 @@
 #include <sys/types.h>
 
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -43,6 +67,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef BUS_MCEERR_AR
@@ -54,6 +79,20 @@
 #ifndef KVM_MEM_READONLY
 #define KVM_MEM_READONLY (1UL << 1)
 #endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1ULL << 14)
+#endif
+
+/* UFFDIO_POISON (Linux 6.6); Debian 12's headers predate it. */
+struct kvmvmm_uffdio_poison {
+	struct uffdio_range	range;
+	uint64_t		mode;
+	int64_t			updated;
+};
+#define KVMVMM_UFFDIO_POISON _IOWR(UFFDIO, 0x08, struct kvmvmm_uffdio_poison)
 
 #define KVMVMM_EXIT_OK 0
 #define KVMVMM_EXIT_FAIL 1
@@ -73,6 +112,21 @@
 #define KVMVMM_GONE_SIZE (2ULL << 20)
 #define KVMVMM_SMM_SIZE 0x10000ULL
 #define KVMVMM_ALTSTACK_SIZE (32 * 1024)
+#define KVMVMM_MAX_CHECK 16
+#define KVMVMM_MAX_VCPUS 8
+#define KVMVMM_PAGE 4096ULL
+#define KVMVMM_REPOISON_WAIT_MS 200
+
+/* Jobs for the vCPU thread. */
+#define KVMVMM_JOB_RAISE 1	/* raise a SIGBUS on itself */
+#define KVMVMM_JOB_RUN 2	/* create the vCPU, enter KVM_RUN once */
+#define KVMVMM_JOB_LOAD 3	/* load one byte from addr */
+
+/* A guest range to check or to mark. */
+struct kvmvmm_gpa_range {
+	uint64_t	gpa;
+	uint64_t	len;
+};
 
 /* One raised signal: kind is a si_code; fd says through the signalfd. */
 struct kvmvmm_poison {
@@ -100,8 +154,10 @@ struct kvmvmm_vcpu {
 	int			 done;
 	int			 quit;
 	siginfo_t		 si;
+	const volatile uint8_t	*addr;
 	int			 rc;
 	int			 error;
+	int			 fd;		/* the vCPU, once created */
 };
 
 static struct kvmvmm_range	 kvmvmm_layout[KVMVMM_MAX_LAYOUT];
@@ -113,12 +169,29 @@ static int			 kvmvmm_vmfd = -1;
 static int			 kvmvmm_sigfd = -1;
 static int			 kvmvmm_plain;	/* install with signal() */
 static int			 kvmvmm_altstack; /* SA_ONSTACK, small stack */
+static int			 kvmvmm_run;	/* --run */
+static unsigned int		 kvmvmm_vcpus = 1; /* --vcpus */
+static struct kvmvmm_gpa_range	 kvmvmm_checks[KVMVMM_MAX_CHECK];
+static unsigned int		 kvmvmm_nchecks;
+static struct kvmvmm_gpa_range	 kvmvmm_marks[KVMVMM_MAX_CHECK];
+static unsigned int		 kvmvmm_nmarks;
+static uint64_t			 kvmvmm_mreads[KVMVMM_MAX_CHECK];
+static unsigned int		 kvmvmm_nmreads;
+static const char		*kvmvmm_mname = "live_migration";
+static uint64_t			 kvmvmm_settle_ms; /* --settle */
+static uint64_t			 kvmvmm_kick_ms;	/* --kick-after */
+/* Each vCPU's kvm_run and thread while in KVM_RUN, for --kick-after. */
+static _Atomic(struct kvm_run *)	 kvmvmm_runs[KVMVMM_MAX_VCPUS];
+static pthread_t		 kvmvmm_threads[KVMVMM_MAX_VCPUS];
+static int			 kvmvmm_kvmfd = -1;
 
 /* What the SIGBUS handler saw; it touches nothing else. */
 static atomic_int		 kvmvmm_calls;
 static atomic_int		 kvmvmm_last_code;
 static _Atomic(uintptr_t)	 kvmvmm_last_addr;
 static atomic_int		 kvmvmm_term;
+/* Set around a load that may fault: the handler jumps back there. */
+static _Thread_local sigjmp_buf *volatile kvmvmm_jmp;
 
 /* Print usage and exit 2. */
 static void __attribute__((noreturn))
@@ -126,12 +199,19 @@ kvmvmm_usage(const char *why)
 {
 	if (why != NULL)
 		fprintf(stderr, "kvmvmm: %s\n", why);
-	fprintf(stderr, "usage: kvmvmm [-uuid UUID] [-name OPTS] [--ram SIZE] "
-	    "[--poison KIND[@fd]:GPA[:LSB] ...]\n"
-	    "              [--use-signal] [--altstack] [--hold]\n"
+	fprintf(stderr, "usage: kvmvmm [-uuid UUID] [-name OPTS] [-incoming X] "
+	    "[--ram SIZE]\n"
+	    "              [--poison KIND[@fd]:GPA[:LSB] ...] [--use-signal] "
+	    "[--altstack]\n"
+	    "              [--run] [--vcpus N] [--kick-after MS] "
+	    "[--check GPA[:LEN] ...]\n"
+	    "              [--settle MS] [--mark GPA[:LEN] ...]\n"
+	    "              [--migrate-read GPA ...] [--migrate-name NAME] "
+	    "[--hold]\n"
+	    "       kvmvmm --uffd-probe\n"
 	    "KIND: AR, AO or ADRERR. With --hold, stdin takes \"KIND[@fd] GPA "
-	    "[LSB]\",\n\"move GPA\" and \"quit\" until end of input or "
-	    "SIGTERM.\n");
+	    "[LSB]\",\n\"move GPA\", \"check GPA[:LEN]\" and \"quit\" until "
+	    "end of input or SIGTERM.\n");
 	exit(KVMVMM_EXIT_USAGE);
 }
 
@@ -207,14 +287,44 @@ kvmvmm_parse_poison(char *arg, const char *sep, struct kvmvmm_poison *p)
 	return 0;
 }
 
-/* The SIGBUS handler: record what arrived, nothing else. */
+/* Parse "GPA[:LEN]" (LEN default one page). */
+static int
+kvmvmm_parse_range(const char *arg, struct kvmvmm_gpa_range *r)
+{
+	char	buf[64], *colon;
+
+	if (strlen(arg) >= sizeof buf)
+		return -1;
+	strcpy(buf, arg);
+	r->len = KVMVMM_PAGE;
+	if ((colon = strchr(buf, ':')) != NULL) {
+		*colon = '\0';
+		if (kvmvmm_number(colon + 1, &r->len) == -1 || r->len == 0 ||
+		    r->len % KVMVMM_PAGE != 0)
+			return -1;
+	}
+	if (kvmvmm_number(buf, &r->gpa) == -1 || r->gpa % KVMVMM_PAGE != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * The SIGBUS handler: record what arrived, nothing else -- but a load
+ * that was expected to fault jumps back to where it was armed.
+ */
 static void
 kvmvmm_sigbus(int sig, siginfo_t *si, void *uc)
 {
+	sigjmp_buf	*jb;
+
 	atomic_store(&kvmvmm_last_code, si != NULL ? si->si_code : -1);
 	atomic_store(&kvmvmm_last_addr, si != NULL ?
 	    (uintptr_t)si->si_addr : 0);
 	atomic_fetch_add(&kvmvmm_calls, 1);
+	if ((jb = kvmvmm_jmp) != NULL) {
+		kvmvmm_jmp = NULL;
+		siglongjmp(*jb, 1);
+	}
 }
 
 /* The same for a VMM that installs with signal(): no siginfo. */
@@ -354,7 +464,8 @@ kvmvmm_create(uint64_t ram_size)
 		    KVMVMM_SMM_SIZE, (void *)smram);
 	else
 		printf("layout smm none\n");
-	close(kvm);
+	/* Kept for the vCPU's kvm_run size. */
+	kvmvmm_kvmfd = kvm;
 	return 0;
 }
 
@@ -421,6 +532,161 @@ kvmvmm_raise(const siginfo_t *si)
 	    (pid_t)syscall(SYS_gettid), SIGBUS, si);
 }
 
+/* Milliseconds since *t0 (CLOCK_MONOTONIC). */
+static double
+kvmvmm_ms_since(const struct timespec *t0)
+{
+	struct timespec	now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t0->tv_sec) * 1e3 +
+	    (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int	kvmvmm_memread(const void *);
+static const char *kvmvmm_errname(int);
+
+/*
+ * Create vCPU id on fd *fdp and enter KVM_RUN once, as QEMU's vCPU thread
+ * does once the VM may run (on a migration destination: once the
+ * migration has completed). The guest has no code here, so KVM exits at
+ * once; the shim acts before the call. Returns KVM_RUN's result.
+ */
+static int
+kvmvmm_enter(unsigned int id, int *fdp, int *error)
+{
+	struct kvm_run	*run = NULL;
+	struct timespec	 t0;
+	unsigned int	 exit_reason;
+	int		 size, rc;
+
+	if ((*fdp = ioctl(kvmvmm_vmfd, KVM_CREATE_VCPU, id)) == -1) {
+		*error = errno;
+		printf("kvm_run: cpu=%u KVM_CREATE_VCPU: %s\n", id,
+		    strerror(errno));
+		return -1;
+	}
+	size = ioctl(kvmvmm_kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size > 0) {
+		run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+		    MAP_SHARED, *fdp, 0);
+		if (run == MAP_FAILED)
+			run = NULL;
+	}
+	kvmvmm_threads[id] = pthread_self();
+	atomic_store(&kvmvmm_runs[id], run);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = ioctl(*fdp, KVM_RUN, 0);
+	atomic_store(&kvmvmm_runs[id], NULL);
+	*error = errno;
+	exit_reason = run != NULL ? run->exit_reason : 0;
+	printf("kvm_run: cpu=%u rc=%d%s%s exit=%u took=%.3f ms\n", id, rc,
+	    rc == -1 ? " error=" : "", rc == -1 ? strerror(*error) : "",
+	    exit_reason, kvmvmm_ms_since(&t0));
+	fflush(stdout);
+	if (run != NULL)
+		munmap(run, (size_t)size);
+	return rc;
+}
+
+/* SIGUSR1 only interrupts (QEMU's SIG_IPI does no more). */
+static void
+kvmvmm_ipi(int sig)
+{
+}
+
+/*
+ * --kick-after: what QEMU does to get its vCPU threads out of KVM_RUN (to
+ * pause, migrate, quit): set kvm_run->immediate_exit and signal each.
+ */
+static void *
+kvmvmm_kick_main(void *arg)
+{
+	struct timespec	 nap;
+	struct kvm_run	*run;
+	unsigned int	 i;
+
+	nap.tv_sec = (time_t)(kvmvmm_kick_ms / 1000);
+	nap.tv_nsec = (long)(kvmvmm_kick_ms % 1000) * 1000000L;
+	nanosleep(&nap, NULL);
+	for (i = 0; i < kvmvmm_vcpus; i++)
+		if ((run = atomic_load(&kvmvmm_runs[i])) != NULL) {
+			run->immediate_exit = 1;
+			pthread_kill(kvmvmm_threads[i], SIGUSR1);
+		}
+	return NULL;
+}
+
+/* One more vCPU thread, "CPU n/KVM": enter KVM_RUN once, then end. */
+static void *
+kvmvmm_extra_main(void *arg)
+{
+	char	name[16];
+	int	fd = -1, error;
+	unsigned int id = (unsigned int)(uintptr_t)arg;
+
+	snprintf(name, sizeof name, "CPU %u/KVM", id);
+	prctl(PR_SET_NAME, name);
+	(void)kvmvmm_enter(id, &fd, &error);
+	if (fd != -1)
+		close(fd);
+	return NULL;
+}
+
+/*
+ * --run, on the "CPU 0/KVM" thread: look at the pages to check (the
+ * gate has not run yet), then enter KVM_RUN there and, with --vcpus,
+ * from as many more vCPU threads at the same time.
+ */
+static void
+kvmvmm_vcpu_run(struct kvmvmm_vcpu *v)
+{
+	pthread_t	 extra[KVMVMM_MAX_VCPUS], kick;
+	struct sigaction act;
+	unsigned int	 i, n = 0;
+	uint8_t		*hva;
+
+	for (i = 0; i < kvmvmm_nchecks; i++)
+		if ((hva = kvmvmm_hva(kvmvmm_checks[i].gpa)) != NULL)
+			printf("before kvm_run: gpa=0x%" PRIx64 " memread=%s\n",
+			    kvmvmm_checks[i].gpa,
+			    kvmvmm_errname(kvmvmm_memread(hva)));
+	for (i = 1; i < kvmvmm_vcpus; i++)
+		if (pthread_create(&extra[n], NULL, kvmvmm_extra_main,
+		    (void *)(uintptr_t)i) == 0)
+			n++;
+	if (kvmvmm_kick_ms > 0) {
+		memset(&act, 0, sizeof act);
+		act.sa_handler = kvmvmm_ipi;
+		sigemptyset(&act.sa_mask);
+		sigaction(SIGUSR1, &act, NULL);
+		if (pthread_create(&kick, NULL, kvmvmm_kick_main, NULL) == 0)
+			pthread_detach(kick);
+	}
+	v->rc = kvmvmm_enter(0, &v->fd, &v->error);
+	for (i = 0; i < n; i++)
+		pthread_join(extra[i], NULL);
+}
+
+/*
+ * Load one byte from addr; returns 1 if that raised SIGBUS at addr in
+ * this VMM's handler, 0 if the load completed (*value), -1 if a SIGBUS
+ * came for another address.
+ */
+static int
+kvmvmm_load(const volatile uint8_t *addr, uint8_t *value)
+{
+	sigjmp_buf	jb;
+
+	if (sigsetjmp(jb, 1) != 0)
+		return atomic_load(&kvmvmm_last_addr) == (uintptr_t)addr ?
+		    1 : -1;
+	kvmvmm_jmp = &jb;
+	*value = *addr;
+	kvmvmm_jmp = NULL;
+	return 0;
+}
+
 /* Body of the vCPU thread: raise the signals it is given, on itself. */
 static void *
 kvmvmm_vcpu_main(void *arg)
@@ -446,12 +712,25 @@ kvmvmm_vcpu_main(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	pthread_mutex_lock(&v->lock);
 	for (;;) {
+		uint8_t	value = 0;
+
 		while (!v->job && !v->quit)
 			pthread_cond_wait(&v->cond, &v->lock);
 		if (v->quit)
 			break;
-		v->rc = kvmvmm_raise(&v->si);
-		v->error = errno;
+		switch (v->job) {
+		case KVMVMM_JOB_RAISE:
+			v->rc = kvmvmm_raise(&v->si);
+			v->error = errno;
+			break;
+		case KVMVMM_JOB_RUN:
+			kvmvmm_vcpu_run(v);
+			break;
+		case KVMVMM_JOB_LOAD:
+			v->rc = kvmvmm_load(v->addr, &value);
+			v->error = value;
+			break;
+		}
 		v->job = 0;
 		v->done = 1;
 		pthread_cond_broadcast(&v->cond);
@@ -465,17 +744,19 @@ kvmvmm_vcpu_main(void *arg)
 	return NULL;
 }
 
-/* Have the vCPU thread raise si; returns its rt_tgsigqueueinfo result. */
+/* Give the vCPU thread a job and wait for it; returns its rc. */
 static int
-kvmvmm_vcpu_raise(const siginfo_t *si)
+kvmvmm_vcpu_job(int job, const siginfo_t *si, const volatile uint8_t *addr)
 {
 	struct kvmvmm_vcpu	*v = &kvmvmm_cpu;
 	int			 rc;
 
 	pthread_mutex_lock(&v->lock);
-	v->si = *si;
+	if (si != NULL)
+		v->si = *si;
+	v->addr = addr;
 	v->done = 0;
-	v->job = 1;
+	v->job = job;
 	pthread_cond_broadcast(&v->cond);
 	while (!v->done)
 		pthread_cond_wait(&v->cond, &v->lock);
@@ -483,6 +764,13 @@ kvmvmm_vcpu_raise(const siginfo_t *si)
 	errno = v->error;
 	pthread_mutex_unlock(&v->lock);
 	return rc;
+}
+
+/* Have the vCPU thread raise si; returns its rt_tgsigqueueinfo result. */
+static int
+kvmvmm_vcpu_raise(const siginfo_t *si)
+{
+	return kvmvmm_vcpu_job(KVMVMM_JOB_RAISE, si, NULL);
 }
 
 /*
@@ -609,11 +897,14 @@ kvmvmm_install(void)
 	sigaction(SIGINT, &act, NULL);
 }
 
+static int	kvmvmm_check(const struct kvmvmm_gpa_range *);
+
 /* Read and run stdin commands until end of input, quit or SIGTERM. */
 static int
 kvmvmm_commands(void)
 {
 	struct kvmvmm_poison	 p;
+	struct kvmvmm_gpa_range	 r;
 	struct pollfd		 pfd;
 	char			 line[256], *nl;
 	uint64_t		 gpa;
@@ -636,6 +927,12 @@ kvmvmm_commands(void)
 			if (kvmvmm_number(line + 5, &gpa) == -1 ||
 			    kvmvmm_move(gpa) == -1)
 				failed = 1;
+		} else if (strncmp(line, "check ", 6) == 0) {
+			if (kvmvmm_parse_range(line + 6, &r) == -1) {
+				printf("bad command: %s\n", line);
+				failed = 1;
+			} else if (kvmvmm_check(&r) == -1)
+				failed = 1;
 		} else if (kvmvmm_parse_poison(line, " ", &p) == -1) {
 			printf("bad command: %s\n", line);
 			failed = 1;
@@ -645,6 +942,263 @@ kvmvmm_commands(void)
 	}
 	/* SIGTERM waits for input no longer than the poll interval. */
 	return failed ? -1 : 0;
+}
+
+/*
+ * Put a poison marker on [hva, hva + len): userfaultfd (user mode only, as
+ * an unprivileged QEMU must), register exactly the range, drop the pages,
+ * UFFDIO_POISON. Returns 0, or -1 with a message in err.
+ */
+static int
+kvmvmm_poison_marker(void *hva, uint64_t len, char *err, size_t errlen)
+{
+	struct uffdio_api		api;
+	struct uffdio_register		reg;
+	struct kvmvmm_uffdio_poison	p;
+	const char			*what;
+	int				fd, rc = -1;
+
+	fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK |
+	    UFFD_USER_MODE_ONLY);
+	if (fd == -1) {
+		snprintf(err, errlen, "userfaultfd: %s", strerror(errno));
+		return -1;
+	}
+	memset(&api, 0, sizeof api);
+	api.api = UFFD_API;
+	api.features = UFFD_FEATURE_POISON;
+	memset(&reg, 0, sizeof reg);
+	reg.range.start = (uintptr_t)hva;
+	reg.range.len = len;
+	reg.mode = UFFDIO_REGISTER_MODE_MISSING;
+	memset(&p, 0, sizeof p);
+	p.range = reg.range;
+	what = "UFFDIO_API with UFFD_FEATURE_POISON";
+	if (ioctl(fd, UFFDIO_API, &api) == -1)
+		goto out;
+	what = "UFFDIO_REGISTER";
+	if (ioctl(fd, UFFDIO_REGISTER, &reg) == -1)
+		goto out;
+	what = "MADV_DONTNEED";
+	if (madvise(hva, len, MADV_DONTNEED) == -1)
+		goto out;
+	what = "UFFDIO_POISON";
+	if (ioctl(fd, KVMVMM_UFFDIO_POISON, &p) == -1)
+		goto out;
+	if (p.updated != (int64_t)len) {
+		errno = EIO;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc == -1)
+		snprintf(err, errlen, "%s: %s", what, strerror(errno));
+	close(fd);
+	return rc;
+}
+
+/* Read one byte at addr through /proc/self/mem: 0, or the errno. */
+static int
+kvmvmm_memread(const void *addr)
+{
+	uint8_t	b;
+	ssize_t	n;
+	int	fd, error;
+
+	if ((fd = open("/proc/self/mem", O_RDONLY | O_CLOEXEC)) == -1)
+		return errno;
+	n = pread(fd, &b, 1, (off_t)(uintptr_t)addr);
+	error = n == 1 ? 0 : n == -1 ? errno : EIO;
+	close(fd);
+	return error;
+}
+
+/* "ok", "EIO" or another errno's name, for output lines. */
+static const char *
+kvmvmm_errname(int error)
+{
+	static char	buf[32];
+
+	if (error == 0)
+		return "ok";
+	if (error == EIO)
+		return "EIO";
+	snprintf(buf, sizeof buf, "errno%d", error);
+	return buf;
+}
+
+/* Whether UFFDIO_POISON works here: exit 0, or 77 with the reason. */
+static int
+kvmvmm_uffd_probe(void)
+{
+	uint8_t	*page;
+	char	 err[128];
+
+	page = mmap(NULL, 2 * KVMVMM_PAGE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED) {
+		printf("uffd poison: mmap: %s\n", strerror(errno));
+		return KVMVMM_EXIT_NOKVM;
+	}
+	memset(page, 1, 2 * KVMVMM_PAGE);
+	if (kvmvmm_poison_marker(page + KVMVMM_PAGE, KVMVMM_PAGE, err,
+	    sizeof err) == -1) {
+		printf("uffd poison: %s\n", err);
+		return KVMVMM_EXIT_NOKVM;
+	}
+	if (kvmvmm_memread(page + KVMVMM_PAGE) != EIO ||
+	    kvmvmm_memread(page) != 0) {
+		printf("uffd poison: the marker does not read as EIO\n");
+		return KVMVMM_EXIT_NOKVM;
+	}
+	printf("uffd poison: ok\n");
+	return KVMVMM_EXIT_OK;
+}
+
+/* --mark: a poison marker standing in for hardware poison. */
+static int
+kvmvmm_mark(const struct kvmvmm_gpa_range *r)
+{
+	uint8_t	*hva, *last;
+	char	 err[128];
+
+	hva = kvmvmm_hva(r->gpa);
+	last = kvmvmm_hva(r->gpa + r->len - 1);
+	if (hva == NULL || last != hva + r->len - 1) {
+		printf("mark gpa=0x%" PRIx64 ": not in one slot\n", r->gpa);
+		return -1;
+	}
+	if (kvmvmm_poison_marker(hva, r->len, err, sizeof err) == -1) {
+		printf("mark gpa=0x%" PRIx64 ": %s\n", r->gpa, err);
+		return -1;
+	}
+	printf("marked gpa=0x%" PRIx64 " len=%" PRIu64 "\n", r->gpa, r->len);
+	return 0;
+}
+
+/*
+ * --check: every page of the range must read EIO through /proc/self/mem,
+ * the pages either side must read; a load on the vCPU thread must raise
+ * SIGBUS into this VMM's handler and leave the page poisoned.
+ */
+static int
+kvmvmm_check(const struct kvmvmm_gpa_range *r)
+{
+	uint8_t		*hva, *last;
+	uint64_t	 off;
+	const char	*mem = "EIO", *load;
+	char		 lbuf[32];
+	int		 e, below, above, rc, after;
+
+	hva = kvmvmm_hva(r->gpa);
+	last = kvmvmm_hva(r->gpa + r->len - 1);
+	if (hva == NULL || last != hva + r->len - 1) {
+		printf("check gpa=0x%" PRIx64 ": not in one slot\n", r->gpa);
+		return -1;
+	}
+	for (off = 0; off < r->len; off += KVMVMM_PAGE)
+		if ((e = kvmvmm_memread(hva + off)) != EIO) {
+			mem = e == 0 ? "readable" : kvmvmm_errname(e);
+			break;
+		}
+	below = kvmvmm_memread(hva - KVMVMM_PAGE);
+	above = kvmvmm_memread(hva + r->len);
+	rc = kvmvmm_vcpu_job(KVMVMM_JOB_LOAD, NULL, hva);
+	if (rc == 1)
+		load = "SIGBUS";
+	else if (rc == 0) {
+		snprintf(lbuf, sizeof lbuf, "value=%d", errno);
+		load = lbuf;
+	} else
+		load = "SIGBUS-elsewhere";
+	after = kvmvmm_memread(hva);
+	printf("check gpa=0x%" PRIx64 " len=%" PRIu64 " memread=%s below=%s "
+	    "above=%s load=%s after=%s\n", r->gpa, r->len, mem,
+	    kvmvmm_errname(below), kvmvmm_errname(above), load,
+	    kvmvmm_errname(after));
+	fflush(stdout);
+	return 0;
+}
+
+/* What the "migration" thread saw. */
+struct kvmvmm_mread {
+	const volatile uint8_t	*hva;
+	int			 faulted;	/* the VMM's handler got it */
+	unsigned int		 nonzero;
+};
+
+/* Body of the "migration" thread: name itself, read one page. */
+static void *
+kvmvmm_mread_main(void *arg)
+{
+	struct kvmvmm_mread	*m = arg;
+	sigjmp_buf		 jb;
+	uint64_t		 i;
+
+	pthread_setname_np(pthread_self(), kvmvmm_mname);
+	if (sigsetjmp(jb, 1) != 0) {
+		m->faulted = 1;
+		return NULL;
+	}
+	kvmvmm_jmp = &jb;
+	for (i = 0; i < KVMVMM_PAGE; i++)
+		if (m->hva[i] != 0)
+			m->nonzero++;
+	kvmvmm_jmp = NULL;
+	return NULL;
+}
+
+/*
+ * --migrate-read: read the page at gpa from a thread made the way QEMU
+ * 7.2 makes its helper threads (every signal blocked but SIGSEGV, SIGFPE
+ * and SIGILL), then see whether it is poisoned again a while later.
+ */
+static int
+kvmvmm_migrate_read(uint64_t gpa)
+{
+	struct kvmvmm_mread	m;
+	struct timespec		nap = { 0, KVMVMM_REPOISON_WAIT_MS * 1000000L };
+	pthread_t		t;
+	sigset_t		set, old;
+	uint8_t			*hva;
+	int			now, later, error;
+
+	if ((hva = kvmvmm_hva(gpa)) == NULL) {
+		printf("migration read gpa=0x%" PRIx64 ": in no slot\n", gpa);
+		return -1;
+	}
+	memset(&m, 0, sizeof m);
+	m.hva = hva;
+	sigfillset(&set);
+	sigdelset(&set, SIGSEGV);
+	sigdelset(&set, SIGFPE);
+	sigdelset(&set, SIGILL);
+	pthread_sigmask(SIG_SETMASK, &set, &old);
+	error = pthread_create(&t, NULL, kvmvmm_mread_main, &m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (error != 0) {
+		printf("migration read gpa=0x%" PRIx64 ": pthread_create: %s\n",
+		    gpa, strerror(error));
+		return -1;
+	}
+	pthread_join(t, NULL);
+	now = kvmvmm_memread(hva);
+	if (m.faulted) {
+		printf("migration read gpa=0x%" PRIx64 " by %s: SIGBUS reached "
+		    "the VMM's handler (QEMU 7.2 aborts here)\n", gpa,
+		    kvmvmm_mname);
+		return -1;
+	}
+	printf("migration read gpa=0x%" PRIx64 " by %s: completed nonzero=%u "
+	    "memread=%s\n", gpa, kvmvmm_mname, m.nonzero,
+	    kvmvmm_errname(now));
+	fflush(stdout);
+	nanosleep(&nap, NULL);
+	later = kvmvmm_memread(hva);
+	printf("migration read gpa=0x%" PRIx64 ": %d ms later memread=%s\n",
+	    gpa, KVMVMM_REPOISON_WAIT_MS, kvmvmm_errname(later));
+	fflush(stdout);
+	return 0;
 }
 
 int
@@ -658,7 +1212,8 @@ main(int argc, char **argv)
 	for (i = 1; i < (unsigned int)argc; i++) {
 		const char *a = argv[i];
 
-		if (strcmp(a, "-uuid") == 0 || strcmp(a, "-name") == 0) {
+		if (strcmp(a, "-uuid") == 0 || strcmp(a, "-name") == 0 ||
+		    strcmp(a, "-incoming") == 0) {
 			if (++i == (unsigned int)argc)
 				kvmvmm_usage("option needs a value");
 		} else if (strcmp(a, "--ram") == 0) {
@@ -674,7 +1229,53 @@ main(int argc, char **argv)
 			    &kvmvmm_poisons[kvmvmm_npoison]) == -1)
 				kvmvmm_usage("bad --poison");
 			kvmvmm_npoison++;
-		} else if (strcmp(a, "--hold") == 0)
+		} else if (strcmp(a, "--check") == 0 ||
+		    strcmp(a, "--mark") == 0) {
+			struct kvmvmm_gpa_range	*r;
+			unsigned int		*n;
+
+			r = a[2] == 'c' ? kvmvmm_checks : kvmvmm_marks;
+			n = a[2] == 'c' ? &kvmvmm_nchecks : &kvmvmm_nmarks;
+			if (++i == (unsigned int)argc ||
+			    *n == KVMVMM_MAX_CHECK ||
+			    kvmvmm_parse_range(argv[i], &r[*n]) == -1)
+				kvmvmm_usage("bad --check or --mark (GPA[:LEN], "
+				    "whole pages)");
+			(*n)++;
+		} else if (strcmp(a, "--migrate-read") == 0) {
+			if (++i == (unsigned int)argc ||
+			    kvmvmm_nmreads == KVMVMM_MAX_CHECK ||
+			    kvmvmm_number(argv[i],
+			    &kvmvmm_mreads[kvmvmm_nmreads]) == -1)
+				kvmvmm_usage("bad --migrate-read");
+			kvmvmm_nmreads++;
+		} else if (strcmp(a, "--migrate-name") == 0) {
+			if (++i == (unsigned int)argc)
+				kvmvmm_usage("option needs a value");
+			kvmvmm_mname = argv[i];
+		} else if (strcmp(a, "--vcpus") == 0) {
+			uint64_t	v;
+
+			if (++i == (unsigned int)argc ||
+			    kvmvmm_number(argv[i], &v) == -1 || v < 1 ||
+			    v > KVMVMM_MAX_VCPUS)
+				kvmvmm_usage("bad --vcpus (1 to 8)");
+			kvmvmm_vcpus = (unsigned int)v;
+		} else if (strcmp(a, "--settle") == 0) {
+			if (++i == (unsigned int)argc ||
+			    kvmvmm_number(argv[i], &kvmvmm_settle_ms) == -1 ||
+			    kvmvmm_settle_ms > 60000)
+				kvmvmm_usage("bad --settle (milliseconds)");
+		} else if (strcmp(a, "--kick-after") == 0) {
+			if (++i == (unsigned int)argc ||
+			    kvmvmm_number(argv[i], &kvmvmm_kick_ms) == -1 ||
+			    kvmvmm_kick_ms == 0 || kvmvmm_kick_ms > 60000)
+				kvmvmm_usage("bad --kick-after (milliseconds)");
+		} else if (strcmp(a, "--run") == 0)
+			kvmvmm_run = 1;
+		else if (strcmp(a, "--uffd-probe") == 0)
+			return kvmvmm_uffd_probe();
+		else if (strcmp(a, "--hold") == 0)
 			hold = 1;
 		else if (strcmp(a, "--use-signal") == 0)
 			kvmvmm_plain = 1;
@@ -700,6 +1301,7 @@ main(int argc, char **argv)
 		return KVMVMM_EXIT_NOKVM;
 	kvmvmm_print_layout();
 
+	kvmvmm_cpu.fd = -1;
 	pthread_mutex_init(&kvmvmm_cpu.lock, NULL);
 	pthread_cond_init(&kvmvmm_cpu.cond, NULL);
 	if (pthread_create(&kvmvmm_cpu.thread, NULL, kvmvmm_vcpu_main,
@@ -707,8 +1309,30 @@ main(int argc, char **argv)
 		fprintf(stderr, "kvmvmm: cannot start the vCPU thread\n");
 		return KVMVMM_EXIT_FAIL;
 	}
+	/* KVM_RUN's own answer does not matter; a vCPU must exist. */
+	if (kvmvmm_run) {
+		(void)kvmvmm_vcpu_job(KVMVMM_JOB_RUN, NULL, NULL);
+		if (kvmvmm_cpu.fd == -1)
+			failed = 1;
+	}
 	for (i = 0; i < kvmvmm_npoison; i++)
 		if (kvmvmm_poison(&kvmvmm_poisons[i]) == -1)
+			failed = 1;
+	if (kvmvmm_settle_ms > 0) {
+		struct timespec	nap;
+
+		nap.tv_sec = (time_t)(kvmvmm_settle_ms / 1000);
+		nap.tv_nsec = (long)(kvmvmm_settle_ms % 1000) * 1000000L;
+		nanosleep(&nap, NULL);
+	}
+	for (i = 0; i < kvmvmm_nmarks; i++)
+		if (kvmvmm_mark(&kvmvmm_marks[i]) == -1)
+			failed = 1;
+	for (i = 0; i < kvmvmm_nchecks; i++)
+		if (kvmvmm_check(&kvmvmm_checks[i]) == -1)
+			failed = 1;
+	for (i = 0; i < kvmvmm_nmreads; i++)
+		if (kvmvmm_migrate_read(kvmvmm_mreads[i]) == -1)
 			failed = 1;
 	if (hold && kvmvmm_commands() == -1)
 		failed = 1;
@@ -718,6 +1342,9 @@ main(int argc, char **argv)
 	pthread_cond_broadcast(&kvmvmm_cpu.cond);
 	pthread_mutex_unlock(&kvmvmm_cpu.lock);
 	pthread_join(kvmvmm_cpu.thread, NULL);
+	if (kvmvmm_cpu.fd != -1)
+		close(kvmvmm_cpu.fd);
 	close(kvmvmm_vmfd);
+	close(kvmvmm_kvmfd);
 	return failed ? KVMVMM_EXIT_FAIL : KVMVMM_EXIT_OK;
 }
