@@ -163,6 +163,15 @@ deploy/libvirt/rasd-cover -c "$VIRT_URI" --shim "$VIRT_SHIM" \
 check "rasd-cover again: already covered" grep -q "^g1: already covered" "$T/cover2.out"
 check "rasd-cover again: XML unchanged" cmp -s "$T/g1-covered.xml" \
 	<(vsh dumpxml --inactive g1)
+deploy/libvirt/rasd-cover -c "$VIRT_URI" --shim "$VIRT_SHIM" --required \
+	g1 >"$T/cover3.out" 2>&1
+check "rasd-cover --required: covered again" grep -q "^g1: covered" "$T/cover3.out"
+check "g1's XML now requires the re-arm" grep -q \
+	"<qemu:env name='RASD_SHIM_REQUIRED' value='1'/>" <(vsh dumpxml --inactive g1)
+check "g1 still preloads the shim once" test "$(vsh dumpxml --inactive g1 | grep -c "name='LD_PRELOAD'")" -eq 1
+deploy/libvirt/rasd-cover -c "$VIRT_URI" --shim "$VIRT_SHIM" --required \
+	g1 >"$T/cover4.out" 2>&1
+check "rasd-cover --required again: already covered" grep -q "^g1: already covered" "$T/cover4.out"
 
 # Covered, REQUIRED=yes, rasd down: refused; rasd up: starts. The shim
 # file itself is absent here (ld.so warns, QEMU runs): this test covers
