@@ -256,6 +256,15 @@ virt_define_guest() {
     <qemu:env name='RASD_SOCKET' value='$sock'/>
   </qemu:commandline>"
 	fi
+	virt_write_domain "$name" "$disk" "$ns" "$env"
+}
+
+# virt_write_domain NAME DISK NS ENV: define the test guest (q35, 128 MiB,
+# 1 vCPU, KVM, DISK as raw SATA, COM1 into a file), with NS added to
+# <domain> and ENV (a <qemu:commandline> block, or "") inside it. Shared
+# with libvirt2-lib.sh.
+virt_write_domain() {
+	local name=$1 disk=$2 ns=$3 env=$4 xml
 	xml=$VIRT_ROOT/$name.xml
 	cat >"$xml" <<-EOF
 	<domain type='kvm'$ns>

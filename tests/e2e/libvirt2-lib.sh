@@ -315,37 +315,7 @@ mig_define_guest() {
     <qemu:env name='RASD_SOCKET' value='$sock'/>$extra
   </qemu:commandline>"
 	fi
-	xml=$VIRT_ROOT/$name.xml
-	cat >"$xml" <<-EOF
-	<domain type='kvm'$ns>
-	  <name>$name</name>
-	  <memory unit='MiB'>128</memory>
-	  <vcpu>1</vcpu>
-	  <os>
-	    <type arch='x86_64' machine='q35'>hvm</type>
-	    <boot dev='hd'/>
-	  </os>
-	  <on_poweroff>destroy</on_poweroff>
-	  <on_reboot>restart</on_reboot>
-	  <on_crash>destroy</on_crash>
-	  <devices>
-	    <emulator>$(command -v qemu-system-x86_64)</emulator>
-	    <disk type='file' device='disk'>
-	      <driver name='qemu' type='raw'/>
-	      <source file='$disk'/>
-	      <target dev='sda' bus='sata'/>
-	    </disk>
-	    <controller type='usb' model='none'/>
-	    <serial type='file'>
-	      <source path='$(virt_serial "$name")'/>
-	      <target port='0'/>
-	    </serial>
-	    <memballoon model='none'/>
-	  </devices>
-	$env
-	</domain>
-	EOF
-	vsh define "$xml" >/dev/null
+	virt_write_domain "$name" "$disk" "$ns" "$env"
 }
 
 # mig_migrate NAME FROM_URI TO_URI [OPTIONS...]: live peer-to-peer
