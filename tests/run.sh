@@ -1,13 +1,46 @@
 #!/usr/bin/env bash
 # tests/run.sh -- the whole test suite (`make check`): criterion unit tests,
 # fuzz-target replays, end-to-end tests (C and shell) against the real rasd.
-# Prints one PASS/FAIL line per suite and a closing "N passed, N failed".
+# Prints one PASS/FAIL line per suite and a closing "N passed, N failed,
+# N skipped".
+#
+# A shell test whose header says "# needs: kvm" runs only where KVM really
+# works; "# needs: kvm qemu" also runs once per QEMU lane (RAS_QEMU is the
+# emulator it must use). Where the KVM tests run:
+#   - this machine, when /dev/kvm works here and its kernel has
+#     memory-failure support (the fast path);
+#   - else the nested KVM host (tests/kvmhost/kvmhost): booted once, it
+#     runs this script with RAS_SUITE=kvm inside and reports back;
+#   - else nowhere: one skip line with the reason, and a failure when CI=true
+#     unless RAS_ALLOW_KVM_SKIP=1.
+#
+# Settings (environment):
+#   RAS_SUITE=all|fast|kvm   all (default); fast: everything but the KVM
+#                            tests; kvm: only the KVM tests, run here
+#   RAS_QEMU_LANES="7.2 10"  the QEMU lanes: 7.2 is the installed
+#                            qemu-system-x86_64, 10 the backported one that
+#                            tests/kvmhost unpacks beside it
+#   RAS_KVM_WHERE=auto|local|nested   force where the KVM tests run
+#   RAS_KVM_PART=all|qemu    qemu: only the KVM tests that use QEMU
+#   RAS_TEST_TIMEOUT=SEC     per shell test (default 1500); a test that
+#                            outlives it is killed and fails
+# A "not ok - ... # TODO issue N" line is a known failure that issue N
+# fixes: counted as skipped and listed, never as a pass.
 set -u
 B=${B:-build}
 cd "$(dirname "$0")/.."
-export RASD_BIN=$B/bin/rasd RASCTL_BIN=$B/bin/rasctl VMMSIM_BIN=$B/bin/ras-vmmsim
-pass=0 fail=0 skip=0
-log=$(mktemp -d /tmp/rasd-check-XXXXXX)
+export B RASD_BIN=$B/bin/rasd RASCTL_BIN=$B/bin/rasctl VMMSIM_BIN=$B/bin/ras-vmmsim
+SUITE=${RAS_SUITE:-all}
+LANES=${RAS_QEMU_LANES:-7.2 10}
+TEST_TIMEOUT=${RAS_TEST_TIMEOUT:-1500}
+pass=0 fail=0 skip=0 todo=0
+# Inside the nested host, the logs go to its run folder, which the outer
+# machine sees live (and keeps when something failed).
+if [ -n "${KVMHOST_OUT:-}" ]; then
+	log=$KVMHOST_OUT/check; mkdir -p "$log"
+else
+	log=$(mktemp -d /tmp/rasd-check-XXXXXX)
+fi
 
 # Run a criterion binary and add its counts.
 crit() {
@@ -33,37 +66,171 @@ crit() {
 	fi
 }
 
-# Run a shell test script; it prints "ok - ..." / "not ok - ..." / "skip - ...".
+# needs FILE: what a shell test needs ("", "kvm" or "kvm qemu").
+needs() { sed -n 's/^# needs: //p' "$1" | head -1; }
+
+# script FILE [LABEL]: run a shell test; it prints "ok - ..." / "not ok -
+# ..." / "skip - ...". A KVM test that skips as a whole fails under CI.
 script() {
-	local t=$1 name out p f s
-	name=$(basename "$t" .sh)
+	local t=$1 name out p f s x rc t0 secs
+	name=${2:-$(basename "$t" .sh)}
 	out="$log/$name.out"
-	bash "$t" >"$out" 2>&1
-	local rc=$?
-	p=$(grep -ac '^ok - ' "$out"); f=$(grep -ac '^not ok - ' "$out")
+	t0=$(date +%s)
+	timeout -k 20 "$TEST_TIMEOUT" bash "$t" >"$out" 2>&1
+	rc=$?
+	secs=$(( $(date +%s) - t0 ))
+	[ "$rc" -eq 124 ] && echo "not ok - $name killed after $TEST_TIMEOUT s (RAS_TEST_TIMEOUT)" >>"$out"
+	p=$(grep -ac '^ok - ' "$out")
+	f=$(grep -a '^not ok - ' "$out" | grep -vc '# TODO')
+	x=$(grep -a '^not ok - ' "$out" | grep -c '# TODO')
 	s=$(grep -ac '^skip - ' "$out")
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi
-	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s))
+	if [ "$p" -eq 0 ] && [ "$f" -eq 0 ] && [ "$s" -gt 0 ] && [ -n "$(needs "$t")" ] &&
+	    [ "${CI:-}" = true ] && [ -z "${RAS_ALLOW_KVM_SKIP:-}" ]; then
+		echo "FAIL $name: a KVM test skipped under CI (RAS_ALLOW_KVM_SKIP=1 allows it):"
+		grep -a '^skip - ' "$out" | head -3
+		fail=$((fail + 1)); skip=$((skip + s)); return
+	fi
+	pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + s + x)); todo=$((todo + x))
 	if [ "$f" -gt 0 ]; then
-		echo "FAIL $name ($p ok, $f not ok, exit $rc)"; grep -a -v '^ok - ' "$out" | tail -40
+		echo "FAIL $name ($p ok, $f not ok, exit $rc, $secs s)"; grep -a -v '^ok - ' "$out" | tail -40
 	else
-		if [ "$s" -gt 0 ]; then echo "PASS $name ($p checks, $s skipped)"; else echo "PASS $name ($p checks)"; fi
+		local extra=''
+		[ "$s" -gt 0 ] && extra=", $s skipped"
+		[ "$x" -gt 0 ] && extra="$extra, $x known failures"
+		echo "PASS $name ($p checks$extra, $secs s)"
+		grep -a -E '^(skip - |not ok - .*# TODO)' "$out" | sed 's/^/  /'
 	fi
 }
 
-for t in "$B"/tests/test_*; do [ -x "$t" ] && crit "$t"; done
-for f in "$B"/fuzz/fuzz_*; do
-	[ -x "$f" ] || continue
-	n=$(basename "$f"); c=tests/fuzz/corpus/${n#fuzz_}
-	if "$f" "$c"/* tests/data/*.hest >"$log/$n.out" 2>&1; then
-		echo "PASS $n ($(tail -1 "$log/$n.out"))"; pass=$((pass + 1))
-	else
-		echo "FAIL $n"; tail -20 "$log/$n.out"; fail=$((fail + 1))
-	fi
-done
-for t in "$B"/tests/e2e_*; do [ -x "$t" ] && crit "$t"; done
-for t in tests/e2e/t_*.sh; do [ -f "$t" ] && script "$t"; done
+# kvm_here: KVM works on this machine (a KVM VMM runs a guest) and its
+# kernel has memory-failure support, so that poison behaves as on real
+# hardware (a guest touching it gets BUS_MCEERR_AR, not BUS_ADRERR).
+kvm_here() {
+	[ -c /dev/kvm ] || { KVM_WHY="no /dev/kvm"; return 1; }
+	[ -e /proc/sys/vm/memory_failure_early_kill ] ||
+	    { KVM_WHY="this kernel has no CONFIG_MEMORY_FAILURE"; return 1; }
+	local o
+	o=$("$B/tests/tools/kvmvmm" 2>&1)
+	case $? in
+	0) return 0 ;;
+	*) KVM_WHY="KVM unusable: $(tail -1 <<<"$o")"; return 1 ;;
+	esac
+}
 
+# lane_qemu LANE: the emulator binary of a QEMU lane.
+lane_qemu() {
+	case $1 in
+	7.2) command -v qemu-system-x86_64 ;;
+	10) tests/kvmhost/kvmhost qemu10 2>>"$log/kvmhost-fetch.out" ;;
+	*) return 1 ;;
+	esac
+}
+
+# Run the KVM tests here: those that use no QEMU once (unless
+# RAS_KVM_PART=qemu), and those that do once per lane.
+kvm_tests_here() {
+	local t n lane q
+	for t in tests/e2e/t_*.sh; do
+		n=$(needs "$t")
+		case $n in
+		kvm) [ "${RAS_KVM_PART:-all}" = qemu ] || script "$t" ;;
+		"kvm qemu")
+			for lane in $LANES; do
+				if ! q=$(lane_qemu "$lane") || [ ! -x "$q" ]; then
+					echo "FAIL $(basename "$t" .sh)[qemu$lane]: QEMU $lane not available"
+					tail -3 "$log/kvmhost-fetch.out" 2>/dev/null
+					fail=$((fail + 1)); continue
+				fi
+				RAS_QEMU=$q script "$t" "$(basename "$t" .sh)[qemu$lane]"
+			done ;;
+		esac
+	done
+}
+
+# Run the KVM tests in nested hosts, one per QEMU lane and two at a time
+# (one TCG thread each: the machine's two cores); the first lane's host
+# also runs the tests that use no QEMU. Add up the counts they report.
+kvm_tests_nested() {
+	local lane out part=all n=0 pids=() outs=() i line p f s t0
+	t0=$(date +%s)
+	for lane in $LANES; do
+		[ "$n" -ge 2 ] && wait "${pids[$((n - 2))]}"
+		out=$log/kvmhost-qemu$lane.out
+		tests/kvmhost/kvmhost run --timeout $(( TEST_TIMEOUT * 4 )) -- \
+		    env RAS_SUITE=kvm RAS_KVM_WHERE=local RAS_QEMU_LANES="$lane" \
+		    RAS_KVM_PART=$part tests/run.sh >"$out" 2>&1 &
+		pids+=($!) outs+=("$out")
+		part=qemu n=$((n + 1))
+	done
+	for i in "${!pids[@]}"; do
+		wait "${pids[$i]}"
+		out=${outs[$i]}
+		echo "# nested KVM host, QEMU lane ${out##*qemu}:"
+		sed -e '/^[0-9]* passed, [0-9]* failed/d' "$out"
+		line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+		if [ -z "$line" ]; then
+			echo "FAIL kvmhost: the nested host gave no result"
+			fail=$((fail + 1)); continue
+		fi
+		p=$(sed 's/^\([0-9]*\) passed.*/\1/' <<<"$line")
+		f=$(sed 's/.* \([0-9]*\) failed.*/\1/' <<<"$line")
+		s=$(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$line")
+		pass=$((pass + p)); fail=$((fail + f)); skip=$((skip + ${s:-0}))
+		todo=$((todo + $(grep -ac '^  not ok - .*# TODO' "$out")))
+	done
+	KVM_NOTE="KVM tests ran in nested KVM hosts (QEMU lanes: $LANES), $(( $(date +%s) - t0 )) s with their boots"
+}
+
+if [ "$SUITE" != kvm ]; then
+	for t in "$B"/tests/test_*; do [ -x "$t" ] && crit "$t"; done
+	for f in "$B"/fuzz/fuzz_*; do
+		[ -x "$f" ] || continue
+		n=$(basename "$f"); c=tests/fuzz/corpus/${n#fuzz_}
+		if "$f" "$c"/* tests/data/*.hest >"$log/$n.out" 2>&1; then
+			echo "PASS $n ($(tail -1 "$log/$n.out"))"; pass=$((pass + 1))
+		else
+			echo "FAIL $n"; tail -20 "$log/$n.out"; fail=$((fail + 1))
+		fi
+	done
+	for t in "$B"/tests/e2e_*; do [ -x "$t" ] && crit "$t"; done
+	for t in tests/e2e/t_*.sh; do
+		[ -f "$t" ] && [ -z "$(needs "$t")" ] && script "$t"
+	done
+fi
+
+KVM_NOTE=
+if [ "$SUITE" != fast ]; then
+	where=${RAS_KVM_WHERE:-auto}
+	KVM_WHY=
+	if [ "$where" = auto ]; then
+		if kvm_here; then where=local; else where=nested; fi
+	fi
+	case $where in
+	local)
+		t0=$(date +%s)
+		kvm_tests_here
+		KVM_NOTE="KVM tests ran on ${KVMHOST:+the nested host's}${KVMHOST:-this machine's} /dev/kvm (QEMU lanes: $LANES), $(( $(date +%s) - t0 )) s" ;;
+	nested)
+		echo "# KVM tests: ${KVM_WHY:-nested host requested}; running them in the nested KVM host"
+		if tests/kvmhost/kvmhost fetch >"$log/kvmhost-fetch.out" 2>&1; then
+			kvm_tests_nested
+		else
+			echo "skip - KVM tests: no /dev/kvm here and no nested host:"
+			tail -3 "$log/kvmhost-fetch.out" | sed 's/^/  /'
+			if [ "${CI:-}" = true ] && [ -z "${RAS_ALLOW_KVM_SKIP:-}" ]; then
+				echo "FAIL KVM tests skipped under CI (RAS_ALLOW_KVM_SKIP=1 allows it)"
+				fail=$((fail + 1))
+			else
+				skip=$((skip + 1))
+			fi
+			KVM_NOTE="KVM tests did not run"
+		fi ;;
+	esac
+fi
+
+[ "$todo" -gt 0 ] && echo "# $todo known failures (# TODO lines above), counted as skipped"
+[ -n "$KVM_NOTE" ] && echo "# $KVM_NOTE"
 [ "$fail" -eq 0 ] && rm -rf "$log"
 echo "$pass passed, $fail failed, $skip skipped"
 [ "$fail" -eq 0 ]

@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler
 libsqlite3-dev libcriterion-dev acpica-tools jq procps libvirt-dev
-libvirt-daemon-system libvirt-clients qemu-system-x86"
+libvirt-daemon-system libvirt-clients qemu-system-x86 busybox-static cpio xz-utils"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||

@@ -45,6 +45,8 @@
 # stopped by pid.
 
 PATH=$PATH:/usr/sbin:/sbin
+# The emulator of the test's QEMU lane (tests/run.sh sets RAS_QEMU).
+VIRT_QEMU=${RAS_QEMU:-$(command -v qemu-system-x86_64)}
 VIRT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VIRT_MOUNTS="/etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt"
 
@@ -58,7 +60,7 @@ virt_skip() {
 # mount namespace.
 if [ -z "${RAS_VIRT_NS:-}" ]; then
 	[ "$(id -u)" = 0 ] || virt_skip "libvirt tests need root"
-	for _c in libvirtd virtlogd virsh unshare qemu-system-x86_64; do
+	for _c in libvirtd virtlogd virsh unshare "$VIRT_QEMU"; do
 		command -v "$_c" >/dev/null ||
 		    virt_skip "$_c not installed (apt-get install libvirt-daemon-system libvirt-clients qemu-system-x86)"
 	done
@@ -70,7 +72,7 @@ if [ -z "${RAS_VIRT_NS:-}" ]; then
 		chgrp kvm /dev/kvm && chmod 660 /dev/kvm ||
 		    virt_skip "cannot give /dev/kvm to group kvm"
 	fi
-	if ! _out=$(echo quit | timeout 20 qemu-system-x86_64 -accel kvm \
+	if ! _out=$(echo quit | timeout 60 "$VIRT_QEMU" -accel kvm \
 	    -machine none -nodefaults -display none -monitor stdio 2>&1); then
 		virt_skip "KVM unusable: $(tail -1 <<<"$_out")"
 	fi
@@ -145,6 +147,9 @@ virt_setup() {
 	cgroup_controllers = [ ]
 	security_driver = "none"
 	EOF
+	# In the nested KVM host (tests/kvmhost) the root is 9p + overlay:
+	# a private /dev per domain would hide /dev/kvm and /dev/null from QEMU.
+	[ -n "${KVMHOST:-}" ] && echo 'namespaces = [ ]' >>/etc/libvirt/qemu.conf
 	cat >"$VIRT_RASD_CONF" <<-EOF
 	# rasd for a libvirt test: QEMU (libvirt-qemu, group kvm) connects.
 	socket_group = kvm
@@ -279,7 +284,7 @@ virt_write_domain() {
 	  <on_reboot>restart</on_reboot>
 	  <on_crash>destroy</on_crash>
 	  <devices>
-	    <emulator>$(command -v qemu-system-x86_64)</emulator>
+	    <emulator>$VIRT_QEMU</emulator>
 	    <disk type='file' device='disk'>
 	      <driver name='qemu' type='raw'/>
 	      <source file='$disk'/>

@@ -140,6 +140,7 @@ mig_setup_b() {
 	migration_port_min = 49400
 	migration_port_max = 49431
 	EOF
+	[ -n "${KVMHOST:-}" ] && echo 'namespaces = [ ]' >>"$(b_path /etc/libvirt/qemu.conf)"
 	# The hook: the settings path is baked in as /etc/libvirt/rasd-hook.conf,
 	# which in B's namespace is B's file.
 	"$VIRT_REPO/deploy/libvirt/install.sh" \

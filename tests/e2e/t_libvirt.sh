@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm qemu
 # Issue 3 end to end: an unmodified QEMU/KVM started by a real (private)
 # libvirtd, covered by rasd through the LD_PRELOAD shim, rasd watching
 # libvirt. A real memory-error SIGBUS is raised in QEMU's vCPU thread with

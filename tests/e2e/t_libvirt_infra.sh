@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm qemu
 # The libvirt test bed itself, against a real private libvirtd and real
 # QEMU/KVM: the boot-sector guests, the ptrace SIGBUS injector, the libvirt
 # hook (deploy/libvirt/qemu), its installer and rasd-cover.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm qemu
 # Issue 4 end to end: live migration of shim-covered QEMU/KVM guests
 # between two real libvirtd "hosts" on this machine (libvirt2-lib.sh), each
 # with its own rasd, the two sharing a fleet key and asking each other for

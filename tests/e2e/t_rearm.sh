@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm
 # Migration re-arm with rasd-shim.so in a real KVM process (tests/tools/kvmvmm):
 # - destination: a VMM started with -incoming does not enter KVM_RUN before
 #   every poisoned range rasd reports for the VM carries a poison marker

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# needs: kvm
 # rasd-shim.so preloaded into a real KVM process (tests/tools/kvmvmm, which
 # never talks to rasd itself): the shim names the VM from -uuid/-name,
 # follows the memory slots through KVM_SET_USER_MEMORY_REGION (split,

@@ -36,10 +36,36 @@
  * then reports what it read and whether the page is poisoned again 200 ms
  * later. --uffd-probe only says whether UFFDIO_POISON works here.
  *
+ * For memory errors made by the kernel itself (memory_failure(), KVM):
+ * --mce-early asks for early kill as QEMU does at start-up (prctl
+ * PR_MCE_KILL_EARLY on the main thread, inherited by every thread made
+ * after it), so that poison found asynchronously (hwpoison-inject, a
+ * patrol scrub) reaches this VMM as BUS_MCEERR_AO. --fill GPA[:LEN] writes
+ * a pattern there (each page starts with its own GPA) so that real pages
+ * back it, and prints the first page's PFN from /proc/self/pagemap (root
+ * only). --madv-hwpoison GPA has the vCPU thread call madvise(MADV_HWPOISON)
+ * on that page: memory_failure() with MF_ACTION_REQUIRED, which signals
+ * the calling thread. --guest-load GPA runs guest code on the vCPU (flat
+ * 32-bit protected mode at KVMVMM_CODE_GPA: "mov eax, [GPA]; hlt"), so
+ * that KVM itself faults on whatever backs GPA; on hardware poison or a
+ * poison marker KVM sends the vCPU thread SIGBUS and KVM_RUN returns
+ * EINTR. Each reports what arrived: code, address, GPA, si_addr_lsb and
+ * the receiving thread. These run after the layout is made (--fill) and
+ * after --mark (--madv-hwpoison, then --guest-load), before --check.
+ * With --hold, "fill GPA[:LEN]", "mark GPA[:LEN]", "madv-hwpoison GPA",
+ * "guest-load GPA" do the same, and "wait MS" reports an asynchronous
+ * SIGBUS: one pending for the main thread (which blocks SIGBUS as QEMU's
+ * does) is read from the signalfd and handed to the installed handler,
+ * the line saying whether the kernel sent it to that thread (SigPnd) or
+ * to the process (ShdPnd); one that ran a handler on another thread is
+ * reported as it came.
+ *
  * Output (stdout, one line each): "layout ..." lines for the final memory
  * map, "sigbus handler as queried: own|other", and per signal
  * "handler ran: code=N addr=0xHVA gpa=0xGPA" or "handler did not run: ...";
- * "kvm_run: ...", "check gpa=...", "migration read gpa=..." for the above.
+ * "kvm_run: ...", "check gpa=...", "migration read gpa=..." for the above;
+ * "filled ...", "madv-hwpoison gpa=...", "guest load gpa=...",
+ * "async sigbus: ..." for the memory-error actions.
  * Exit status: 0 done, 1 a handler did not run or a KVM call failed,
  * 2 bad arguments, 77 KVM (or, for --uffd-probe, UFFDIO_POISON) is not
  * usable here.
@@ -75,6 +101,15 @@
 #endif
 #ifndef BUS_MCEERR_AO
 #define BUS_MCEERR_AO 5
+#endif
+#ifndef MADV_HWPOISON
+#define MADV_HWPOISON 100
+#endif
+#ifndef PR_MCE_KILL
+#define PR_MCE_KILL 33
+#define PR_MCE_KILL_SET 1
+#define PR_MCE_KILL_EARLY 1
+#define PR_MCE_KILL_GET 34
 #endif
 #ifndef KVM_MEM_READONLY
 #define KVM_MEM_READONLY (1UL << 1)
@@ -116,11 +151,16 @@ struct kvmvmm_uffdio_poison {
 #define KVMVMM_MAX_VCPUS 8
 #define KVMVMM_PAGE 4096ULL
 #define KVMVMM_REPOISON_WAIT_MS 200
+#define KVMVMM_CODE_GPA 0x8000ULL	/* --guest-load's guest code */
+#define KVMVMM_GUEST_TRIES 16		/* KVM_RUN calls per guest load */
+#define KVMVMM_SIGBUS_BIT (1ULL << (SIGBUS - 1))
 
 /* Jobs for the vCPU thread. */
 #define KVMVMM_JOB_RAISE 1	/* raise a SIGBUS on itself */
 #define KVMVMM_JOB_RUN 2	/* create the vCPU, enter KVM_RUN once */
 #define KVMVMM_JOB_LOAD 3	/* load one byte from addr */
+#define KVMVMM_JOB_GUEST 4	/* run guest code loading from a GPA */
+#define KVMVMM_JOB_MADV 5	/* madvise(MADV_HWPOISON) on addr */
 
 /* A guest range to check or to mark. */
 struct kvmvmm_gpa_range {
@@ -184,11 +224,22 @@ static uint64_t			 kvmvmm_kick_ms;	/* --kick-after */
 static _Atomic(struct kvm_run *)	 kvmvmm_runs[KVMVMM_MAX_VCPUS];
 static pthread_t		 kvmvmm_threads[KVMVMM_MAX_VCPUS];
 static int			 kvmvmm_kvmfd = -1;
+static int			 kvmvmm_mce_early;	/* --mce-early */
+static struct kvmvmm_gpa_range	 kvmvmm_fills[KVMVMM_MAX_CHECK];
+static unsigned int		 kvmvmm_nfills;
+static uint64_t			 kvmvmm_madvs[KVMVMM_MAX_CHECK];
+static unsigned int		 kvmvmm_nmadvs;
+static uint64_t			 kvmvmm_gloads[KVMVMM_MAX_CHECK];
+static unsigned int		 kvmvmm_ngloads;
+static uint64_t			 kvmvmm_job_gpa; /* for KVMVMM_JOB_GUEST */
+static int			 kvmvmm_seen;	/* handler calls reported */
 
 /* What the SIGBUS handler saw; it touches nothing else. */
 static atomic_int		 kvmvmm_calls;
 static atomic_int		 kvmvmm_last_code;
 static _Atomic(uintptr_t)	 kvmvmm_last_addr;
+static atomic_int		 kvmvmm_last_lsb;
+static atomic_int		 kvmvmm_last_tid;
 static atomic_int		 kvmvmm_term;
 /* Set around a load that may fault: the handler jumps back there. */
 static _Thread_local sigjmp_buf *volatile kvmvmm_jmp;
@@ -208,10 +259,14 @@ kvmvmm_usage(const char *why)
 	    "              [--settle MS] [--mark GPA[:LEN] ...]\n"
 	    "              [--migrate-read GPA ...] [--migrate-name NAME] "
 	    "[--hold]\n"
+	    "              [--mce-early] [--fill GPA[:LEN] ...] "
+	    "[--madv-hwpoison GPA ...]\n"
+	    "              [--guest-load GPA ...]\n"
 	    "       kvmvmm --uffd-probe\n"
 	    "KIND: AR, AO or ADRERR. With --hold, stdin takes \"KIND[@fd] GPA "
-	    "[LSB]\",\n\"move GPA\", \"check GPA[:LEN]\" and \"quit\" until "
-	    "end of input or SIGTERM.\n");
+	    "[LSB]\",\n\"move GPA\", \"check GPA[:LEN]\", \"fill GPA[:LEN]\", "
+	    "\"mark GPA[:LEN]\",\n\"madv-hwpoison GPA\", \"guest-load GPA\", "
+	    "\"wait MS\" and \"quit\" until end of\ninput or SIGTERM.\n");
 	exit(KVMVMM_EXIT_USAGE);
 }
 
@@ -320,6 +375,8 @@ kvmvmm_sigbus(int sig, siginfo_t *si, void *uc)
 	atomic_store(&kvmvmm_last_code, si != NULL ? si->si_code : -1);
 	atomic_store(&kvmvmm_last_addr, si != NULL ?
 	    (uintptr_t)si->si_addr : 0);
+	atomic_store(&kvmvmm_last_lsb, si != NULL ? si->si_addr_lsb : -1);
+	atomic_store(&kvmvmm_last_tid, (int)syscall(SYS_gettid));
 	atomic_fetch_add(&kvmvmm_calls, 1);
 	if ((jb = kvmvmm_jmp) != NULL) {
 		kvmvmm_jmp = NULL;
@@ -687,6 +744,213 @@ kvmvmm_load(const volatile uint8_t *addr, uint8_t *value)
 	return 0;
 }
 
+/* The guest address of host address hva in a live slot; -1 if none. */
+static int
+kvmvmm_gpa(uintptr_t hva, uint64_t *gpa)
+{
+	const struct kvmvmm_range	*r;
+	unsigned int			 i;
+
+	for (i = 0; i < kvmvmm_nlayout; i++) {
+		r = &kvmvmm_layout[i];
+		if (r->live && hva >= (uintptr_t)r->hva &&
+		    hva - (uintptr_t)r->hva < r->size) {
+			*gpa = r->gpa + (hva - (uintptr_t)r->hva);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+/* "main", or the quoted name of thread tid, for output lines. */
+static const char *
+kvmvmm_thread_name(int tid, char *buf, size_t len)
+{
+	char	path[64], name[32];
+	ssize_t	n;
+	int	fd;
+
+	if (tid == (int)getpid())
+		return "main";
+	snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
+	n = -1;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) != -1) {
+		n = read(fd, name, sizeof name - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		snprintf(buf, len, "tid-%d", tid);
+	else {
+		name[n] = '\0';
+		name[strcspn(name, "\n")] = '\0';
+		snprintf(buf, len, "\"%s\"", name);
+	}
+	return buf;
+}
+
+/* Describe the last SIGBUS the handler saw: code, address, GPA, lsb, thread. */
+static const char *
+kvmvmm_describe(char *buf, size_t len)
+{
+	char		 tbuf[48], gbuf[32];
+	uintptr_t	 addr;
+	uint64_t	 gpa;
+
+	addr = atomic_load(&kvmvmm_last_addr);
+	if (kvmvmm_gpa(addr, &gpa) == 0)
+		snprintf(gbuf, sizeof gbuf, "0x%" PRIx64, gpa);
+	else
+		snprintf(gbuf, sizeof gbuf, "none");
+	snprintf(buf, len, "code=%d addr=0x%" PRIxPTR " gpa=%s lsb=%d "
+	    "thread=%s", atomic_load(&kvmvmm_last_code), addr, gbuf,
+	    atomic_load(&kvmvmm_last_lsb), kvmvmm_thread_name(
+	    atomic_load(&kvmvmm_last_tid), tbuf, sizeof tbuf));
+	return buf;
+}
+
+/*
+ * Put the vCPU in flat 32-bit protected mode (no paging, so linear is
+ * guest-physical) at KVMVMM_CODE_GPA, where "mov eax, [gpa]; hlt" waits.
+ */
+static int
+kvmvmm_guest_setup(int fd, uint64_t gpa)
+{
+	struct kvm_sregs	sregs;
+	struct kvm_regs		regs;
+	struct kvm_segment	seg;
+	uint8_t			*code;
+
+	if ((code = kvmvmm_hva(KVMVMM_CODE_GPA)) == NULL) {
+		errno = EFAULT;
+		return -1;
+	}
+	code[0] = 0xa1;			/* mov eax, [moffs32] */
+	code[1] = (uint8_t)gpa;
+	code[2] = (uint8_t)(gpa >> 8);
+	code[3] = (uint8_t)(gpa >> 16);
+	code[4] = (uint8_t)(gpa >> 24);
+	code[5] = 0xf4;			/* hlt */
+	code[6] = 0xeb;			/* jmp . */
+	code[7] = 0xfe;
+	if (ioctl(fd, KVM_GET_SREGS, &sregs) == -1)
+		return -1;
+	memset(&seg, 0, sizeof seg);
+	seg.limit = 0xffffffff;
+	seg.present = 1;
+	seg.db = 1;
+	seg.s = 1;
+	seg.g = 1;
+	seg.selector = 0x10;
+	seg.type = 3;			/* data, read/write, accessed */
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
+	seg.selector = 0x8;
+	seg.type = 11;			/* code, execute/read, accessed */
+	sregs.cs = seg;
+	sregs.cr0 |= 1;			/* PE */
+	if (ioctl(fd, KVM_SET_SREGS, &sregs) == -1)
+		return -1;
+	memset(&regs, 0, sizeof regs);
+	regs.rip = KVMVMM_CODE_GPA;
+	regs.rflags = 2;
+	return ioctl(fd, KVM_SET_REGS, &regs);
+}
+
+/*
+ * --guest-load, on the vCPU thread: have the guest load the word at gpa,
+ * so that KVM itself maps whatever backs it, and report how KVM_RUN
+ * ended: HLT with the value read, a SIGBUS (KVM_RUN then fails with
+ * EINTR), or something else. Returns 1 for a SIGBUS, 0 for HLT, else -1.
+ */
+static int
+kvmvmm_guest_load(struct kvmvmm_vcpu *v, uint64_t gpa)
+{
+	struct kvm_regs	 regs;
+	struct kvm_run	*run;
+	char		 desc[192];
+	int		 size, rc = -1, error = 0, before, i, ret = -1;
+
+	if (gpa > 0xfffffffcULL || kvmvmm_hva(gpa) == NULL) {
+		printf("guest load gpa=0x%" PRIx64 ": not in guest RAM below "
+		    "4 GiB\n", gpa);
+		return -1;
+	}
+	if (v->fd == -1 &&
+	    (v->fd = ioctl(kvmvmm_vmfd, KVM_CREATE_VCPU, 0)) == -1) {
+		printf("guest load gpa=0x%" PRIx64 ": KVM_CREATE_VCPU: %s\n",
+		    gpa, strerror(errno));
+		return -1;
+	}
+	size = ioctl(kvmvmm_kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	run = size > 0 ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
+	    MAP_SHARED, v->fd, 0) : MAP_FAILED;
+	if (run == MAP_FAILED) {
+		printf("guest load gpa=0x%" PRIx64 ": kvm_run: %s\n", gpa,
+		    strerror(errno));
+		return -1;
+	}
+	if (kvmvmm_guest_setup(v->fd, gpa) == -1) {
+		printf("guest load gpa=0x%" PRIx64 ": vCPU setup: %s\n", gpa,
+		    strerror(errno));
+		goto out;
+	}
+	before = atomic_load(&kvmvmm_calls);
+	/* Another signal may interrupt KVM_RUN: go in again, a few times. */
+	for (i = 0; i < KVMVMM_GUEST_TRIES; i++) {
+		rc = ioctl(v->fd, KVM_RUN, 0);
+		error = errno;
+		if (atomic_load(&kvmvmm_calls) != before ||
+		    rc != -1 || error != EINTR)
+			break;
+	}
+	if (atomic_load(&kvmvmm_calls) != before) {
+		printf("guest load gpa=0x%" PRIx64 ": sigbus %s kvm_run=%s "
+		    "exit=%u\n", gpa, kvmvmm_describe(desc, sizeof desc),
+		    rc == -1 ? (error == EINTR ? "EINTR" :
+		    kvmvmm_errname(error)) : "0", run->exit_reason);
+		ret = 1;
+	} else if (rc == 0 && run->exit_reason == KVM_EXIT_HLT &&
+	    ioctl(v->fd, KVM_GET_REGS, &regs) == 0) {
+		printf("guest load gpa=0x%" PRIx64 ": hlt value=0x%08" PRIx32
+		    "\n", gpa, (uint32_t)regs.rax);
+		ret = 0;
+	} else
+		printf("guest load gpa=0x%" PRIx64 ": no sigbus: kvm_run rc=%d "
+		    "error=%s exit=%u\n", gpa, rc, rc == -1 ?
+		    kvmvmm_errname(error) : "none", run->exit_reason);
+out:
+	fflush(stdout);
+	munmap(run, (size_t)size);
+	return ret;
+}
+
+/*
+ * --madv-hwpoison, on the vCPU thread: madvise(MADV_HWPOISON) the page at
+ * hva (memory_failure() with MF_ACTION_REQUIRED), and report what signal
+ * that gave. Returns 1 for a SIGBUS, 0 for none, -1 if madvise failed.
+ */
+static int
+kvmvmm_madv_hwpoison(uint8_t *hva)
+{
+	uint64_t	gpa = 0;
+	char		desc[192];
+	int		before, rc, error;
+
+	(void)kvmvmm_gpa((uintptr_t)hva, &gpa);
+	before = atomic_load(&kvmvmm_calls);
+	rc = madvise(hva, KVMVMM_PAGE, MADV_HWPOISON);
+	error = errno;
+	if (atomic_load(&kvmvmm_calls) != before)
+		printf("madv-hwpoison gpa=0x%" PRIx64 ": rc=%d sigbus %s\n",
+		    gpa, rc, kvmvmm_describe(desc, sizeof desc));
+	else
+		printf("madv-hwpoison gpa=0x%" PRIx64 ": rc=%d error=%s no "
+		    "sigbus\n", gpa, rc, rc == -1 ? strerror(error) : "none");
+	fflush(stdout);
+	if (rc == -1)
+		return -1;
+	return atomic_load(&kvmvmm_calls) != before;
+}
+
 /* Body of the vCPU thread: raise the signals it is given, on itself. */
 static void *
 kvmvmm_vcpu_main(void *arg)
@@ -729,6 +993,13 @@ kvmvmm_vcpu_main(void *arg)
 		case KVMVMM_JOB_LOAD:
 			v->rc = kvmvmm_load(v->addr, &value);
 			v->error = value;
+			break;
+		case KVMVMM_JOB_GUEST:
+			v->rc = kvmvmm_guest_load(v, kvmvmm_job_gpa);
+			break;
+		case KVMVMM_JOB_MADV:
+			v->rc = kvmvmm_madv_hwpoison((uint8_t *)(uintptr_t)
+			    v->addr);
 			break;
 		}
 		v->job = 0;
@@ -774,17 +1045,38 @@ kvmvmm_vcpu_raise(const siginfo_t *si)
 }
 
 /*
+ * Hand a signal read from the signalfd to the handler that sigaction()
+ * reports as installed, with a siginfo built as QEMU builds it (the code
+ * and the address, not the address granule).
+ */
+static int
+kvmvmm_fd_deliver(const struct signalfd_siginfo *info)
+{
+	struct sigaction	act;
+	siginfo_t		got;
+
+	memset(&got, 0, sizeof got);
+	got.si_signo = (int)info->ssi_signo;
+	got.si_errno = info->ssi_errno;
+	got.si_code = info->ssi_code;
+	got.si_addr = (void *)(uintptr_t)info->ssi_addr;
+	if (sigaction((int)info->ssi_signo, NULL, &act) == -1)
+		return -1;
+	if ((act.sa_flags & SA_SIGINFO) && act.sa_sigaction != NULL)
+		act.sa_sigaction((int)info->ssi_signo, &got, NULL);
+	else if (act.sa_handler != SIG_DFL && act.sa_handler != SIG_IGN)
+		act.sa_handler((int)info->ssi_signo);
+	return 0;
+}
+
+/*
  * QEMU's main-loop path: SIGBUS is blocked here, so it waits in the
- * signalfd; build a siginfo from what the signalfd gives (QEMU copies the
- * code and the address, not the address granule) and call the handler
- * that sigaction() reports as installed.
+ * signalfd; read it there and hand it on as QEMU does.
  */
 static int
 kvmvmm_fd_raise(const siginfo_t *si)
 {
 	struct signalfd_siginfo	 info;
-	struct sigaction	 act;
-	siginfo_t		 got;
 	ssize_t			 n;
 
 	if (kvmvmm_raise(si) == -1)
@@ -794,18 +1086,7 @@ kvmvmm_fd_raise(const siginfo_t *si)
 		errno = n == -1 ? errno : EIO;
 		return -1;
 	}
-	memset(&got, 0, sizeof got);
-	got.si_signo = (int)info.ssi_signo;
-	got.si_errno = info.ssi_errno;
-	got.si_code = info.ssi_code;
-	got.si_addr = (void *)(uintptr_t)info.ssi_addr;
-	if (sigaction((int)info.ssi_signo, NULL, &act) == -1)
-		return -1;
-	if ((act.sa_flags & SA_SIGINFO) && act.sa_sigaction != NULL)
-		act.sa_sigaction((int)info.ssi_signo, &got, NULL);
-	else if (act.sa_handler != SIG_DFL && act.sa_handler != SIG_IGN)
-		act.sa_handler((int)info.ssi_signo);
-	return 0;
+	return kvmvmm_fd_deliver(&info);
 }
 
 /* Raise one poison and check that the VMM's handler saw it. */
@@ -898,6 +1179,11 @@ kvmvmm_install(void)
 }
 
 static int	kvmvmm_check(const struct kvmvmm_gpa_range *);
+static int	kvmvmm_mark(const struct kvmvmm_gpa_range *);
+static int	kvmvmm_fill(const struct kvmvmm_gpa_range *);
+static int	kvmvmm_madv(uint64_t);
+static int	kvmvmm_guest(uint64_t);
+static int	kvmvmm_async(uint64_t);
 
 /* Read and run stdin commands until end of input, quit or SIGTERM. */
 static int
@@ -906,10 +1192,11 @@ kvmvmm_commands(void)
 	struct kvmvmm_poison	 p;
 	struct kvmvmm_gpa_range	 r;
 	struct pollfd		 pfd;
-	char			 line[256], *nl;
+	char			 line[256], *nl, *arg;
 	uint64_t		 gpa;
 	int			 failed = 0;
 
+	kvmvmm_seen = atomic_load(&kvmvmm_calls);
 	while (!atomic_load(&kvmvmm_term)) {
 		pfd.fd = STDIN_FILENO;
 		pfd.events = POLLIN;
@@ -933,12 +1220,35 @@ kvmvmm_commands(void)
 				failed = 1;
 			} else if (kvmvmm_check(&r) == -1)
 				failed = 1;
+		} else if (strncmp(line, "fill ", 5) == 0 ||
+		    strncmp(line, "mark ", 5) == 0) {
+			if (kvmvmm_parse_range(line + 5, &r) == -1) {
+				printf("bad command: %s\n", line);
+				failed = 1;
+			} else if ((line[0] == 'f' ? kvmvmm_fill(&r) :
+			    kvmvmm_mark(&r)) == -1)
+				failed = 1;
+		} else if (strncmp(line, "madv-hwpoison ", 14) == 0 ||
+		    strncmp(line, "guest-load ", 11) == 0 ||
+		    strncmp(line, "wait ", 5) == 0) {
+			arg = strchr(line, ' ') + 1;
+			if (kvmvmm_number(arg, &gpa) == -1) {
+				printf("bad command: %s\n", line);
+				failed = 1;
+			} else if (line[0] == 'm')
+				(void)kvmvmm_madv(gpa);
+			else if (line[0] == 'g')
+				(void)kvmvmm_guest(gpa);
+			else
+				(void)kvmvmm_async(gpa);
 		} else if (kvmvmm_parse_poison(line, " ", &p) == -1) {
 			printf("bad command: %s\n", line);
 			failed = 1;
 		} else if (kvmvmm_poison(&p) == -1)
 			failed = 1;
 		fflush(stdout);
+		/* What came so far is reported; "wait" looks past it. */
+		kvmvmm_seen = atomic_load(&kvmvmm_calls);
 	}
 	/* SIGTERM waits for input no longer than the poll interval. */
 	return failed ? -1 : 0;
@@ -1074,6 +1384,161 @@ kvmvmm_mark(const struct kvmvmm_gpa_range *r)
 	}
 	printf("marked gpa=0x%" PRIx64 " len=%" PRIu64 "\n", r->gpa, r->len);
 	return 0;
+}
+
+/* The page frame behind hva from /proc/self/pagemap; 0 if unknown. */
+static uint64_t
+kvmvmm_pfn(const void *hva)
+{
+	uint64_t	e = 0;
+	ssize_t		n;
+	int		fd;
+
+	if ((fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	n = pread(fd, &e, sizeof e, (off_t)((uintptr_t)hva / KVMVMM_PAGE *
+	    sizeof e));
+	close(fd);
+	if (n != (ssize_t)sizeof e || (e >> 63) == 0)
+		return 0;
+	return e & ((1ULL << 55) - 1);
+}
+
+/*
+ * --fill: write a pattern over the range, each page starting with its
+ * own GPA, so that pages of their own back it; print the first one's PFN.
+ */
+static int
+kvmvmm_fill(const struct kvmvmm_gpa_range *r)
+{
+	uint8_t		*hva, *last;
+	uint64_t	 off, gpa, pfn;
+
+	hva = kvmvmm_hva(r->gpa);
+	last = kvmvmm_hva(r->gpa + r->len - 1);
+	if (hva == NULL || last != hva + r->len - 1) {
+		printf("fill gpa=0x%" PRIx64 ": not in one slot\n", r->gpa);
+		return -1;
+	}
+	for (off = 0; off < r->len; off += KVMVMM_PAGE) {
+		gpa = r->gpa + off;
+		memset(hva + off, 0xa5, KVMVMM_PAGE);
+		memcpy(hva + off, &gpa, sizeof gpa);
+	}
+	if ((pfn = kvmvmm_pfn(hva)) != 0)
+		printf("filled gpa=0x%" PRIx64 " len=%" PRIu64 " hva=%p "
+		    "pfn=0x%" PRIx64 "\n", r->gpa, r->len, (void *)hva, pfn);
+	else
+		printf("filled gpa=0x%" PRIx64 " len=%" PRIu64 " hva=%p "
+		    "pfn=unknown\n", r->gpa, r->len, (void *)hva);
+	fflush(stdout);
+	return 0;
+}
+
+/* --madv-hwpoison: on the vCPU thread, as a VMM's own access would be. */
+static int
+kvmvmm_madv(uint64_t gpa)
+{
+	uint8_t	*hva;
+
+	if (gpa % KVMVMM_PAGE != 0 || (hva = kvmvmm_hva(gpa)) == NULL) {
+		printf("madv-hwpoison gpa=0x%" PRIx64 ": not a page of guest "
+		    "RAM\n", gpa);
+		return -1;
+	}
+	return kvmvmm_vcpu_job(KVMVMM_JOB_MADV, NULL, hva);
+}
+
+/* --guest-load: the guest loads from gpa on the vCPU thread. */
+static int
+kvmvmm_guest(uint64_t gpa)
+{
+	kvmvmm_job_gpa = gpa;
+	return kvmvmm_vcpu_job(KVMVMM_JOB_GUEST, NULL, NULL);
+}
+
+/*
+ * Where SIGBUS is pending for thread tid: "thread" (SigPnd, sent to that
+ * thread), "process" (ShdPnd), "both" or "none".
+ */
+static const char *
+kvmvmm_pending(int tid)
+{
+	char			 path[64], line[128];
+	unsigned long long	 v, own = 0, shared = 0;
+	FILE			*f;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/status", tid);
+	if ((f = fopen(path, "re")) == NULL)
+		return "unknown";
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "SigPnd: %llx", &v) == 1)
+			own = v;
+		else if (sscanf(line, "ShdPnd: %llx", &v) == 1)
+			shared = v;
+	}
+	fclose(f);
+	own &= KVMVMM_SIGBUS_BIT;
+	shared &= KVMVMM_SIGBUS_BIT;
+	return own && shared ? "both" : own ? "thread" : shared ?
+	    "process" : "none";
+}
+
+/*
+ * "wait MS": report one asynchronous SIGBUS, waiting up to ms for it.
+ * One for the main thread (SIGBUS blocked) is read from the signalfd and
+ * handed to the installed handler, as QEMU's main loop does; one that
+ * ran a handler on another thread since the last command is reported as
+ * it came. Returns 1 when one came, 0 when none did.
+ */
+static int
+kvmvmm_async(uint64_t ms)
+{
+	struct signalfd_siginfo	 info;
+	struct pollfd		 pfd;
+	struct timespec		 t0;
+	const char		*where;
+	char			 desc[192];
+	uint64_t		 gpa;
+	int			 before;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (atomic_load(&kvmvmm_calls) != kvmvmm_seen) {
+			printf("async sigbus: via=handler %s\n",
+			    kvmvmm_describe(desc, sizeof desc));
+			break;
+		}
+		pfd.fd = kvmvmm_sigfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 10) == 1) {
+			where = kvmvmm_pending((int)getpid());
+			if (read(kvmvmm_sigfd, &info, sizeof info) !=
+			    (ssize_t)sizeof info)
+				continue;
+			before = atomic_load(&kvmvmm_calls);
+			(void)kvmvmm_fd_deliver(&info);
+			if (kvmvmm_gpa((uintptr_t)info.ssi_addr, &gpa) == -1)
+				gpa = UINT64_MAX;
+			printf("async sigbus: via=signalfd pending=%s code=%d "
+			    "addr=0x%" PRIx64 " gpa=0x%" PRIx64 " lsb=%u "
+			    "handler=%s\n", where, info.ssi_code,
+			    (uint64_t)info.ssi_addr, gpa, info.ssi_addr_lsb,
+			    atomic_load(&kvmvmm_calls) == before + 1 &&
+			    atomic_load(&kvmvmm_last_code) == info.ssi_code ?
+			    "ran" : "not-run");
+			break;
+		}
+		if (kvmvmm_ms_since(&t0) >= (double)ms) {
+			printf("async sigbus: none within %" PRIu64 " ms\n",
+			    ms);
+			fflush(stdout);
+			return 0;
+		}
+	}
+	fflush(stdout);
+	kvmvmm_seen = atomic_load(&kvmvmm_calls);
+	return 1;
 }
 
 /*
@@ -1230,17 +1695,19 @@ main(int argc, char **argv)
 				kvmvmm_usage("bad --poison");
 			kvmvmm_npoison++;
 		} else if (strcmp(a, "--check") == 0 ||
-		    strcmp(a, "--mark") == 0) {
+		    strcmp(a, "--mark") == 0 || strcmp(a, "--fill") == 0) {
 			struct kvmvmm_gpa_range	*r;
 			unsigned int		*n;
 
-			r = a[2] == 'c' ? kvmvmm_checks : kvmvmm_marks;
-			n = a[2] == 'c' ? &kvmvmm_nchecks : &kvmvmm_nmarks;
+			r = a[2] == 'c' ? kvmvmm_checks : a[2] == 'm' ?
+			    kvmvmm_marks : kvmvmm_fills;
+			n = a[2] == 'c' ? &kvmvmm_nchecks : a[2] == 'm' ?
+			    &kvmvmm_nmarks : &kvmvmm_nfills;
 			if (++i == (unsigned int)argc ||
 			    *n == KVMVMM_MAX_CHECK ||
 			    kvmvmm_parse_range(argv[i], &r[*n]) == -1)
-				kvmvmm_usage("bad --check or --mark (GPA[:LEN], "
-				    "whole pages)");
+				kvmvmm_usage("bad --check, --mark or --fill "
+				    "(GPA[:LEN], whole pages)");
 			(*n)++;
 		} else if (strcmp(a, "--migrate-read") == 0) {
 			if (++i == (unsigned int)argc ||
@@ -1249,7 +1716,22 @@ main(int argc, char **argv)
 			    &kvmvmm_mreads[kvmvmm_nmreads]) == -1)
 				kvmvmm_usage("bad --migrate-read");
 			kvmvmm_nmreads++;
-		} else if (strcmp(a, "--migrate-name") == 0) {
+		} else if (strcmp(a, "--madv-hwpoison") == 0 ||
+		    strcmp(a, "--guest-load") == 0) {
+			uint64_t	*g;
+			unsigned int	*n;
+
+			g = a[2] == 'm' ? kvmvmm_madvs : kvmvmm_gloads;
+			n = a[2] == 'm' ? &kvmvmm_nmadvs : &kvmvmm_ngloads;
+			if (++i == (unsigned int)argc ||
+			    *n == KVMVMM_MAX_CHECK ||
+			    kvmvmm_number(argv[i], &g[*n]) == -1)
+				kvmvmm_usage("bad --madv-hwpoison or "
+				    "--guest-load");
+			(*n)++;
+		} else if (strcmp(a, "--mce-early") == 0)
+			kvmvmm_mce_early = 1;
+		else if (strcmp(a, "--migrate-name") == 0) {
 			if (++i == (unsigned int)argc)
 				kvmvmm_usage("option needs a value");
 			kvmvmm_mname = argv[i];
@@ -1287,6 +1769,16 @@ main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (hold)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/* As QEMU at start-up: every thread made later inherits it. */
+	if (kvmvmm_mce_early) {
+		if (prctl(PR_MCE_KILL, PR_MCE_KILL_SET, PR_MCE_KILL_EARLY, 0,
+		    0) == -1) {
+			perror("kvmvmm: prctl PR_MCE_KILL");
+			return KVMVMM_EXIT_FAIL;
+		}
+		printf("mce kill: early (PR_MCE_KILL_GET=%d)\n",
+		    prctl(PR_MCE_KILL_GET, 0, 0, 0, 0));
+	}
 
 	/* The main thread reads SIGBUS from a signalfd, as QEMU's does. */
 	sigemptyset(&set);
@@ -1300,6 +1792,9 @@ main(int argc, char **argv)
 	if (kvmvmm_create(ram) == -1)
 		return KVMVMM_EXIT_NOKVM;
 	kvmvmm_print_layout();
+	for (i = 0; i < kvmvmm_nfills; i++)
+		if (kvmvmm_fill(&kvmvmm_fills[i]) == -1)
+			failed = 1;
 
 	kvmvmm_cpu.fd = -1;
 	pthread_mutex_init(&kvmvmm_cpu.lock, NULL);
@@ -1327,6 +1822,12 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < kvmvmm_nmarks; i++)
 		if (kvmvmm_mark(&kvmvmm_marks[i]) == -1)
+			failed = 1;
+	for (i = 0; i < kvmvmm_nmadvs; i++)
+		if (kvmvmm_madv(kvmvmm_madvs[i]) == -1)
+			failed = 1;
+	for (i = 0; i < kvmvmm_ngloads; i++)
+		if (kvmvmm_guest(kvmvmm_gloads[i]) == -1)
 			failed = 1;
 	for (i = 0; i < kvmvmm_nchecks; i++)
 		if (kvmvmm_check(&kvmvmm_checks[i]) == -1)
