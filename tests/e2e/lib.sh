@@ -83,9 +83,26 @@ vmmsim() { "$VMMSIM_BIN" --socket "$SOCK" "$@"; }
 # poison_json VM: rasctl list-poison --json
 poison_json() { rasctl --json list-poison "$1"; }
 
-# Wait until COMMAND succeeds (up to ~5 s).
+# Waits are stretched where everything runs slower: in the nested KVM host
+# (tests/kvmhost) all of userspace is emulated by TCG.
+TIME_SCALE=${RAS_TIME_SCALE:-1}
+[ -n "${KVMHOST:-}" ] && TIME_SCALE=${RAS_TIME_SCALE:-4}
+
+# Wait until COMMAND succeeds (up to ~5 s, times TIME_SCALE).
 wait_for() {
 	local i
-	for i in $(seq 1 250); do "$@" && return 0; sleep 0.02; done
+	for i in $(seq 1 $(( 250 * TIME_SCALE ))); do "$@" && return 0; sleep 0.02; done
 	return 1
+}
+
+# within SECONDS COMMAND...: retry COMMAND until it succeeds, for at most
+# SECONDS (times TIME_SCALE) of wall-clock time (each try may itself block).
+within() {
+	local end=$(( $(date +%s%N) + $1 * TIME_SCALE * 1000000000 ))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
 }

@@ -265,7 +265,9 @@ virt_define_guest() {
 }
 
 # virt_write_domain NAME DISK NS ENV: define the test guest (q35, 128 MiB,
-# 1 vCPU, KVM, DISK as raw SATA, COM1 into a file), with NS added to
+# 1 vCPU, KVM, with ACPI like every real domain: without it libvirt 9.0
+# passes -no-acpi, which QEMU 10 removed; DISK as raw SATA, COM1 into a
+# file), with NS added to
 # <domain> and ENV (a <qemu:commandline> block, or "") inside it. Shared
 # with libvirt2-lib.sh.
 virt_write_domain() {
@@ -280,6 +282,10 @@ virt_write_domain() {
 	    <type arch='x86_64' machine='q35'>hvm</type>
 	    <boot dev='hd'/>
 	  </os>
+	  <features>
+	    <acpi/>
+	    <apic/>
+	  </features>
 	  <on_poweroff>destroy</on_poweroff>
 	  <on_reboot>restart</on_reboot>
 	  <on_crash>destroy</on_crash>
@@ -306,7 +312,7 @@ virt_write_domain() {
 # virt_wait_file FILE TEXT COUNT SECONDS: COUNT lines of FILE hold TEXT.
 virt_wait_file() {
 	local i n
-	for i in $(seq 1 $(( $4 * 20 ))); do
+	for i in $(seq 1 $(( $4 * 20 * TIME_SCALE ))); do
 		n=$(grep -acF -- "$2" "$1" 2>/dev/null)
 		[ "${n:-0}" -ge "$3" ] && return 0
 		sleep 0.05
@@ -335,7 +341,7 @@ virt_events_start() {
 # virt_wait_event REGEX [SECONDS]: wait for an event line matching REGEX.
 virt_wait_event() {
 	local i
-	for i in $(seq 1 $(( ${2:-10} * 20 ))); do
+	for i in $(seq 1 $(( ${2:-10} * 20 * TIME_SCALE ))); do
 		grep -qE -- "$1" "$VIRT_EVENTS" 2>/dev/null && return 0
 		sleep 0.05
 	done

@@ -237,7 +237,7 @@ b_events_start() {
 # b_wait_event REGEX [SECONDS]
 b_wait_event() {
 	local i
-	for i in $(seq 1 $(( ${2:-10} * 20 ))); do
+	for i in $(seq 1 $(( ${2:-10} * 20 * TIME_SCALE ))); do
 		grep -qE -- "$1" "$B_EVENTS" 2>/dev/null && return 0
 		sleep 0.05
 	done

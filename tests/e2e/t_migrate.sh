@@ -57,17 +57,6 @@ echo "# hosts up after $(( $(date +%s) - T_START )) s"
 # --- helpers -------------------------------------------------------------
 # rasctl on A, giving up after 2 s (rasctl_b does the same on B).
 rasctl_a() { "$RASCTL_BIN" --socket "$SOCK" --timeout 2 "$@"; }
-# within SECONDS COMMAND...: retry COMMAND until it succeeds, for at most
-# SECONDS of wall-clock time (each try may itself block).
-within() {
-	local end=$(( $(date +%s%N) + $1 * 1000000000 ))
-	shift
-	while :; do
-		"$@" && return 0
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
 # st CTL VM: rasd's state of VM ("" if unknown); CTL is rasctl_a or rasctl_b.
 st() { "$1" --json show "$2" 2>/dev/null | jq -r .state; }
 is_st() { [ "$(st "$1" "$2")" = "$3" ]; }
