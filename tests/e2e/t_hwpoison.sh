@@ -27,6 +27,7 @@
 # tests/kvmhost has all three); skips where they are missing. The pages
 # it poisons are unpoisoned at the end (debugfs hwpoison/unpoison-pfn).
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/hwpoison-lib.sh"
 
 B=${B:-build}
 B=$(cd "$B" 2>/dev/null && pwd) || { notok "build directory ${B} exists"; exit 1; }
@@ -35,7 +36,6 @@ KVMVMM=$B/tests/tools/kvmvmm
 for f in "$SHIM" "$KVMVMM"; do
 	[ -e "$f" ] || { notok "$f is built"; exit 1; }
 done
-HWP=/sys/kernel/debug/hwpoison
 T0=$(date +%s)
 
 # KVM must really work here; hwpoison injection must exist; else skip.
@@ -45,27 +45,7 @@ if [ "$rc" -eq 77 ]; then
 	skip "KVM is not usable here: $(tail -1 "$T/probe.out")"
 	exit 0
 fi
-if [ "$(id -u)" -ne 0 ]; then
-	skip "not root: no PFNs in /proc/PID/pagemap, no hwpoison injection"
-	exit 0
-fi
-# On a KVM machine of its own (not the nested host) the module and
-# debugfs may just not be there yet.
-if [ ! -w "$HWP/corrupt-pfn" ] && [ -e /proc/sys/vm/memory_failure_recovery ]; then
-	grep -qw debugfs /proc/mounts || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
-	modprobe hwpoison_inject 2>/dev/null
-fi
-if [ ! -w "$HWP/corrupt-pfn" ]; then
-	if [ ! -e /proc/sys/vm/memory_failure_recovery ]; then
-		why="this kernel has no CONFIG_MEMORY_FAILURE (MADV_HWPOISON gives EINVAL)"
-	elif ! grep -qw debugfs /proc/mounts; then
-		why="debugfs is not mounted"
-	else
-		why="hwpoison-inject is not loaded"
-	fi
-	skip "no hwpoison injection here (no $HWP/corrupt-pfn): $why"
-	exit 0
-fi
+hwp_require
 check "kvmvmm runs without the shim" test "$rc" -eq 0
 
 # A sanitizer build of the shim needs its runtime first in the process.
@@ -82,7 +62,6 @@ U3=6a3c2b9e-5e1f-4c2a-9d3e-0000000000b3	# poison marker
 # Guest pages, none adjacent to another (rasd merges adjacent ranges).
 P_AO=0x6000000 P_MADV=0x6004000 P_LATE=0x6002000 P_MARK=0x6006000
 P_CLEAN=0x6010000
-POISONED=	# PFNs to unpoison at the end
 
 # ranges VM, hist VM: rasd's active ranges and history as "gpa length kind,".
 ranges() {
@@ -118,50 +97,12 @@ cmd() {
 }
 # field LINE KEY: the value of KEY=VALUE in LINE.
 field() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
-# pagemap_pfn PID HVA: the PFN behind HVA in PID (0x...), from pagemap.
-pagemap_pfn() {
-	local e
-	e=$(dd if="/proc/$1/pagemap" bs=8 skip=$(($2 / 4096)) count=1 2>/dev/null |
-	    od -An -tx8 | tr -d ' \n')
-	[ -n "$e" ] && (( (0x$e >> 63) & 1 )) || { echo none; return; }
-	printf '0x%x\n' $((0x$e & 0x7fffffffffffff))
-}
-# memread PID HVA: "ok" or "EIO" for one page of PID's memory.
-memread() {
-	if dd if="/proc/$1/mem" of=/dev/null bs=4096 skip=$(($2 / 4096)) count=1 \
-	    2>"$T/dd.err"; then
-		echo ok
-	elif grep -q 'Input/output error' "$T/dd.err"; then
-		echo EIO
-	else
-		echo "error: $(tail -1 "$T/dd.err")"
-	fi
-}
 # sigbus_pending PID TID: whether SIGBUS is pending for that thread alone.
 sigbus_pending() {
 	local m
 	m=$(awk '/^SigPnd:/ { print $2 }' "/proc/$1/task/$2/status")
 	(( (0x$m >> 6) & 1 )) && echo yes || echo no
 }
-# inject PFN: run memory_failure() on PFN as a hardware report would.
-inject() {
-	echo "$(($1))" >"$HWP/corrupt-pfn" 2>"$T/inject.err" &&
-	    POISONED="$POISONED $1"
-}
-# klog_new: the kernel's messages since the test began (all of them if
-# the ring buffer has wrapped since).
-klog_new() {
-	local all
-	all=$(dmesg)
-	if [ -n "$KLOG_MARK" ] && grep -qxF -- "$KLOG_MARK" <<<"$all"; then
-		awk -v m="$KLOG_MARK" 'f { print } $0 == m { f = 1 }' <<<"$all"
-	else
-		echo "$all"
-	fi
-}
-# klog STRING: whether the kernel said STRING since the test began.
-klog() { klog_new | grep -qF -- "$1"; }
-KLOG_MARK=$(dmesg | tail -1)
 
 start_rasd || { notok "rasd starts"; exit 1; }
 
@@ -291,9 +232,5 @@ check "marker: rasd records AR at the GPA" \
 expect_eq "marker: the shim said nothing but the covered line" \
 	"$(cat "$T/mark.err")" "$(covered vmmark "$U3")"
 
-# Put the test's poisoned pages back into service.
-n=0
-for p in $POISONED; do
-	echo "$((p))" >"$HWP/unpoison-pfn" 2>/dev/null && n=$((n + 1))
-done
-echo "# unpoisoned $n of $(wc -w <<<"$POISONED") pages; took $(( $(date +%s) - T0 )) s"
+hwp_unpoison
+echo "# took $(( $(date +%s) - T0 )) s"
