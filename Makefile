@@ -131,9 +131,12 @@ $(B)/tests/e2e_%: $(B)/obj/tests/e2e/test_%.o $(B)/obj/tests/e2e/wire.o $(B)/lib
 
 # Fuzz targets: built with a file-replay main for `make check`, and with
 # libFuzzer by `make fuzz` (clang).
+# A target of a daemon module names that module's sources here.
+FUZZ_DAEMON_fuzz_config := daemon/config.c daemon/log.c
+$(B)/fuzz/fuzz_config: $(call obj,$(FUZZ_DAEMON_fuzz_config))
 $(B)/fuzz/%: $(B)/obj/tests/fuzz/%.o $(B)/obj/tests/fuzz/driver.o $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(LDFLAGS_ALL) -o $@ $(filter %.o,$^) $(B)/lib/libras-common.a $(PKG_LIBS)
 
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/lib/librasclient.a
 	@mkdir -p $(dir $@)
@@ -147,7 +150,8 @@ fuzz: $(PROTO_H)
 	@mkdir -p $(B)/libfuzzer
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DRAS_LIBFUZZER \
-	    $(CSTD) -Ilib -Imigrate -I$(B)/gen $$f $(LIB_SRC) $(PROTO_C) -lprotobuf-c \
+	    $(CSTD) -Ilib -Imigrate -I$(B)/gen $$f $(LIB_SRC) $(PROTO_C) \
+	    $$(case $$n in fuzz_config) echo $(FUZZ_DAEMON_fuzz_config) ;; esac) -lprotobuf-c \
 	    -o $(B)/libfuzzer/$$n; echo "built $(B)/libfuzzer/$$n"; done
 
 # `make check` runs the suite on the normal build, then again with

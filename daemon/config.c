@@ -63,7 +63,15 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 {
 	char *end;
 	unsigned long n;
+	const char *p;
 
+	/* A value is one line of text: it must print back as it was read. */
+	for (p = v; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+			snprintf(err, errlen, "%s: control character 0x%02x in "
+			    "the value", key, (unsigned char)*p);
+			return -1;
+		}
 	if (strcmp(key, "socket") == 0 || strcmp(key, "state_dir") == 0) {
 		char *dst = key[1] == 'o' ? c->socket_path : c->state_dir;
 
@@ -92,8 +100,10 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 	if (strcmp(key, "peer_listen") == 0 ||
 	    strcmp(key, "peer_advertise") == 0) {
 		char *dst = key[5] == 'l' ? c->peer_listen : c->peer_advertise;
+		size_t cap = key[5] == 'l' ? sizeof c->peer_listen :
+		    sizeof c->peer_advertise;
 
-		if (strlen(v) >= sizeof c->peer_listen) {
+		if (strlen(v) >= cap) {
 			snprintf(err, errlen, "%s is too long", key);
 			return -1;
 		}
@@ -101,7 +111,8 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		/* Other rasd reach us where we listen, unless told. */
 		if (key[5] == 'l' && c->peer_advertise[0] == '\0' && *v != '\0')
 			snprintf(c->peer_advertise, sizeof c->peer_advertise,
-			    "%s%s", *v == '/' ? "unix:" : "tcp:", v);
+			    "%s%.*s", *v == '/' ? "unix:" : "tcp:",
+			    (int)sizeof c->peer_listen - 1, v);
 		return 0;
 	}
 	if (strcmp(key, "fleet_key") == 0) {
@@ -161,40 +172,70 @@ config_trim(char *s)
 	return s;
 }
 
-/* Read a configuration file; err says file:line: what. */
+/*
+ * Parse configuration text from f, named name in errors; err says
+ * name:line: what. Lines of any length are read whole (getline), so a long
+ * comment never spills into a setting and line numbers stay true; a NUL
+ * byte inside a line is refused rather than silently cutting it.
+ */
 int
-config_load(struct rasd_config *c, const char *path, char *err,
+config_parse(struct rasd_config *c, FILE *f, const char *name, char *err,
     size_t errlen)
 {
-	char line[8192], why[512], *key, *val, *eq;
-	FILE *f;
+	char why[512], *line = NULL, *key, *val, *eq;
+	size_t cap = 0;
+	ssize_t len;
 	int lineno = 0, rc = -1;
 
-	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	while (fgets(line, sizeof line, f) != NULL) {
+	errno = 0;
+	while ((len = getline(&line, &cap, f)) != -1) {
 		lineno++;
+		if (strlen(line) != (size_t)len) {
+			snprintf(err, errlen, "%s:%d: NUL byte in the line",
+			    name, lineno);
+			goto out;
+		}
 		line[strcspn(line, "#\n")] = '\0';
 		key = config_trim(line);
 		if (*key == '\0')
 			continue;
 		if ((eq = strchr(key, '=')) == NULL) {
 			snprintf(err, errlen, "%s:%d: expected key = value",
-			    path, lineno);
+			    name, lineno);
 			goto out;
 		}
 		*eq = '\0';
 		key = config_trim(key);
 		val = config_trim(eq + 1);
 		if (config_set(c, key, val, why, sizeof why) == -1) {
-			snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+			snprintf(err, errlen, "%s:%d: %s", name, lineno, why);
 			goto out;
 		}
 	}
+	if (ferror(f)) {
+		snprintf(err, errlen, "%s:%d: %s", name, lineno + 1,
+		    strerror(errno ? errno : EIO));
+		goto out;
+	}
 	rc = 0;
 out:
+	free(line);
+	return rc;
+}
+
+/* Read a configuration file; err says file:line: what. */
+int
+config_load(struct rasd_config *c, const char *path, char *err,
+    size_t errlen)
+{
+	FILE *f;
+	int rc;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	rc = config_parse(c, f, path, err, errlen);
 	fclose(f);
 	return rc;
 }

@@ -51,6 +51,8 @@ struct rasd_config {
 	unsigned int max_clients;
 };
 void config_defaults(struct rasd_config *);
+int config_parse(struct rasd_config *, FILE *, const char *name, char *err,
+    size_t errlen);
 int config_load(struct rasd_config *, const char *path, char *err,
     size_t errlen);
 int config_set(struct rasd_config *, const char *key, const char *value,

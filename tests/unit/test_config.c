@@ -112,3 +112,60 @@ Test(config, missing_line_separator_is_an_error)
 	cr_assert_eq(config_load(&c, path, err, sizeof err), -1);
 	cr_assert(strstr(err, "expected key = value") != NULL, "%s", err);
 }
+
+/*
+ * A comment longer than any line buffer stays a comment: its tail must not
+ * become a live setting, and later line numbers stay true.
+ */
+Test(config, long_comment_stays_a_comment)
+{
+	struct rasd_config c;
+	char err[256] = "", *text;
+	size_t n = 20000, off;
+
+	text = malloc(n + 200);
+	cr_assert_not_null(text);
+	off = (size_t)sprintf(text, "# ");
+	memset(text + off, 'x', n - off - 40);
+	off = n - 40;
+	off += (size_t)sprintf(text + off, "socket = /tmp/evil.sock\n");
+	sprintf(text + off, "max_clients = 7\nmax_clients = 0\n");
+	write_conf(text);
+	free(text);
+	config_defaults(&c);
+	cr_assert_eq(config_load(&c, path, err, sizeof err), -1);
+	cr_assert_str_neq(c.socket_path, "/tmp/evil.sock",
+	    "the comment's tail became a setting");
+	cr_assert_eq(c.max_clients, 7);
+	cr_assert(strstr(err, ":3: ") != NULL, "line numbers drifted: %s", err);
+}
+
+/* A NUL byte inside a line is refused with its line number. */
+Test(config, nul_byte_is_refused)
+{
+	struct rasd_config c;
+	char err[256] = "";
+	static const char text[] = "max_clients = 5\nsocket = /tmp/a\0b\n";
+	FILE *f;
+
+	f = fmemopen((void *)text, sizeof text - 1, "r");
+	cr_assert_not_null(f);
+	config_defaults(&c);
+	cr_assert_eq(config_parse(&c, f, "mem", err, sizeof err), -1);
+	fclose(f);
+	cr_assert(strstr(err, "mem:2: NUL") != NULL, "%s", err);
+}
+
+/* Values print back as read: control characters are refused. */
+Test(config, control_characters_are_refused)
+{
+	struct rasd_config c;
+	char err[256] = "";
+
+	config_defaults(&c);
+	cr_assert_eq(config_set(&c, "socket", "/tmp/a\001b", err, sizeof err),
+	    -1);
+	cr_assert(strstr(err, "control character 0x01") != NULL, "%s", err);
+	cr_assert_eq(config_set(&c, "peer_listen", "127.0.0.1:7465\033", err,
+	    sizeof err), -1);
+}
