@@ -22,6 +22,7 @@
 #                            tests/kvmhost unpacks beside it
 #   RAS_KVM_WHERE=auto|local|nested   force where the KVM tests run
 #   RAS_KVM_PART=all|qemu    qemu: only the KVM tests that use QEMU
+#   RAS_ONLY=ERE             only the shell tests whose name matches
 #   RAS_TEST_TIMEOUT=SEC     per shell test (default 1200); a test that
 #                            outlives it is killed and fails; a nested
 #                            host is killed after twice that
@@ -69,6 +70,9 @@ crit() {
 
 # needs FILE: what a shell test needs ("", "kvm" or "kvm qemu").
 needs() { sed -n 's/^# needs: //p' "$1" | head -1; }
+
+# wanted FILE: the shell test is selected by RAS_ONLY (an ERE on its name).
+wanted() { [ -z "${RAS_ONLY:-}" ] || [[ $(basename "$1" .sh) =~ $RAS_ONLY ]]; }
 
 # script FILE [LABEL]: run a shell test; it prints "ok - ..." / "not ok -
 # ..." / "skip - ...". A KVM test that skips as a whole fails under CI.
@@ -133,6 +137,7 @@ lane_qemu() {
 kvm_tests_here() {
 	local t n lane q
 	for t in tests/e2e/t_*.sh; do
+		wanted "$t" || continue
 		n=$(needs "$t")
 		case $n in
 		kvm) [ "${RAS_KVM_PART:-all}" = qemu ] || script "$t" ;;
@@ -167,7 +172,8 @@ kvm_tests_nested() {
 	for i in "${!pids[@]}"; do
 		wait "${pids[$i]}"
 		out=${outs[$i]}
-		echo "# nested KVM host, QEMU lane ${out##*qemu}:"
+		lane=${out##*kvmhost-qemu}
+		echo "# nested KVM host, QEMU lane ${lane%.out}:"
 		sed -e '/^[0-9]* passed, [0-9]* failed/d' "$out"
 		line=$(grep -aE '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
 		if [ -z "$line" ]; then
@@ -196,7 +202,7 @@ if [ "$SUITE" != kvm ]; then
 	done
 	for t in "$B"/tests/e2e_*; do [ -x "$t" ] && crit "$t"; done
 	for t in tests/e2e/t_*.sh; do
-		[ -f "$t" ] && [ -z "$(needs "$t")" ] && script "$t"
+		[ -f "$t" ] && [ -z "$(needs "$t")" ] && wanted "$t" && script "$t"
 	done
 fi
 
