@@ -81,9 +81,17 @@ profile() {
 running_on() { [ "$("$1" domstate "$2" 2>/dev/null | head -1)" = running ]; }
 not_running_on() { ! running_on "$@"; }
 # hva PID OFFSET: host address of guest RAM offset OFFSET in QEMU PID.
+# ras-inject finds guest RAM as the one anonymous mapping of its size;
+# while the shim's thread puts a poison marker on a page (UFFDIO_REGISTER
+# of exactly that page, then close) that mapping is split in three for a
+# moment -- long enough to be seen in the nested host: try again.
 hva() {
-	"$INJECT" --pid "$1" --code AO --ram-offset "$2" --dry-run 2>/dev/null |
-	    sed -n 's/.* at host VA \(0x[0-9a-f]*\).*/\1/p'
+	within 2 hva_try "$@" && echo "$HVA"
+}
+hva_try() {
+	HVA=$("$INJECT" --pid "$1" --code AO --ram-offset "$2" --dry-run 2>/dev/null |
+	    sed -n 's/.* at host VA \(0x[0-9a-f]*\).*/\1/p')
+	[ -n "$HVA" ]
 }
 # hva_rasd CTL VM GPA: the same through rasd's memory map of the VM.
 hva_rasd() {
@@ -112,8 +120,11 @@ peek() {
 }
 # peek3 PID HVA: the page before, the page, the page after.
 peek3() {
+	[ -n "$2" ] || { echo "no host address"; return; }
 	echo "$(peek "$1" $(( $2 - 4096 ))) $(peek "$1" "$2") $(peek "$1" $(( $2 + 4096 )))"
 }
+# marked PID HVA: the page reads EIO and its neighbours fine.
+marked() { [ "$(peek3 "$1" "$2")" = "ok EIO ok" ]; }
 # in_kvm_run PID: QEMU PID's "CPU 0/KVM" thread is inside KVM_RUN (the
 # boot-sector guest halts there, wchan kvm_vcpu_block); a vCPU that the
 # shim's gate holds before its first KVM_RUN sleeps elsewhere.
@@ -128,11 +139,29 @@ in_kvm_run() {
 	done
 	return 1
 }
-# runs_on a|b NAME: NAME's guest runs on that host (within 10 s).
+# runs_on a|b NAME: NAME's guest runs on that host (within 10 s). When
+# not, say where its vCPU is (thread state, guest EIP, halted or not).
 runs_on() {
 	local pid
 	if [ "$1" = a ]; then pid=$(virt_qemu_pid "$2"); else pid=$(b_qemu_pid "$2"); fi
-	[ -n "$pid" ] && within 10 in_kvm_run "$pid"
+	[ -n "$pid" ] && within 10 in_kvm_run "$pid" && return 0
+	echo "# $2 on $1: vCPU thread $(vcpu_where "$pid"); guest $(
+	    if [ "$1" = a ]; then vsh qemu-monitor-command --hmp "$2" 'info registers'
+	    else vsh_b qemu-monitor-command --hmp "$2" 'info registers'; fi 2>&1 |
+	    grep -o 'EIP=[0-9a-f]* .*HLT=[01]' | sed 's/EFL=[^ ]* \[[^]]*\] //')"
+	return 1
+}
+# vcpu_where PID: the "CPU 0/KVM" thread's system call ("running" when on
+# a CPU) and system time so far.
+vcpu_where() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "CPU 0/KVM" ] || continue
+		echo "syscall '$(cut -d' ' -f1-3 "$t/syscall" 2>/dev/null)'," \
+		    "stime $(cut -d' ' -f15 "$t/stat" 2>/dev/null) ticks"
+		return
+	done
+	echo "not found"
 }
 # fill PID OFFSET MIB: write MIB MiB of random bytes into guest RAM at
 # OFFSET (memory the boot-sector guest never uses), so that a migration
@@ -145,6 +174,9 @@ fill() {
 	    seek=$(( base + $2 )) oflag=seek_bytes conv=notrunc status=none
 }
 # job_active VSH NAME: a migration job is under way and has sent data.
+# (Waited for with within, in wall-clock time: a virsh call takes most of
+# a second in the nested host, so wait_for's 250 * TIME_SCALE tries of it
+# would wait some ten minutes for a job that never comes.)
 job_active() {
 	"$1" domjobinfo "$2" 2>/dev/null | grep -q '^Job type: *Unbounded'
 }
@@ -275,7 +307,7 @@ QA=$(virt_qemu_pid m2)
 HA=$(hva "$QA" $GPA)
 expect_eq "b: rasd A's memory map gives the same host address" \
 	"$(printf '0x%x' "$(hva_rasd rasctl_a m2 $GPA)")" "$HA"
-sleep 0.2	# the shim's thread puts the marker on the source page
+within 5 marked "$QA" "$HA"	# the shim's thread puts the marker on the page
 p=$(peek3 "$QA" "$HA")
 expect_eq "b: A's poisoned page reads EIO (a marker, like hardware poison), its neighbours fine" "$p" "ok EIO ok"
 a_gen=$(rasctl_a --json show m2 | jq -r .generation)
@@ -345,14 +377,14 @@ wait_nranges rasctl_a m3 1
 ranges rasctl_a m3 >"$T/m3.a"
 QA=$(virt_qemu_pid m3)
 HA=$(hva "$QA" $GPA)
-sleep 0.2
+within 5 marked "$QA" "$HA"
 pa=$(peek3 "$QA" "$HA")
 # 8 MiB to send after the poisoned page: at 1 MiB/s the migration thread
 # reads that page (the shim gives it zeros and poisons it again ~50 ms
 # later), then takes 8 s over the rest.
 check "d: 8 MiB of guest RAM filled after the page" fill "$QA" 0x6800000 8
 mig_bg m3 "$A_URI" "$B_URI" --bandwidth 1
-check "d: the slow migration is under way" wait_for job_active vsh m3
+check "d: the slow migration is under way" within 5 job_active vsh m3
 check "d: A's migration thread read the poisoned page, the shim gave it zeros" \
 	virt_wait_file "$(virt_qemu_log m3)" "read poisoned memory at guest address $GPA" 1 5
 grep -a "rasd-shim: VM m3: thread" "$(virt_qemu_log m3)" | sed 's/^/# A QEMU: /'
@@ -376,7 +408,7 @@ check "e: m4 starts on A" start_guest m4
 QA=$(virt_qemu_pid m4)
 check "e: 8 MiB of m4's RAM filled" fill "$QA" 0x1000000 8
 mig_bg m4 "$A_URI" "$B_URI" --bandwidth 1
-check "e: pre-copy of m4 under way" wait_for job_active vsh m4
+check "e: pre-copy of m4 under way" within 5 job_active vsh m4
 sleep 1
 check "e: AO injected into m4 on A during pre-copy" inject_a m4 $GPA
 check "e: ... before the switchover" no_switchover_yet m4
@@ -456,7 +488,7 @@ fi
 check "f: m6 starts on A" start_guest m6
 check "f: AO injected into m6 on A" inject_a m6 $GPA
 wait_nranges rasctl_a m6 1
-wait_for bash -c "virsh -q -c $A_URI metadata m6 https://rasd.dev/xmlns/state/1 | grep -q '<poison '"
+within 5 bash -c "virsh -q -c $A_URI metadata m6 https://rasd.dev/xmlns/state/1 | grep -q '<poison '"
 meta=$(vsh metadata m6 https://rasd.dev/xmlns/state/1)
 # Change one base64 character in the middle of the sealed bundle.
 b64=$(tr -d '\n' <<<"$meta" | sed -n 's:.*<bundle[^>]*>\([^<]*\)</bundle>.*:\1:p')
