@@ -47,6 +47,20 @@
 PATH=$PATH:/usr/sbin:/sbin
 # The emulator of the test's QEMU lane (tests/run.sh sets RAS_QEMU).
 VIRT_QEMU=${RAS_QEMU:-$(command -v qemu-system-x86_64)}
+# Its version as MAJOR*100+MINOR (7.2 -> 702, 10.0 -> 1000; 0 if unknown),
+# for the checks whose right answer depends on it (tests/kvmhost/QEMU10.md).
+VIRT_QEMU_VERSION=$("$VIRT_QEMU" --version 2>/dev/null | sed -n \
+    '1s/^QEMU emulator version \([0-9]*\)\.\([0-9]*\).*/\1 \2/p')
+VIRT_QEMU_VERSION=${VIRT_QEMU_VERSION:-0 0}
+VIRT_QEMU_VERSION=$(( ${VIRT_QEMU_VERSION% *} * 100 + ${VIRT_QEMU_VERSION#* } ))
+# virt_qemu_amd_mce: whether QEMU encodes a memory error for the test
+# guests' CPU (libvirt's default, qemu64, vendor AuthenticAMD) the AMD way,
+# as QEMU >= 9.1 does ("i386: Fix MCE support for AMD hosts"; 7.2 used
+# Intel values for every vendor). Then an AO is a *deferred* error: written
+# to MC9 with no #MC, so the guest's handler does not run and a guest
+# without CR4.MCE is not reset; an AR (UC|POISON) still raises #MC, or a
+# reset without CR4.MCE. Measured in tests/kvmhost/QEMU10.md.
+virt_qemu_amd_mce() { [ "$VIRT_QEMU_VERSION" -ge 901 ]; }
 VIRT_REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 VIRT_MOUNTS="/etc/libvirt /run/libvirt /var/lib/libvirt /var/cache/libvirt /var/log/libvirt"
 
@@ -353,7 +367,7 @@ virt_dump_logs() {
 	local f
 	for f in "$VIRT_ROOT/libvirtd.out" /var/log/libvirt/libvirtd.log \
 	    /var/log/libvirt/qemu/*.log "$VIRT_HOOK_LOG" "$VIRT_EVENTS" \
-	    "$VIRT_SHARE"/*.serial; do
+	    "$VIRT_SHARE"/*.serial "$VIRT_ROOT"/*.regs; do
 		[ -s "$f" ] || continue
 		echo "# $f:"
 		tail -25 "$f" | tr -d '\r' | sed 's/^/#   /'
@@ -364,6 +378,15 @@ virt_dump_logs() {
 virt_cleanup() {
 	local n p f i
 	if [ -n "$LIBVIRTD_PID" ]; then
+		# Where each running guest's vCPU is (a guest that never printed
+		# READY: stuck in SeaBIOS or in the boot sector?).
+		if [ "$failures" -ne 0 ] || [ -n "${RAS_KEEP_TMP:-}" ]; then
+			for n in $(vsh list --name 2>/dev/null); do
+				timeout 30 virsh -c "$VIRT_URI" qemu-monitor-command "$n" \
+				    --hmp "info registers" 2>&1 | head -8 \
+				    >"$VIRT_ROOT/$n.regs"
+			done
+		fi
 		for n in $(vsh list --name 2>/dev/null); do
 			vsh destroy "$n" >/dev/null 2>&1
 		done

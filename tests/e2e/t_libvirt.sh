@@ -57,8 +57,15 @@ wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison g1 | jq l
 expect_eq "rasd has the GPA QEMU logged" "$(poison_json g1 | jq -r '.[0].gpa')" "$GPA"
 expect_eq "decision: inject MCE source 0" \
 	"$(poison_json g1 | jq -r '.[0] | "\(.action) \(.notification) \(.source_id)"')" "inject MCE 0"
-check "the guest's machine-check handler ran" virt_wait_serial g1 "MCE status"
 check "libvirt reported the memory failure" virt_wait_event "memory-failure.*'g1'"
+if virt_qemu_amd_mce; then
+	# QEMU >= 9.1, AMD-vendor guest: the AO is a deferred error in MC9,
+	# no #MC (libvirt-lib.sh); the event above came after the injection.
+	check "QEMU >= 9.1: the guest took no #MC for the AO (deferred error)" \
+		test "$(grep -ac 'MCE status' "$(virt_serial g1)")" -eq 0
+else
+	check "the guest's machine-check handler ran" virt_wait_serial g1 "MCE status"
+fi
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json events g1 | jq length)\" -ge 1 ]"
 expect_eq "rasd recorded libvirt's event (guest, inject)" \
 	"$(rasctl --json events g1 | jq -r '.[0] | "\(.recipient) \(.action)"')" "guest inject"
@@ -67,6 +74,8 @@ check "QEMU is still running" kill -0 "$QPID"
 
 "$INJECT" --pid "$QPID" --code AR --gpa 0x9f000 >"$T/inject2.out" 2>&1
 check "QEMU handled an AR too" virt_wait_log g1 "of type BUS_MCEERR_AR injected"
+check "the guest's machine-check handler ran for the AR" \
+	virt_wait_serial g1 "addr=000000000009F000"
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison g1 | jq length)\" = 2 ]"
 expect_eq "rasd has the AR at 0x9f000" \
 	"$(poison_json g1 | jq -r '.[] | select(.kind == "AR") | .gpa')" 0x9f000
@@ -108,9 +117,13 @@ virt_define_guest g2 "$(virt_share "$B/tests/tools/nomce-guest.img")" --shim "$S
 check "g2 starts" vsh start g2
 check "g2 guest is ready" virt_wait_serial g2 READY
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show g2 2>/dev/null | jq -r .state)\" = running ]"
-"$INJECT" --pid "$(virt_qemu_pid g2)" --code AO --ram-offset 0x6000000 >"$T/inject3.out" 2>&1
+# QEMU >= 9.1 resets an AMD-vendor guest without CR4.MCE only for an AR
+# (an AO is a deferred error there, no #MC: libvirt-lib.sh).
+code=AO
+virt_qemu_amd_mce && code=AR
+"$INJECT" --pid "$(virt_qemu_pid g2)" --code $code --ram-offset 0x6000000 >"$T/inject3.out" 2>&1
+check "libvirt reported the reset ($code)" virt_wait_event "reboot.*'g2'"
 check "QEMU resets g2 (the guest boots again)" virt_wait_serial g2 READY 2
-check "libvirt reported the reset" virt_wait_event "reboot.*'g2'"
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json history g2 | jq length)\" = 1 ]"
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison g2 | jq length)\" = 0 ]"
 expect_eq "the reset retired g2's active poison" "$(poison_json g2 | jq length)" 0

@@ -7,8 +7,9 @@
 # QEMU asked for early kill at start, so the kernel sends it
 # BUS_MCEERR_AO; QEMU's main loop reads it from its signalfd, the shim
 # forwards it to rasd first, then QEMU injects a machine check into the
-# guest (the boot-sector guest's #MC handler reports it on COM1) and
-# libvirt emits its memory-failure event, which rasd links to the record.
+# guest (the boot-sector guest's #MC handler reports it on COM1; QEMU >= 9.1
+# writes a deferred error without #MC instead) and libvirt emits its
+# memory-failure event, which rasd links to the record.
 # Runs against the lane's QEMU (RAS_QEMU: 7.2 or 10). Needs root, KVM and
 # hwpoison injection (the nested host of tests/kvmhost has all three);
 # skips where they are missing. The page is unpoisoned at the end.
@@ -73,8 +74,16 @@ check "the kernel sent QEMU the SIGBUS (early kill)" wait_for \
 klog_new | grep -F "$pfn" | sed 's/^/# kernel: /'
 want="Guest MCE Memory Error at QEMU addr $hva and GUEST addr $GPA of type BUS_MCEERR_AO injected"
 check "QEMU handled it as a memory error: $want" virt_wait_log g1 "$want" 20
-check "the guest's #MC handler ran (addr $GPA)" \
-	virt_wait_serial g1 "addr=0000000006000000" 1 20
+if virt_qemu_amd_mce; then
+	# QEMU >= 9.1 encodes it the AMD way for this (AMD-vendor) guest: an
+	# AO is a deferred error in MC9, with no #MC (tests/kvmhost/QEMU10.md).
+	sleep 2
+	expect_eq "the AO is deferred: no #MC in the guest (QEMU >= 9.1, AMD)" \
+		"$(grep -ac "addr=0000000006000000" "$(virt_serial g1)")" 0
+else
+	check "the guest's #MC handler ran (addr $GPA)" \
+		virt_wait_serial g1 "addr=0000000006000000" 1 20
+fi
 check "libvirt's memory-failure event" \
 	virt_wait_event "event 'memory-failure' for domain 'g1'" 20
 check "rasd recorded the AO at the GPA, with its decision" wait_for \

@@ -85,10 +85,17 @@ hva=$(sed -n 's/.* at host VA \(0x[0-9a-f]*\) .*/\1/p' <<<"$out")
 echo "# $out"
 want="Guest MCE Memory Error at QEMU addr $hva and GUEST addr 0x6000000 of type BUS_MCEERR_AO injected"
 check "QEMU logged: $want" virt_wait_log g1 "$want"
-check "g1's #MC handler ran (addr 0x6000000)" \
-	virt_wait_serial g1 "addr=0000000006000000" 1 10
 check "libvirt memory-failure event: recipient guest, action inject" \
 	virt_wait_event "event 'memory-failure' for domain 'g1'"
+if virt_qemu_amd_mce; then
+	# QEMU >= 9.1, AMD-vendor guest: a deferred error in MC9, no #MC
+	# (libvirt-lib.sh); the event above came after the injection.
+	check "QEMU >= 9.1: g1 took no #MC for the AO (deferred error)" \
+		test "$(grep -ac 'MCE status=' "$(virt_serial g1)")" -eq 0
+else
+	check "g1's #MC handler ran (addr 0x6000000)" \
+		virt_wait_serial g1 "addr=0000000006000000" 1 10
+fi
 sleep 0.2
 expect_eq "memory-failure event fields" "$(mf_event g1)" \
 	"recipient: guest action: inject "
@@ -106,12 +113,16 @@ check "g1's QEMU still runs after AO and AR" kill -0 "$pid1"
 expect_eq "g1 still running" "$(vsh domstate g1)" running
 expect_eq "g1 booted once (no reset)" "$(grep -ac READY "$(virt_serial g1)")" 1
 
-# AO into g2: no CR4.MCE, so QEMU resets the guest instead.
+# AO into g2: no CR4.MCE, so QEMU resets the guest instead. QEMU >= 9.1
+# does so for an AMD-vendor guest only on an AR (an AO is a deferred
+# error there, no #MC: libvirt-lib.sh).
 pid2=$(virt_qemu_pid g2)
-"$INJECT" --pid "$pid2" --code AO --ram-offset 0x6000000 >/dev/null
-check "ras-inject AO into g2" test $? -eq 0
+code=AO
+virt_qemu_amd_mce && code=AR
+"$INJECT" --pid "$pid2" --code $code --ram-offset 0x6000000 >/dev/null
+check "ras-inject $code into g2" test $? -eq 0
 check "QEMU logged g2's memory error" virt_wait_log g2 \
-	"GUEST addr 0x6000000 of type BUS_MCEERR_AO injected"
+	"GUEST addr 0x6000000 of type BUS_MCEERR_$code injected"
 check "libvirt: g2 memory-failure, then a reboot event" \
 	virt_wait_event "event 'reboot' for domain 'g2'"
 expect_eq "g2's memory-failure event fields" "$(mf_event g2)" \
