@@ -17,9 +17,9 @@
 # Settings (environment):
 #   RAS_SUITE=all|fast|kvm   all (default); fast: everything but the KVM
 #                            tests; kvm: only the KVM tests, run here
-#   RAS_QEMU_LANES="7.2 10"  the QEMU lanes: 7.2 is the installed
-#                            qemu-system-x86_64, 10 the backported one that
-#                            tests/kvmhost unpacks beside it
+#   RAS_QEMU_LANES="7.2 10"  the QEMU lanes (default 7.2): 7.2 is the
+#                            installed qemu-system-x86_64, 10 the backported
+#                            one that tests/kvmhost unpacks beside it
 #   RAS_KVM_WHERE=auto|local|nested   force where the KVM tests run
 #   RAS_KVM_PART=all|qemu    qemu: only the KVM tests that use QEMU
 #   RAS_ONLY=ERE             only the shell tests whose name matches
@@ -33,7 +33,9 @@ B=${B:-build}
 cd "$(dirname "$0")/.."
 export B RASD_BIN=$B/bin/rasd RASCTL_BIN=$B/bin/rasctl VMMSIM_BIN=$B/bin/ras-vmmsim
 SUITE=${RAS_SUITE:-all}
-LANES=${RAS_QEMU_LANES:-7.2 10}
+# QEMU 10 is not a default lane yet: in the nested host SeaBIOS under
+# QEMU 10 mostly never reaches the boot sector (tests/kvmhost/QEMU10.md).
+LANES=${RAS_QEMU_LANES:-7.2}
 TEST_TIMEOUT=${RAS_TEST_TIMEOUT:-1200}
 pass=0 fail=0 skip=0 todo=0
 # Inside the nested host, the logs go to its run folder, which the outer
