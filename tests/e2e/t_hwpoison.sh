@@ -29,32 +29,12 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/hwpoison-lib.sh"
 
-B=${B:-build}
-B=$(cd "$B" 2>/dev/null && pwd) || { notok "build directory ${B} exists"; exit 1; }
-SHIM=$B/lib/rasd-shim.so
-KVMVMM=$B/tests/tools/kvmvmm
-for f in "$SHIM" "$KVMVMM"; do
-	[ -e "$f" ] || { notok "$f is built"; exit 1; }
-done
 T0=$(date +%s)
 
 # KVM must really work here; hwpoison injection must exist; else skip.
-"$KVMVMM" >"$T/probe.out" 2>&1
-rc=$?
-if [ "$rc" -eq 77 ]; then
-	skip "KVM is not usable here: $(tail -1 "$T/probe.out")"
-	exit 0
-fi
+. "$(dirname "$0")/kvmvmm-lib.sh"
 hwp_require
-check "kvmvmm runs without the shim" test "$rc" -eq 0
-
-# A sanitizer build of the shim needs its runtime first in the process.
-PRELOAD=$SHIM
-ASAN_RT=$(ldd "$SHIM" | awk '/libasan/ { print $3 }')
-if [ -n "$ASAN_RT" ]; then
-	PRELOAD=$ASAN_RT:$SHIM
-	echo "# sanitizer build: LD_PRELOAD=$PRELOAD"
-fi
+check "kvmvmm runs without the shim" test "$KVM_PROBE_RC" -eq 0
 
 U1=6a3c2b9e-5e1f-4c2a-9d3e-0000000000b1	# early kill
 U2=6a3c2b9e-5e1f-4c2a-9d3e-0000000000b2	# late kill (the default)

@@ -27,32 +27,11 @@
 # without them the same rasd answers the resumed registration.
 . "$(dirname "$0")/lib.sh"
 
-B=${B:-build}
-B=$(cd "$B" 2>/dev/null && pwd) || { notok "build directory ${B} exists"; exit 1; }
-SHIM=$B/lib/rasd-shim.so
-KVMVMM=$B/tests/tools/kvmvmm
-for f in "$SHIM" "$KVMVMM"; do
-	[ -e "$f" ] || { notok "$f is built"; exit 1; }
-done
-
-"$KVMVMM" >"$T/probe.out" 2>&1
-rc=$?
-if [ "$rc" -eq 77 ]; then
-	skip "KVM is not usable here: $(tail -1 "$T/probe.out")"
-	exit 0
-fi
+. "$(dirname "$0")/kvmvmm-lib.sh"
 "$KVMVMM" --uffd-probe >"$T/uffd.out" 2>&1
 if [ $? -ne 0 ]; then
 	skip "UFFDIO_POISON is not usable here: $(tail -1 "$T/uffd.out")"
 	exit 0
-fi
-
-# A sanitizer build of the shim needs its runtime first in the process.
-PRELOAD=$SHIM
-ASAN_RT=$(ldd "$SHIM" | awk '/libasan/ { print $3 }')
-if [ -n "$ASAN_RT" ]; then
-	PRELOAD=$ASAN_RT:$SHIM
-	echo "# sanitizer build: LD_PRELOAD=$PRELOAD"
 fi
 
 # A kernel with memory-failure support (the nested host of tests/kvmhost,
