@@ -36,7 +36,24 @@ poison_clear(struct poison_set *ps)
 	ps->n = 0;
 }
 
-/* Index of the first range whose end is >= gpa (may be n). */
+/*
+ * Ranges are compared through their last byte (gpa + len - 1), never their
+ * end: a range may end exactly at 2^64, where the end wraps to 0.
+ */
+static uint64_t
+poison_last(const struct poison_range *r)
+{
+	return r->gpa + (r->len - 1);
+}
+
+/* Whether a range starting at gpa touches or overlaps one ending at last. */
+static int
+poison_touches(uint64_t gpa, uint64_t last)
+{
+	return gpa == 0 || gpa - 1 <= last;
+}
+
+/* Index of the first range that touches or follows gpa (may be n). */
 static size_t
 poison_lower(const struct poison_set *ps, uint64_t gpa)
 {
@@ -44,7 +61,7 @@ poison_lower(const struct poison_set *ps, uint64_t gpa)
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
-		if (ps->r[mid].gpa + ps->r[mid].len < gpa)
+		if (!poison_touches(gpa, poison_last(&ps->r[mid])))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -58,33 +75,42 @@ poison_covering(const struct poison_set *ps, uint64_t gpa, uint64_t len)
 {
 	size_t i = poison_lower(ps, gpa);
 
+	if (len == 0)
+		return NULL;
 	for (; i < ps->n && ps->r[i].gpa <= gpa; i++) {
-		if (gpa - ps->r[i].gpa + len <= ps->r[i].len)
+		if (len <= ps->r[i].len && gpa - ps->r[i].gpa <= ps->r[i].len - len)
 			return &ps->r[i];
 	}
 	return NULL;
 }
 
-/* Add a range, merging it with every range it overlaps or touches. */
+/*
+ * Add a range, merging it with every range it overlaps or touches. A range
+ * running past 2^64 is cut there; a merge that would span all of 2^64
+ * bytes keeps its last byte out (len is 64 bits).
+ */
 void
 poison_add(struct poison_set *ps, const struct poison_range *in)
 {
 	struct poison_range m = *in;
-	uint64_t end = in->gpa + in->len, e;
+	uint64_t lastb, e;
 	size_t first, last;
 
 	if (in->len == 0)
 		return;
+	if (in->len - 1 > UINT64_MAX - in->gpa)
+		m.len = UINT64_MAX - in->gpa + 1;
+	lastb = poison_last(&m);
 	first = poison_lower(ps, in->gpa);
 	last = first;
-	while (last < ps->n && ps->r[last].gpa <= end) {
+	while (last < ps->n && poison_touches(ps->r[last].gpa, lastb)) {
 		const struct poison_range *o = &ps->r[last];
 
-		e = o->gpa + o->len;
+		e = poison_last(o);
 		if (o->gpa < m.gpa)
 			m.gpa = o->gpa;
-		if (e > end)
-			end = e;
+		if (e > lastb)
+			lastb = e;
 		/* Existing ranges win ties: they were recorded first. */
 		if (o->first_seen <= m.first_seen) {
 			m.action = o->action;
@@ -97,7 +123,7 @@ poison_add(struct poison_set *ps, const struct poison_range *in)
 		m.records += o->records;
 		last++;
 	}
-	m.len = end - m.gpa;
+	m.len = lastb - m.gpa + (lastb - m.gpa < UINT64_MAX);
 
 	if (last == first) {
 		if (ps->n == ps->cap) {

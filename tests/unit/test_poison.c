@@ -156,3 +156,40 @@ Test(poison, clear_keeps_nothing)
 	cr_assert_null(poison_covering(&ps, 0x1000, 0x1000));
 	cr_assert_eq(poison_bytes(&ps), 0);
 }
+
+/*
+ * A range ending exactly at 2^64: its end wraps to 0, so every comparison
+ * must go through its last byte. A repeat is covered and merges; a
+ * neighbour below merges; nothing wraps into a range at 0.
+ */
+Test(poison, range_ending_at_two_to_the_64)
+{
+	const uint64_t top = UINT64_MAX - 0xfff;	/* last page */
+
+	add(0x0, 0x1000, RAS_KIND_AO, RAS_NOTIFY_GPIO, 1);
+	add(top, 0x1000, RAS_KIND_AR, RAS_NOTIFY_SEA, 2);
+	cr_assert_eq(ps.n, 2, "the top page merged with page 0 (wrap)");
+	expect(1, top, 0x1000);
+	cr_assert_not_null(poison_covering(&ps, top, 0x1000));
+	cr_assert_not_null(poison_covering(&ps, UINT64_MAX, 1));
+	cr_assert_null(poison_covering(&ps, top - 0x1000, 0x1000));
+	add(top, 0x1000, RAS_KIND_AR, RAS_NOTIFY_SEA, 3);
+	cr_assert_eq(ps.n, 2, "a repeat at the top became a new range");
+	cr_assert_eq(ps.r[1].records, 2);
+	add(top - 0x1000, 0x1000, RAS_KIND_AR, RAS_NOTIFY_SEA, 4);
+	cr_assert_eq(ps.n, 2);
+	expect(1, top - 0x1000, 0x2000);
+	expect(0, 0x0, 0x1000);
+	/* A range past 2^64 is cut at it. */
+	add(UINT64_MAX - 0x7ff, 0x1000, RAS_KIND_AR, RAS_NOTIFY_SEA, 5);
+	cr_assert_eq(ps.n, 2);
+	expect(1, top - 0x1000, 0x2000);
+}
+
+/* Covering never overflows on huge lengths. */
+Test(poison, covering_with_huge_length)
+{
+	add(0x10000, 0x2000, RAS_KIND_AR, RAS_NOTIFY_SEA, 1);
+	cr_assert_null(poison_covering(&ps, 0x11000, UINT64_MAX));
+	cr_assert_null(poison_covering(&ps, 0x10000, 0));
+}
