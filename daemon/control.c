@@ -2,6 +2,9 @@
  * control.c -- operator queries: VM list, VM detail, poison list, history.
  * The server has already checked the peer may use them.
  */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,11 +324,47 @@ control_events(struct client *c, uint64_t id, struct vm *vm)
 	free(el.events);
 }
 
-/* The libvirt hook says the VM stopped. */
+/* Whether process pid still runs (a zombie has stopped running). */
+static int
+control_pid_running(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	int running = 1;
+
+	if (kill(pid, 0) == -1 && errno == ESRCH)
+		return 0;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return errno == ENOENT ? 0 : 1;
+	if (fgets(buf, sizeof buf, f) != NULL &&
+	    (p = strrchr(buf, ')')) != NULL && p[1] == ' ' && p[2] == 'Z')
+		running = 0;
+	fclose(f);
+	return running;
+}
+
+/*
+ * The libvirt hook says the VM stopped. A VMM still connected and running
+ * for it says otherwise: refused, so that a VM never shows stopped while it
+ * forwards. One whose process is gone (its connection not yet seen closed)
+ * is detached first.
+ */
 static void
 control_mark_stopped(struct client *c, uint64_t id, struct vm *vm)
 {
 	/* The source of a migration stops too: it stays migrated-away. */
+	if (vm->state != VM_STOPPED && vm->state != VM_MIGRATED &&
+	    vm->client != NULL) {
+		if (control_pid_running((pid_t)vm->client->pid)) {
+			server_error(c, id, RAS__ERROR_CODE__ERR_BUSY,
+			    "VM %s is not stopped: its VMM (pid %d) is still "
+			    "connected and running", vm->name,
+			    (int)vm->client->pid);
+			return;
+		}
+		vmm_detach(vm, vm->client);
+	}
 	if (vm->state != VM_STOPPED && vm->state != VM_MIGRATED) {
 		vm->state = VM_STOPPED;
 		if (store_save_vm(vm) == -1) {

@@ -79,3 +79,20 @@ expect_eq "SEI in HEST and enabled by the operator: AO -> SEI 2" \
 vmmsim --name vm9 --arch arm64 --hest "$DATA/qemu-virt-10.0-sea.hest" \
 	--ram 16M --poison AR:0x80000000 >/dev/null 2>&1
 check "out-of-range GPA refused by vmmsim or rasd" test "$(poison_json vm9 | jq length)" -eq 0
+
+# mark-stopped (the libvirt hook's "stopped") while the VM's VMM is still
+# connected and running: refused, said and logged; once it is gone, done.
+coproc SIM { exec "$VMMSIM_BIN" --socket "$SOCK" --name vm10 --arch arm64 \
+	--hest "$DATA/qemu-virt-10.0-sea.hest" --hold --stdin 2>&1; }
+VPID=$SIM_PID
+registered_running() { [ "$(rasctl --json show vm10 2>/dev/null | jq -r .state)" = running ]; }
+check "vm10's VMM registers and holds its connection" wait_for registered_running
+out=$(rasctl mark-stopped vm10 2>&1)
+expect_eq "mark-stopped with the VMM connected and running: refused (exit 1)" "$?" 1
+check "... saying why" grep -q "VM vm10 is not stopped: its VMM (pid $VPID) is still connected and running" <<<"$out"
+expect_eq "... and vm10 stays running" "$(rasctl --json show vm10 | jq -r .state)" running
+check "... logged" grep -q "VM vm10 is not stopped" "$RASD_LOG"
+kill -KILL "$VPID"
+wait "$VPID" 2>/dev/null
+check "once the VMM is gone, mark-stopped marks it stopped" rasctl mark-stopped vm10
+expect_eq "vm10 is stopped" "$(rasctl --json show vm10 | jq -r .state)" stopped
