@@ -216,7 +216,7 @@ shim_main(void *arg)
 	struct pollfd		 pfd;
 	uint64_t		 gen, v;
 	unsigned int		 n, nsent = 0;
-	int			 efd = atomic_load(&shim_efd), announced = 0;
+	int			 efd = atomic_load(&shim_efd), announced = 0, newly;
 	int			 warned = 0, timeout, due;
 
 	pthread_setname_np(pthread_self(), "rasd-shim");
@@ -273,13 +273,21 @@ shim_main(void *arg)
 			 */
 			atomic_store(&shim_pushed, gen);
 		}
-		/* Errors kept for a newer map wait until rasd has it. */
-		if (shim_current())
-			shim_sig_flush(c);
+		/*
+		 * Say so before the queue drains: a VMM that exits right after
+		 * its first errors waits at exit only for the queue, and must
+		 * still leave the line.
+		 */
+		newly = 0;
 		if (!announced && rasc_connected(c)) {
 			shim_log("VM %s (%s) covered, forwarding memory errors "
 			    "to %s", id->name, id->uuid_str, id->socket);
-			announced = 1;
+			announced = newly = 1;
+		}
+		/* Errors kept for a newer map wait until rasd has it. */
+		if (shim_current())
+			shim_sig_flush(c);
+		if (newly) {
 			atomic_store(&shim_registered_v, 1);
 			shim_gate_registered(c);
 		} else if (shim_gate_late() && rasc_connected(c))
