@@ -48,6 +48,9 @@ ranges() {
 	rasctl --json list-poison "$1" |
 	    jq -r '.[] | "\(.gpa) \(.length) \(.kind)"' | tr '\n' ,
 }
+# has_ranges VM WANT: rasd's active ranges of VM are WANT (for waits: the
+# ranges are read again on every try).
+has_ranges() { [ "$(ranges "$1")" = "$2" ]; }
 hist() {
 	rasctl --json history "$1" |
 	    jq -r '.[] | "\(.gpa) \(.length) \(.kind)"' | tr '\n' ,
@@ -74,6 +77,16 @@ cmd() {
 		esac
 	done
 	echo "no answer to $1"
+}
+# quit_vmm LABEL ERRFILE VM UUID: end the held kvmvmm; it exits 0 and the
+# shim said nothing but its covered line.
+quit_vmm() {
+	echo quit >&"${VMM[1]}"
+	wait "$VMM_PID"
+	check "the $1 VMM exits 0" test $? -eq 0
+	SIM_PID=
+	expect_eq "the shim said nothing but the covered line" \
+		"$(cat "$2")" "$(covered "$3" "$4")"
 }
 # field LINE KEY: the value of KEY=VALUE in LINE.
 field() { sed -n "s/.* $2=\\([^ ]*\\).*/\\1/p" <<<"$1"; }
@@ -119,7 +132,7 @@ expect_eq "the main thread reads a genuine BUS_MCEERR_AO from its signalfd, lsb 
 	"$(sed 's/ addr=0x[0-9a-f]*//' <<<"$out")" \
 	"async sigbus: via=signalfd pending=thread code=5 gpa=$P_AO lsb=12 handler=ran"
 expect_eq "... at the page's host address" "$(field "$out" addr)" "$hva"
-check "rasd lists the page as AO" wait_long test "$(ranges vmearly)" = "$P_AO 4096 AO,"
+check "rasd lists the page as AO" wait_long has_ranges vmearly "$P_AO 4096 AO,"
 expect_eq "the poisoned page is gone from the VMM: /proc/PID/mem reads EIO" \
 	"$(memread "$PID" "$hva")" EIO
 expect_eq "... the pages either side still read" \
@@ -132,7 +145,7 @@ expect_eq "the guest's load of it: KVM sends the vCPU thread BUS_MCEERR_AR, lsb 
 	"guest load gpa=$P_AO: sigbus code=4 gpa=$P_AO lsb=12 thread=\"CPU 0/KVM\" kvm_run=EINTR exit=10"
 expect_eq "... at the page's host address" "$(field "$out" addr)" "$hva"
 check "rasd records the AR: the range is AR now" \
-	wait_long test "$(ranges vmearly)" = "$P_AO 4096 AR,"
+	wait_long has_ranges vmearly "$P_AO 4096 AR,"
 expect_eq "rasd's history: the AO, then the AR" "$(hist vmearly)" \
 	"$P_AO 4096 AO,$P_AO 4096 AR,"
 
@@ -148,16 +161,11 @@ expect_eq "MADV_HWPOISON on the vCPU thread: BUS_MCEERR_AR to that thread, lsb 1
 	"$(sed 's/ addr=0x[0-9a-f]*//' <<<"$out")" \
 	"madv-hwpoison gpa=$P_MADV: rc=0 sigbus code=4 gpa=$P_MADV lsb=12 thread=\"CPU 0/KVM\""
 expect_eq "... at the page's host address" "$(field "$out" addr)" "$mhva"
-check "rasd records that AR" wait_long test "$(ranges vmearly)" = \
+check "rasd records that AR" wait_long has_ranges vmearly \
 	"$P_AO 4096 AR,$P_MADV 4096 AR,"
 expect_eq "nothing else came asynchronously" "$(cmd "wait 500" "async sigbus")" \
 	"async sigbus: none within 500 ms"
-echo quit >&"${VMM[1]}"
-wait "$VMM_PID"
-check "the early-kill VMM exits 0" test $? -eq 0
-SIM_PID=
-expect_eq "the shim said nothing but the covered line" \
-	"$(cat "$T/early.err")" "$(covered vmearly "$U1")"
+quit_vmm early-kill "$T/early.err" vmearly "$U1"
 
 # 2. Late kill (the default): memory_failure() unmaps the page and tells
 #    nobody; the guest's access is the first the VMM hears of it.
@@ -184,13 +192,8 @@ expect_eq "late kill: the guest's load gives the vCPU thread BUS_MCEERR_AR, lsb 
 	"guest load gpa=$P_LATE: sigbus code=4 gpa=$P_LATE lsb=12 thread=\"CPU 0/KVM\" kvm_run=EINTR exit=10"
 expect_eq "... at the page's host address" "$(field "$out" addr)" "$hva"
 check "late kill: rasd records AR at the GPA" \
-	wait_long test "$(ranges vmlate)" = "$P_LATE 4096 AR,"
-echo quit >&"${VMM[1]}"
-wait "$VMM_PID"
-check "the late-kill VMM exits 0" test $? -eq 0
-SIM_PID=
-expect_eq "the shim said nothing but the covered line" \
-	"$(cat "$T/late.err")" "$(covered vmlate "$U2")"
+	wait_long has_ranges vmlate "$P_LATE 4096 AR,"
+quit_vmm late-kill "$T/late.err" vmlate "$U2"
 
 # 3. A UFFDIO_POISON marker (what the shim re-arms a migrated VM's poison
 #    with) touched by the guest: the same AR as hardware poison.
@@ -208,7 +211,7 @@ expect_eq "marker: the page after it is plain RAM to the guest" \
 	"$(grep "^guest load gpa=0x6008000:" <<<"$out")" \
 	"guest load gpa=0x6008000: hlt value=0x06008000"
 check "marker: rasd records AR at the GPA" \
-	wait_long test "$(ranges vmmark)" = "$P_MARK 4096 AR,"
+	wait_long has_ranges vmmark "$P_MARK 4096 AR,"
 expect_eq "marker: the shim said nothing but the covered line" \
 	"$(cat "$T/mark.err")" "$(covered vmmark "$U3")"
 
