@@ -397,18 +397,42 @@ output_vm_info(FILE *fp, const Ras__VmInfo *vm)
 	}
 }
 
-/* list-poison: the VM's active poisoned ranges. */
+/* A kind's decision in one cell: "SEA/0", "stop-vm", "-" for none. */
+static const char *
+output_decision_cell(const Ras__PoisonRange *r, uint32_t kind, char *buf,
+    size_t len)
+{
+	struct output_decision	 d;
+	char			 name[32];
+
+	output_range_decision(r, kind, &d);
+	if (d.action == 0)
+		return "-";
+	if (d.action == RAS_ACTION_INJECT && d.has_notify) {
+		snprintf(buf, len, "%s/%" PRIu32, output_json_enum(
+		    ras_notify_name(d.notify), d.notify, name, sizeof name),
+		    d.source_id);
+		return buf;
+	}
+	return output_json_enum(ras_action_name(d.action), d.action, buf,
+	    len);
+}
+
+/*
+ * list-poison: the VM's active poisoned ranges, with what the range's AR
+ * and AO errors were each decided (notification/source, or the action).
+ */
 void
 output_poison_list(FILE *fp, const Ras__PoisonList *list)
 {
 	static const char *const head[] = { "GPA", "LENGTH", "KIND",
-	    "ACTION", "NOTIFY", "SOURCE", "FIRST SEEN", "RECORDS" };
-	static const int right[] = { 1, 1, 0, 0, 0, 1, 0, 1 };
+	    "AR DECISION", "AO DECISION", "FIRST SEEN", "RECORDS" };
+	static const int right[] = { 1, 1, 0, 0, 0, 0, 1 };
 	struct output_table	 t;
 	const Ras__PoisonRange	*r;
-	const char		*cells[8];
-	char			 gpa[24], len[16], kind[32], action[32];
-	char			 notify[32], source[16], seen[48], records[16];
+	const char		*cells[7];
+	char			 gpa[24], len[16], kind[32], ar[48], ao[48];
+	char			 seen[48], records[16];
 	size_t			 i;
 
 	if (list->n_ranges == 0) {
@@ -418,27 +442,21 @@ output_poison_list(FILE *fp, const Ras__PoisonList *list)
 		fputc('\n', fp);
 		return;
 	}
-	output_table_init(&t, 8, head, right);
+	output_table_init(&t, 7, head, right);
 	for (i = 0; i < list->n_ranges; i++) {
 		r = list->ranges[i];
 		snprintf(gpa, sizeof gpa, "0x%" PRIx64, r->gpa);
 		output_bytes(r->length, len, sizeof len);
-		if (r->has_source_id)
-			snprintf(source, sizeof source, "%" PRIu32,
-			    r->source_id);
 		output_json_time(r->first_seen, seen, sizeof seen);
 		snprintf(records, sizeof records, "%" PRIu32, r->records);
 		cells[0] = gpa;
 		cells[1] = len;
 		cells[2] = output_json_enum(ras_kind_name(r->kind), r->kind,
 		    kind, sizeof kind);
-		cells[3] = output_json_enum(ras_action_name(r->action),
-		    r->action, action, sizeof action);
-		cells[4] = output_notify(r->has_notify, r->notify, notify,
-		    sizeof notify);
-		cells[5] = r->has_source_id ? source : "-";
-		cells[6] = seen;
-		cells[7] = records;
+		cells[3] = output_decision_cell(r, RAS_KIND_AR, ar, sizeof ar);
+		cells[4] = output_decision_cell(r, RAS_KIND_AO, ao, sizeof ao);
+		cells[5] = seen;
+		cells[6] = records;
 		output_table_add(&t, cells);
 	}
 	output_table_print(fp, &t);

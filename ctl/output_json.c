@@ -438,7 +438,67 @@ output_json_vm_info(FILE *fp, const Ras__VmInfo *vm)
 	output_json_end(&j);
 }
 
-/* list-poison: an array of active poisoned ranges. */
+/*
+ * What the range's errors of one kind were decided. A rasd older than the
+ * per-kind fields sends only the range's decision: it belongs to the
+ * range's kind.
+ */
+void
+output_range_decision(const Ras__PoisonRange *r, uint32_t kind,
+    struct output_decision *d)
+{
+	memset(d, 0, sizeof *d);
+	if (!r->has_ar_action && !r->has_ao_action) {
+		if (r->kind != kind)
+			return;
+		d->action = r->action;
+		d->has_notify = r->has_notify;
+		d->notify = r->notify;
+		d->source_id = r->source_id;
+	} else if (kind == RAS_KIND_AR && r->has_ar_action) {
+		d->action = r->ar_action;
+		d->has_notify = r->has_ar_notify;
+		d->notify = r->ar_notify;
+		d->source_id = r->ar_source_id;
+	} else if (kind == RAS_KIND_AO && r->has_ao_action) {
+		d->action = r->ao_action;
+		d->has_notify = r->has_ao_notify;
+		d->notify = r->ao_notify;
+		d->source_id = r->ao_source_id;
+	}
+	if (d->has_notify && d->notify == RAS_NOTIFY_NONE)
+		d->has_notify = 0;
+}
+
+/* A kind's decision as an object, or null when none of that kind. */
+static void
+output_json_decision(struct output_json *j, const char *key,
+    const Ras__PoisonRange *r, uint32_t kind)
+{
+	struct output_decision	 d;
+	char			 buf[32];
+
+	output_range_decision(r, kind, &d);
+	if (d.action == 0) {
+		output_json_null(j, key);
+		return;
+	}
+	output_json_object(j, key);
+	output_json_string(j, "action", output_json_enum(
+	    ras_action_name(d.action), d.action, buf, sizeof buf));
+	output_json_notify(j, "notification", d.has_notify, d.notify);
+	if (d.has_notify)
+		output_json_uint(j, "source_id", d.source_id);
+	else
+		output_json_null(j, "source_id");
+	output_json_close(j);
+}
+
+/*
+ * list-poison: an array of active poisoned ranges. action/notification/
+ * source_id are the AR decision if the range has one, else the AO one;
+ * "ar" and "ao" say what each kind was decided.
+ */
 void
 output_json_poison_list(FILE *fp, const Ras__PoisonList *list)
 {
@@ -464,6 +524,8 @@ output_json_poison_list(FILE *fp, const Ras__PoisonList *list)
 			output_json_uint(&j, "source_id", r->source_id);
 		else
 			output_json_null(&j, "source_id");
+		output_json_decision(&j, "ar", r, RAS_KIND_AR);
+		output_json_decision(&j, "ao", r, RAS_KIND_AO);
 		output_json_time(r->first_seen, buf, sizeof buf);
 		output_json_string(&j, "first_seen", buf);
 		output_json_uint(&j, "records", r->records);

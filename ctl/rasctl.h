@@ -120,4 +120,14 @@ const char *output_json_recipient(uint32_t, char *, size_t);
 const char *output_json_lv_action(uint32_t, char *, size_t);
 const char *output_json_lv_flag(unsigned int, char *, size_t);
 
+/* One kind's decision in a poisoned range (list-poison). */
+struct output_decision {
+	uint32_t	action;		/* 0: no error of that kind here */
+	int		has_notify;
+	uint32_t	notify;
+	uint32_t	source_id;
+};
+void	output_range_decision(const Ras__PoisonRange *, uint32_t,
+	    struct output_decision *);
+
 #endif

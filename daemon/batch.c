@@ -75,7 +75,7 @@ batch_find(const struct vm *vm, uint64_t gpa, uint64_t len, int kind)
 		if (e->repeat || e->ev.vm != vm)
 			continue;
 		if (gpa >= e->ev.gpa && gpa - e->ev.gpa + len <= e->ev.len &&
-		    (e->ev.kind == kind || e->ev.kind == RAS_KIND_AR))
+		    e->ev.kind == kind)
 			return e;
 	}
 	return NULL;

@@ -167,6 +167,26 @@ control_ranges(const struct poison_set *ps, Ras__PoisonRange **storage)
 		}
 		pr[i].first_seen = r->first_seen;
 		pr[i].records = r->records;
+		if (r->ar.action != 0) {
+			pr[i].has_ar_action = 1;
+			pr[i].ar_action = r->ar.action;
+			if (r->ar.notify != RAS_NOTIFY_NONE) {
+				pr[i].has_ar_notify = 1;
+				pr[i].has_ar_source_id = 1;
+				pr[i].ar_notify = r->ar.notify;
+				pr[i].ar_source_id = r->ar.source_id;
+			}
+		}
+		if (r->ao.action != 0) {
+			pr[i].has_ao_action = 1;
+			pr[i].ao_action = r->ao.action;
+			if (r->ao.notify != RAS_NOTIFY_NONE) {
+				pr[i].has_ao_notify = 1;
+				pr[i].has_ao_source_id = 1;
+				pr[i].ao_notify = r->ao.notify;
+				pr[i].ao_source_id = r->ao.source_id;
+			}
+		}
 		prs[i] = &pr[i];
 	}
 	*storage = pr;

@@ -6,8 +6,10 @@
  * a sorted array of disjoint, non-adjacent ranges with binary search beats
  * a tree: lookups are O(log n) with no pointer chasing, inserts shift a
  * few entries. Overlapping and adjacent ranges merge on insert; the merged
- * range keeps the decision of its earliest record (the exact per-record
- * decisions live in the store's history) and is AR if any part was AR.
+ * range is AR if any part was AR and keeps, for each kind, the decision of
+ * its earliest record of that kind: a repeat is answered with the decision
+ * for its own kind, never an AO's interrupt for an AR (the exact
+ * per-record decisions live in the store's history).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,37 @@ static int
 poison_touches(uint64_t gpa, uint64_t last)
 {
 	return gpa == 0 || gpa - 1 <= last;
+}
+
+/* Fill a kind's decision from an incoming record. */
+static void
+poison_take(struct poison_decision *d, const struct poison_range *in)
+{
+	d->action = in->action;
+	d->notify = in->notify;
+	d->source_id = in->source_id;
+	d->first_seen = in->first_seen;
+}
+
+/* Merge an existing range's decision for one kind into d. */
+static void
+poison_merge(struct poison_decision *d, const struct poison_decision *o)
+{
+	/* Existing ranges win ties: they were recorded first. */
+	if (o->action != 0 && (d->action == 0 ||
+	    o->first_seen <= d->first_seen))
+		*d = *o;
+}
+
+/* Set the range's shown decision: AR's if it has one, else AO's. */
+static void
+poison_show(struct poison_range *r)
+{
+	const struct poison_decision *d = r->ar.action != 0 ? &r->ar : &r->ao;
+
+	r->action = d->action;
+	r->notify = d->notify;
+	r->source_id = d->source_id;
 }
 
 /* Index of the first range that touches or follows gpa (may be n). */
@@ -100,6 +133,9 @@ poison_add(struct poison_set *ps, const struct poison_range *in)
 		return;
 	if (in->len - 1 > UINT64_MAX - in->gpa)
 		m.len = UINT64_MAX - in->gpa + 1;
+	memset(&m.ar, 0, sizeof m.ar);
+	memset(&m.ao, 0, sizeof m.ao);
+	poison_take(in->kind == RAS_KIND_AR ? &m.ar : &m.ao, in);
 	lastb = poison_last(&m);
 	first = poison_lower(ps, in->gpa);
 	last = first;
@@ -111,19 +147,17 @@ poison_add(struct poison_set *ps, const struct poison_range *in)
 			m.gpa = o->gpa;
 		if (e > lastb)
 			lastb = e;
-		/* Existing ranges win ties: they were recorded first. */
-		if (o->first_seen <= m.first_seen) {
-			m.action = o->action;
-			m.notify = o->notify;
-			m.source_id = o->source_id;
+		poison_merge(&m.ar, &o->ar);
+		poison_merge(&m.ao, &o->ao);
+		if (o->first_seen < m.first_seen)
 			m.first_seen = o->first_seen;
-		}
 		if (o->kind == RAS_KIND_AR)
 			m.kind = RAS_KIND_AR;
 		m.records += o->records;
 		last++;
 	}
 	m.len = lastb - m.gpa + (lastb - m.gpa < UINT64_MAX);
+	poison_show(&m);
 
 	if (last == first) {
 		if (ps->n == ps->cap) {

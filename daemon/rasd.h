@@ -60,15 +60,23 @@ int config_set(struct rasd_config *, const char *key, const char *value,
 void config_print(const struct rasd_config *, FILE *);
 
 /* poison.c */
+struct poison_decision {
+	uint8_t action;		/* enum ras_action; 0: none of this kind */
+	uint8_t notify;
+	uint16_t source_id;
+	int64_t first_seen;
+};
 struct poison_range {
 	uint64_t gpa;
 	uint64_t len;
 	uint8_t kind;		/* AR if any merged record was AR */
-	uint8_t action;		/* of the first record */
-	uint8_t notify;
+	uint8_t action;		/* in: the record's decision; in a set: */
+	uint8_t notify;		/* the AR decision if any, else the AO one */
 	uint16_t source_id;
 	int64_t first_seen;
 	uint32_t records;
+	struct poison_decision ar;	/* in a set: each kind's earliest */
+	struct poison_decision ao;	/* decision (action 0: none) */
 };
 struct poison_set {
 	struct poison_range *r;	/* sorted by gpa, disjoint, not adjacent */
@@ -105,6 +113,7 @@ struct vm {
 	int pinned;
 	struct ras_policy policy;	/* orders pinned at boot (0: config) */
 	uint32_t caps;
+	uint8_t cpu_vendor;	/* enum ras_cpu_vendor, from registration */
 	struct vm_slot *slots;
 	size_t nslots;
 	uint32_t pid;
@@ -206,6 +215,7 @@ struct batch_entry {
 	int repeat;		/* answer only: the range is being recorded */
 	struct store_event ev;	/* the record (or the one it repeats) */
 	uint8_t hest_type;	/* of the chosen source */
+	uint64_t addr;		/* the exact faulting guest-physical address */
 };
 void batch_init(struct event_base *);
 void batch_free(void);

@@ -14,22 +14,10 @@
 
 #include "cper.h"
 #include "hest.h"
+#include "mce.h"
 #include "rasd.h"
 
 #define VMM_LSB_MAX 40		/* 1 TiB granule: far above any page size */
-
-/* x86 MCi_STATUS / MCG_STATUS bits, as KVM guests expect them. */
-#define MCI_STATUS_VAL (1ULL << 63)
-#define MCI_STATUS_UC (1ULL << 61)
-#define MCI_STATUS_EN (1ULL << 60)
-#define MCI_STATUS_MISCV (1ULL << 59)
-#define MCI_STATUS_ADDRV (1ULL << 58)
-#define MCI_STATUS_S (1ULL << 56)
-#define MCI_STATUS_AR (1ULL << 55)
-#define MCG_STATUS_RIPV (1ULL << 0)
-#define MCG_STATUS_EIPV (1ULL << 1)
-#define MCG_STATUS_MCIP (1ULL << 2)
-#define MCM_ADDR_PHYS 2
 
 /* Whether a client may act for this VM UUID. */
 static int
@@ -157,6 +145,17 @@ vmm_copy_slots(struct vm *vm, Ras__Slot **slots, size_t n)
 	vm->nslots = n;
 }
 
+/*
+ * The orders this VM is decided by: those pinned with its boot profile (a
+ * migrated VM keeps the policy of the host it booted on), else the host's.
+ */
+static const struct ras_policy *
+vm_policy(const struct vm *vm)
+{
+	return vm->policy.ar_count + vm->policy.ao_count > 0 ? &vm->policy :
+	    &rasd_conf->policy;
+}
+
 /* Register a VMM for one VM and bind the connection to it. */
 void
 vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
@@ -164,6 +163,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__Registered ok = RAS__REGISTERED__INIT;
 	Ras__PoisonRange *pr, **prs;
+	const struct ras_policy *pol;
 	struct ras_profile prof;
 	char err[512], us[37];
 	struct vm *vm, *named;
@@ -271,6 +271,8 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 		vm_rename(vm, reg->name);
 	vm->arch = (int)reg->arch;
 	vm->caps = reg->caps;
+	vm->cpu_vendor = reg->has_cpu_vendor && reg->cpu_vendor <= RAS_CPU_AMD ?
+	    (uint8_t)reg->cpu_vendor : RAS_CPU_UNKNOWN;
 	vm->pid = reg->pid;
 	vmm_copy_slots(vm, reg->slots, reg->n_slots);
 	if (fresh || !vm->pinned) {
@@ -304,6 +306,12 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	ok.generation = vm->generation;
 	ok.active_ranges = (uint32_t)vm->active.n;
 	ok.profile_pinned = vm->pinned;
+	pol = vm_policy(vm);
+	ok.has_ar_order = ok.has_ao_order = 1;
+	ok.ar_order.data = (uint8_t *)pol->ar_order;
+	ok.ar_order.len = pol->ar_count;
+	ok.ao_order.data = (uint8_t *)pol->ao_order;
+	ok.ao_order.len = pol->ao_count;
 	/* A resumed or migrated guest re-arms these (UFFDIO_POISON). */
 	prs = control_ranges(&vm->active, &pr);
 	ok.n_active = vm->active.n;
@@ -328,10 +336,13 @@ vmm_send_decision(struct client *c, uint64_t id, const struct batch_entry *e)
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__Decision d = RAS__DECISION__INIT;
 	uint8_t cper[CPER_BLOCK_LEN];
+	struct mce_values mv;
 
 	d.action = e->ev.action;
 	d.gpa = e->ev.gpa;
 	d.length = e->ev.len;
+	d.has_addr = 1;
+	d.addr = e->addr;
 	d.repeat = e->repeat;
 	d.has_seq = e->has_seq;
 	d.seq = e->seq;
@@ -339,28 +350,23 @@ vmm_send_decision(struct client *c, uint64_t id, const struct batch_entry *e)
 		d.has_notify = d.has_source_id = 1;
 		d.notify = e->ev.notify;
 		d.source_id = e->ev.source_id;
-		if (e->hest_type == 9 || e->hest_type == 10) {
+		if (e->hest_type == HEST_GHES || e->hest_type == HEST_GHES_V2) {
 			d.has_cper = 1;
 			d.cper.data = cper;
-			d.cper.len = cper_memory_error(e->ev.gpa, e->ev.len,
+			d.cper.len = cper_memory_error(e->addr, e->ev.len,
 			    cper, sizeof cper);
 		}
 		if (e->ev.notify == RAS_NOTIFY_MCE) {
+			mce_values(e->ev.kind, e->ev.vm->cpu_vendor, e->addr,
+			    &mv);
 			d.has_mce_status = d.has_mcg_status = 1;
-			d.has_mce_misc = 1;
-			d.mce_status = MCI_STATUS_VAL | MCI_STATUS_UC |
-			    MCI_STATUS_EN | MCI_STATUS_MISCV | MCI_STATUS_ADDRV |
-			    MCI_STATUS_S;
-			if (e->ev.kind == RAS_KIND_AR) {
-				d.mce_status |= MCI_STATUS_AR | 0x134;
-				d.mcg_status = MCG_STATUS_MCIP |
-				    MCG_STATUS_EIPV;
-			} else {
-				d.mce_status |= 0xc0;
-				d.mcg_status = MCG_STATUS_MCIP |
-				    MCG_STATUS_RIPV;
-			}
-			d.mce_misc = (MCM_ADDR_PHYS << 6) | 0xc;
+			d.has_mce_misc = d.has_mce_broadcast = 1;
+			d.has_mce_bank = 1;
+			d.mce_status = mv.status;
+			d.mcg_status = mv.mcg_status;
+			d.mce_misc = mv.misc;
+			d.mce_broadcast = mv.broadcast;
+			d.mce_bank = mv.bank;
 		}
 	}
 	resp.id = id;
@@ -369,18 +375,76 @@ vmm_send_decision(struct client *c, uint64_t id, const struct batch_entry *e)
 	server_send(c, &resp);
 }
 
+/* The HEST type of the VM's source with this id, 0xff if declared/none. */
+static uint8_t
+vmm_hest_type(const struct vm *vm, uint16_t source_id)
+{
+	unsigned int i;
+
+	for (i = 0; i < vm->profile.count; i++)
+		if (vm->profile.src[i].source_id == source_id)
+			return vm->profile.src[i].hest_type;
+	return 0xff;
+}
+
+/*
+ * Decide with the orders pinned with the boot profile: a migrated VM keeps
+ * the policy of the host it booted on.
+ */
+static void
+vmm_decide(const struct vm *vm, unsigned int kind, unsigned int flags,
+    struct ras_decision *dec)
+{
+	policy_decide(vm_policy(vm), &vm->profile, vm->caps, kind, flags,
+	    dec);
+}
+
+/*
+ * Whether a recorded decision answers a repeat of this kind now: an AR
+ * recorded with an interrupt-only type (its vCPU was unmasked) does not
+ * answer an AR whose vCPU is masked or unknown.
+ */
+static int
+vmm_still_good(uint8_t action, uint8_t notify, unsigned int kind,
+    unsigned int flags)
+{
+	if (action == 0)
+		return 0;
+	if (kind == RAS_KIND_AO || action != RAS_ACTION_INJECT)
+		return 1;
+	return !policy_needs_unmasked(notify) ||
+	    (flags & POLICY_IRQ_UNMASKED);
+}
+
+/* Answer a forward without a new record, with decision (a, n, s). */
+static void
+vmm_answer_repeat(struct client *c, struct batch_entry *e, unsigned int kind,
+    uint8_t action, uint8_t notify, uint16_t source_id)
+{
+	e->repeat = 1;
+	e->ev.kind = (uint8_t)kind;
+	e->ev.action = action;
+	e->ev.notify = action == RAS_ACTION_INJECT ? notify : RAS_NOTIFY_NONE;
+	e->ev.source_id = source_id;
+	e->hest_type = action == RAS_ACTION_INJECT ?
+	    vmm_hest_type(e->ev.vm, source_id) : 0xff;
+	log_debug("vm %s: repeat %s at gpa 0x%llx", e->ev.vm->name,
+	    ras_kind_name(kind), (unsigned long long)e->addr);
+	vmm_send_decision(c, e->req_id, e);
+}
+
 /* Forward of one memory error: translate, record durably, decide. */
 void
 vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
 {
 	const struct poison_range *have;
+	const struct poison_decision *pd;
 	const struct batch_entry *pend;
 	struct ras_decision dec;
 	struct batch_entry e;
 	struct vm *vm;
-	uint64_t gpa, len;
-	unsigned int lsb;
-	unsigned int i;
+	uint64_t addr, gpa, len;
+	unsigned int lsb, flags;
 
 	if (vmm_check_vm(c, id, fw->uuid) == -1)
 		return;
@@ -397,65 +461,76 @@ vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
 		    VMM_LSB_MAX);
 		return;
 	}
-	if (vm_translate(vm, fw->hva, &gpa, NULL) == -1) {
+	if (vm_translate(vm, fw->hva, &addr, NULL) == -1) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_OUT_OF_RANGE,
 		    "%s at host address 0x%llx: outside every memory slot "
 		    "of VM %s", ras_kind_name(fw->kind),
 		    (unsigned long long)fw->hva, vm->name);
 		return;
 	}
+	/* The granule is recorded; the exact address is what the guest is
+	 * told, so that it offlines the page it touched. */
 	len = 1ULL << lsb;
-	gpa &= ~(len - 1);
+	gpa = addr & ~(len - 1);
+	flags = fw->has_irq_masked && !fw->irq_masked ?
+	    POLICY_IRQ_UNMASKED : 0;
 
 	memset(&e, 0, sizeof e);
 	e.client = c;
 	e.req_id = id;
 	e.has_seq = fw->has_seq;
 	e.seq = fw->seq;
-	have = poison_covering(&vm->active, gpa, len);
-	if (have != NULL && (have->kind == fw->kind ||
-	    have->kind == RAS_KIND_AR)) {
-		/* Already durable: answer at once with the recorded
-		 * decision, and record nothing new. */
-		e.repeat = 1;
-		e.ev.vm = vm;
-		e.ev.gpa = gpa;
-		e.ev.len = len;
-		e.ev.kind = (uint8_t)fw->kind;
-		e.ev.action = have->action;
-		e.ev.notify = have->notify;
-		e.ev.source_id = have->source_id;
-		e.hest_type = 0xff;
-		for (i = 0; i < vm->profile.count; i++)
-			if (vm->profile.src[i].source_id == have->source_id)
-				e.hest_type = vm->profile.src[i].hest_type;
-		log_debug("vm %s: repeat %s at gpa 0x%llx", vm->name,
-		    ras_kind_name(fw->kind), (unsigned long long)gpa);
-		vmm_send_decision(c, id, &e);
-		return;
+	e.addr = addr;
+	e.ev.vm = vm;
+	e.ev.gpa = gpa;
+	e.ev.len = len;
+	if ((have = poison_covering(&vm->active, gpa, len)) != NULL) {
+		/* Already durable: answer at once with the decision recorded
+		 * for this kind, and record nothing new. */
+		pd = fw->kind == RAS_KIND_AR ? &have->ar : &have->ao;
+		if (vmm_still_good(pd->action, pd->notify, fw->kind, flags)) {
+			vmm_answer_repeat(c, &e, fw->kind, pd->action,
+			    pd->notify, pd->source_id);
+			return;
+		}
+		if (fw->kind == RAS_KIND_AO && have->ar.action != 0) {
+			/* The guest was told synchronously already; an AO
+			 * adds nothing to record, but its answer is an
+			 * AO's. */
+			vmm_decide(vm, RAS_KIND_AO, flags, &dec);
+			vmm_answer_repeat(c, &e, RAS_KIND_AO, dec.action,
+			    dec.notify, dec.source_id);
+			return;
+		}
 	}
-	if ((pend = batch_find(vm, gpa, len, (int)fw->kind)) != NULL) {
+	pend = batch_find(vm, gpa, len, (int)fw->kind);
+	if (pend == NULL && fw->kind == RAS_KIND_AO)
+		pend = batch_find(vm, gpa, len, RAS_KIND_AR);
+	if (pend != NULL && (pend->ev.kind != fw->kind || vmm_still_good(
+	    pend->ev.action, pend->ev.notify, fw->kind, flags))) {
 		/* Being recorded in this turn: answer after the commit. */
 		e.repeat = 1;
 		e.ev = pend->ev;
 		e.ev.gpa = gpa;
 		e.ev.len = len;
 		e.hest_type = pend->hest_type;
+		if (pend->ev.kind != fw->kind) {
+			vmm_decide(vm, RAS_KIND_AO, flags, &dec);
+			e.ev.kind = RAS_KIND_AO;
+			e.ev.action = dec.action;
+			e.ev.notify = dec.action == RAS_ACTION_INJECT ?
+			    dec.notify : RAS_NOTIFY_NONE;
+			e.ev.source_id = dec.source_id;
+			e.hest_type = dec.hest_type;
+		}
 		batch_add(&e);
 		return;
 	}
 	if (vm->handed_off)
 		log_warnx("vm %s: %s at gpa 0x%llx after the VM was handed off "
 		    "to another host: recorded here only", vm->name,
-		    ras_kind_name(fw->kind), (unsigned long long)gpa);
-	/* The orders pinned with the boot profile: a migrated VM keeps the
-	 * policy of the host it booted on. */
-	policy_decide(vm->policy.ar_count + vm->policy.ao_count > 0 ?
-	    &vm->policy : &rasd_conf->policy, &vm->profile, vm->caps,
-	    fw->kind, &dec);
-	e.ev.vm = vm;
-	e.ev.gpa = gpa;
-	e.ev.len = len;
+		    ras_kind_name(fw->kind), (unsigned long long)addr);
+	vmm_decide(vm, fw->kind, flags, &dec);
 	e.ev.kind = (uint8_t)fw->kind;
 	e.ev.action = dec.action;
 	e.ev.notify = dec.action == RAS_ACTION_INJECT ? dec.notify :

@@ -22,11 +22,13 @@
  *    64  20  FRU text              0
  *    84   8  timestamp             0
  *            UEFI Memory Error Section (UEFI 2.10 N.2.5)
- *    92   8  validation bits       0x4002 (physical address, memory
- *                                  error type)
+ *    92   8  validation bits       0x4006 (physical address, its mask,
+ *                                  memory error type)
  *   100   8  error status          0
- *   108   8  physical address      gpa
- *   116   8  physical address mask 0 (not valid)
+ *   108   8  physical address      the exact faulting address
+ *   116   8  physical address mask ~(granule - 1): which address bits
+ *                                  are significant (a 2 MiB huge page:
+ *                                  bits 21 and up)
  *   124  48  node .. target id     0
  *   164   1  memory error type     0 (unknown)
  *   165   7  extended .. handles   0
@@ -44,6 +46,7 @@
 #define CPER_SEV_RECOVERABLE	0u
 #define CPER_GEDE_REVISION	0x0300u
 #define CPER_MEM_VALID_PA	(1ull << 1)
+#define CPER_MEM_VALID_PA_MASK	(1ull << 2)
 #define CPER_MEM_VALID_TYPE	(1ull << 14)
 #define CPER_MEM_TYPE_UNKNOWN	0u
 
@@ -87,16 +90,18 @@ cper_put64(uint8_t *p, uint64_t v)
 }
 
 /*
- * Write the block for a memory error at gpa. length is not encoded: QEMU
- * sets no physical address mask, so neither do we (guests are only tested
- * against QEMU's records); the granule reaches the VMM in Decision.length.
+ * Write the block for a memory error at the exact guest-physical address
+ * addr, in a poisoned granule of length bytes. QEMU leaves the address
+ * mask invalid; we fill it (UEFI N.2.5 has it for exactly this) so that a
+ * guest, or its EDAC driver, sees the granule while offlining the page the
+ * address names. A length that is not a power of two leaves it invalid.
  */
 size_t
-cper_memory_error(uint64_t gpa, uint64_t length, void *out, size_t outlen)
+cper_memory_error(uint64_t addr, uint64_t length, void *out, size_t outlen)
 {
-	uint8_t	*b = out;
+	uint8_t		*b = out;
+	uint64_t	 valid = CPER_MEM_VALID_PA | CPER_MEM_VALID_TYPE;
 
-	(void)length;
 	if (out == NULL || outlen < CPER_BLOCK_LEN)
 		return 0;
 	memset(b, 0, CPER_BLOCK_LEN);
@@ -110,8 +115,12 @@ cper_memory_error(uint64_t gpa, uint64_t length, void *out, size_t outlen)
 	cper_put16(b + CPER_GEDE_OFF + 20, CPER_GEDE_REVISION);
 	cper_put32(b + CPER_GEDE_OFF + 24, CPER_MEM_LEN);
 
-	cper_put64(b + CPER_MEM_OFF, CPER_MEM_VALID_PA | CPER_MEM_VALID_TYPE);
-	cper_put64(b + CPER_MEM_OFF + 16, gpa);
+	if (length != 0 && (length & (length - 1)) == 0) {
+		valid |= CPER_MEM_VALID_PA_MASK;
+		cper_put64(b + CPER_MEM_OFF + 24, ~(length - 1));
+	}
+	cper_put64(b + CPER_MEM_OFF, valid);
+	cper_put64(b + CPER_MEM_OFF + 16, addr);
 	b[CPER_MEM_OFF + 72] = CPER_MEM_TYPE_UNKNOWN;
 
 	return CPER_BLOCK_LEN;

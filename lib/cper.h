@@ -18,11 +18,12 @@
 #define CPER_BLOCK_LEN (CPER_GEBS_LEN + CPER_GEDE_LEN + CPER_MEM_LEN)
 
 /*
- * Write the block for a memory error at guest-physical address gpa into out
- * (at least CPER_BLOCK_LEN bytes). Returns the number of bytes written, or
- * 0 if outlen is too small.
+ * Write the block for a memory error at the exact guest-physical address
+ * addr, in a poisoned granule of length bytes (a power of two: it becomes
+ * the physical address mask), into out (at least CPER_BLOCK_LEN bytes).
+ * Returns the number of bytes written, or 0 if outlen is too small.
  */
-size_t cper_memory_error(uint64_t gpa, uint64_t length, void *out,
+size_t cper_memory_error(uint64_t addr, uint64_t length, void *out,
     size_t outlen);
 
 #endif

@@ -196,15 +196,36 @@ policy_find_source(const struct ras_profile *prof, unsigned int t)
 	return -1;
 }
 
+/* Whether an AR may be told with this type only to an unmasked vCPU. */
+int
+policy_needs_unmasked(unsigned int notify)
+{
+	switch (notify) {
+	case RAS_NOTIFY_SEA:
+	case RAS_NOTIFY_MCE:
+	case RAS_NOTIFY_NMI:
+	case RAS_NOTIFY_SDEI:
+	case RAS_NOTIFY_SEI:
+		return 0;
+	default:
+		return 1;
+	}
+}
+
 /*
  * Decide for one error. Any kind other than AO is handled as AR: failing
  * to tell the guest of a synchronous error lets it consume bad data, so the
- * unknown case takes the safe side. Out-of-range order entries and counts
- * are skipped rather than trusted, since the policy may come from a config.
+ * unknown case takes the safe side. An AR on a vCPU with interrupts masked
+ * (or not known to be unmasked) is told only by an exception or NMI-like
+ * type: an interrupt would stay pending while the vCPU re-executes the
+ * load and faults again, forever. POLLED is never an AR answer for the
+ * same reason. Out-of-range order entries and counts are skipped rather
+ * than trusted, since the policy may come from a config.
  */
 void
 policy_decide(const struct ras_policy *pol, const struct ras_profile *prof,
-    uint32_t caps, unsigned int kind, struct ras_decision *d)
+    uint32_t caps, unsigned int kind, unsigned int flags,
+    struct ras_decision *d)
 {
 	struct ras_policy	 def;
 	const uint8_t		*order;
@@ -228,6 +249,10 @@ policy_decide(const struct ras_policy *pol, const struct ras_profile *prof,
 	for (i = 0; i < count; i++) {
 		t = order[i];
 		if (t >= RAS_NOTIFY_COUNT || (caps & RAS_NOTIFY_BIT(t)) == 0)
+			continue;
+		if (kind != RAS_KIND_AO && policy_needs_unmasked(t) &&
+		    ((flags & POLICY_IRQ_UNMASKED) == 0 ||
+		    t == RAS_NOTIFY_POLLED))
 			continue;
 		if ((s = policy_find_source(prof, t)) == -1)
 			continue;

@@ -32,11 +32,24 @@ int policy_parse_order(const char *text, uint8_t order[RAS_NOTIFY_COUNT],
 void policy_format_order(const uint8_t *order, unsigned int count,
     char *out, size_t outlen);
 
+/* policy_decide flags: the faulting vCPU could take an interrupt now. */
+#define POLICY_IRQ_UNMASKED 0x1
+
+/*
+ * Whether a notification reaches a vCPU that touched poison only if it can
+ * take an interrupt (GSIV, GPIO, EXTERNAL, SCI; LOCAL and CMCI too) or not
+ * at all before it touches the page again (POLLED).
+ */
+int policy_needs_unmasked(unsigned int notify);
+
 /*
  * Decide for one error of the given kind. caps is a mask of RAS_NOTIFY_BIT()
- * the VMM can inject. Fills *d; never fails.
+ * the VMM can inject; flags holds POLICY_IRQ_UNMASKED when the VMM said
+ * the faulting vCPU had interrupts unmasked (AR only: without it an
+ * interrupt-only type is never chosen for AR). Fills *d; never fails.
  */
 void policy_decide(const struct ras_policy *pol, const struct ras_profile *prof,
-    uint32_t caps, unsigned int kind, struct ras_decision *d);
+    uint32_t caps, unsigned int kind, unsigned int flags,
+    struct ras_decision *d);
 
 #endif

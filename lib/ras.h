@@ -50,6 +50,13 @@ enum ras_arch {
 	RAS_ARCH_X86_64 = 2
 };
 
+/* The vendor of an x86 guest's CPU: QEMU >= 9.1 encodes MCEs by it. */
+enum ras_cpu_vendor {
+	RAS_CPU_UNKNOWN = 0,	/* encoded as Intel, as QEMU before 9.1 did */
+	RAS_CPU_INTEL = 1,
+	RAS_CPU_AMD = 2
+};
+
 /* One error source the guest was given at boot. */
 struct ras_source {
 	uint16_t source_id;

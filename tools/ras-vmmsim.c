@@ -55,6 +55,7 @@
 
 struct vmmsim_poison {
 	int		 kind;		/* RASC_KIND_* */
+	unsigned int	 flags;		/* RASC_F_*: AR-unmasked */
 	uint64_t	 gpa;
 	int		 lsb;
 };
@@ -64,6 +65,8 @@ struct vmmsim_result {
 	int			 handled;
 	int			 rc;
 	struct rasc_decision	 d;
+	int			 fb_rc;		/* --compare: the library's */
+	struct rasc_decision	 fb;		/* own decision for it */
 };
 
 /* The vCPU thread and its one-job mailbox. */
@@ -77,6 +80,7 @@ struct vmmsim_vcpu {
 	int			 kind;
 	void			*addr;
 	int			 lsb;
+	unsigned int		 flags;
 	struct vmmsim_result	 result;
 };
 
@@ -101,10 +105,13 @@ struct vmmsim_opts {
 	int			 json;
 	int			 stdin_cmds;
 	int			 verbose;
+	int			 compare;
+	int			 cpu_vendor;	/* RASC_CPU_* */
 };
 
 static struct rasc		*vmmsim_client;
 static struct vmmsim_result	 vmmsim_slot;	/* written by the handler */
+static volatile unsigned int	 vmmsim_flags;	/* the raising vCPU's state */
 static struct vmmsim_opts	 opts;
 
 static const char vmmsim_help[] =
@@ -116,6 +123,7 @@ static const char vmmsim_help[] =
 "                [--hest FILE | --declare SID:TYPE ...] [--caps LIST|all]\n"
 "                [--ram SIZE] [--slot GPA:SIZE ...] [--poison KIND:GPA[:LSB] ...]\n"
 "                [--hold] [--stdin] [--resume] [--await-final] [--timeout-ms N] [--json] [-v]\n"
+"                [--cpu-vendor intel|amd] [--compare]\n"
 "\n"
 "DESCRIPTION\n"
 "     ras-vmmsim behaves like a KVM VMM linked with librasclient. It maps\n"
@@ -157,6 +165,10 @@ static const char vmmsim_help[] =
 "     --poison KIND:GPA[:LSB]\n"
 "                       raise a memory error of KIND (AR or AO) at GPA with\n"
 "                       granule 1<<LSB (default 12); repeatable, in order.\n"
+"                       KIND AR-unmasked is an AR on a vCPU that had\n"
+"                       interrupts unmasked (rasc_forward_ex with\n"
+"                       RASC_F_IRQ_UNMASKED); a plain AR says nothing, which\n"
+"                       rasd takes as masked.\n"
 "                       A GPA outside every slot uses a host address just\n"
 "                       past guest RAM.\n"
 "     --hold            after the poisons, run the library's service thread\n"
@@ -175,11 +187,20 @@ static const char vmmsim_help[] =
 "     --timeout-ms N    bound on each forward's wait for rasd (default\n"
 "                       1000).\n"
 "     --json            print each result as one JSON object per line.\n"
+"     --cpu-vendor V    x86 guest CPU vendor, intel, amd or unknown\n"
+"                       (default): picks the MCE encoding.\n"
+"     --compare         also ask the library for its own local decision\n"
+"                       (rasc_fallback_ex) for every error, and say whether\n"
+"                       it is byte for byte rasd's: \"fallback=same\" or\n"
+"                       \"fallback=DIFFERS:FIELD\" on each line rasd\n"
+"                       answered (a non-repeat; fallback_same in JSON).\n"
 "     -v, --verbose     report registration and shutdown on stderr.\n"
 "     -h, --help        print this text.\n"
 "\n"
 "STDIN COMMANDS\n"
 "     AR GPA [LSB]      raise an action-required memory error at GPA.\n"
+"     AR-unmasked GPA [LSB]\n"
+"                       the same, on a vCPU with interrupts unmasked.\n"
 "     AO GPA [LSB]      raise an action-optional memory error at GPA.\n"
 "     reset             tell rasd the guest was reset (rasc_guest_reset).\n"
 "     service           reconnect and replay now (rasc_service).\n"
@@ -192,11 +213,14 @@ static const char vmmsim_help[] =
 "       AR gpa=0x40001000 len=4096 -> inject SEA source=0 (rasd)\n"
 "       AO gpa=0x40002000 len=4096 -> inject GPIO source=1 (local fallback, rasd unreachable)\n"
 "       AR gpa=0x80000000 len=4096 -> stop-vm (out of range)\n"
+"     gpa/len is the poisoned granule; \"addr=0x...\" follows when the\n"
+"     exact faulting address differs from the granule's base.\n"
 "     \"repeat\" is appended when rasd had the range already. With --json\n"
 "     each line is an object with kind, gpa (\"0x...\" string), length,\n"
-"     action, notify, source_id (null when none), from (\"rasd\", \"local\"\n"
-"     or \"out-of-range\"), reason, repeat, cper_len, mce_status,\n"
-"     mcg_status, mce_misc (\"0x...\" strings), pending and connected.\n"
+"     addr, action, notify, source_id (null when none), from (\"rasd\",\n"
+"     \"local\" or \"out-of-range\"), reason, repeat, cper_len, cper (hex),\n"
+"     mce_status, mcg_status, mce_misc, mce_addr (\"0x...\" strings),\n"
+"     mce_bank, mce_broadcast, read_ack, pending and connected.\n"
 "     Commands print \"service pending=N connected=B\", \"status ...\" and\n"
 "     \"reset ok\" lines (objects with \"event\" under --json).\n"
 "\n"
@@ -298,6 +322,8 @@ vmmsim_kind(const char *s)
 		return RASC_KIND_AR;
 	if (strcasecmp(s, "AO") == 0)
 		return RASC_KIND_AO;
+	if (strcasecmp(s, "AR-unmasked") == 0)
+		return RASC_KIND_AR | 0x100;
 	return -1;
 }
 
@@ -381,7 +407,7 @@ vmmsim_opt_slot(const char *arg)
 static int
 vmmsim_parse_poison(const char *arg, char sep, struct vmmsim_poison *p)
 {
-	char		 kind[8], *e;
+	char		 kind[16], *e;
 	const char	*colon;
 	uint64_t	 v;
 	size_t		 n;
@@ -395,6 +421,8 @@ vmmsim_parse_poison(const char *arg, char sep, struct vmmsim_poison *p)
 	kind[n] = '\0';
 	if ((p->kind = vmmsim_kind(kind)) == -1)
 		return -1;
+	p->flags = p->kind & 0x100 ? RASC_F_IRQ_UNMASKED : 0;
+	p->kind &= 0xff;
 	arg = colon + 1;
 	while (sep == ' ' && *arg == ' ')
 		arg++;
@@ -464,6 +492,8 @@ vmmsim_parse_args(int argc, char **argv)
 		{ "await-final", no_argument, NULL, 'F' },
 		{ "timeout-ms", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "compare", no_argument, NULL, 'C' },
+		{ "cpu-vendor", required_argument, NULL, 'V' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -514,7 +544,7 @@ vmmsim_parse_args(int argc, char **argv)
 			if (vmmsim_parse_poison(optarg, ':',
 			    &opts.poison[opts.npoison]) == -1)
 				vmmsim_usage("bad --poison \"%s\" (want "
-				    "AR|AO:GPA[:LSB])", optarg);
+				    "AR|AR-unmasked|AO:GPA[:LSB])", optarg);
 			opts.npoison++;
 			break;
 		case 'o':
@@ -537,6 +567,20 @@ vmmsim_parse_args(int argc, char **argv)
 			break;
 		case 'j':
 			opts.json = 1;
+			break;
+		case 'C':
+			opts.compare = 1;
+			break;
+		case 'V':
+			if (strcasecmp(optarg, "intel") == 0)
+				opts.cpu_vendor = RASC_CPU_INTEL;
+			else if (strcasecmp(optarg, "amd") == 0)
+				opts.cpu_vendor = RASC_CPU_AMD;
+			else if (strcasecmp(optarg, "unknown") == 0)
+				opts.cpu_vendor = RASC_CPU_UNKNOWN;
+			else
+				vmmsim_usage("bad --cpu-vendor \"%s\" (intel, "
+				    "amd or unknown)", optarg);
 			break;
 		case 'v':
 			opts.verbose = 1;
@@ -629,8 +673,12 @@ vmmsim_sigbus(int sig, siginfo_t *si, void *uc)
 		raise(SIGBUS);
 		return;
 	}
-	vmmsim_slot.rc = rasc_forward(vmmsim_client, kind, si->si_addr,
-	    si->si_addr_lsb, &vmmsim_slot.d);
+	vmmsim_slot.rc = rasc_forward_ex(vmmsim_client, kind, si->si_addr,
+	    si->si_addr_lsb, vmmsim_flags, &vmmsim_slot.d);
+	if (opts.compare)
+		vmmsim_slot.fb_rc = rasc_fallback_ex(vmmsim_client, kind,
+		    si->si_addr, si->si_addr_lsb, vmmsim_flags,
+		    &vmmsim_slot.fb);
 	vmmsim_slot.handled = 1;
 }
 
@@ -667,6 +715,7 @@ vmmsim_vcpu_main(void *arg)
 		kind = v->kind;
 		addr = v->addr;
 		lsb = v->lsb;
+		vmmsim_flags = v->flags;
 		pthread_mutex_unlock(&v->lock);
 
 		memset(&vmmsim_slot, 0, sizeof vmmsim_slot);
@@ -686,11 +735,12 @@ vmmsim_vcpu_main(void *arg)
 
 /* Have the vCPU thread raise one error and wait for the handler's result. */
 static void
-vmmsim_vcpu_run(struct vmmsim_vcpu *v, int kind, void *addr, int lsb,
-    struct vmmsim_result *out)
+vmmsim_vcpu_run(struct vmmsim_vcpu *v, int kind, unsigned int flags,
+    void *addr, int lsb, struct vmmsim_result *out)
 {
 	pthread_mutex_lock(&v->lock);
 	v->kind = kind;
+	v->flags = flags;
 	v->addr = addr;
 	v->lsb = lsb;
 	v->done = 0;
@@ -730,15 +780,51 @@ vmmsim_reason(const struct vmmsim_result *r)
 	return "local fallback, rasd did not decide";
 }
 
+/*
+ * The first field in which the library's local decision differs from
+ * rasd's, or NULL if they are the same byte for byte.
+ */
+static const char *
+vmmsim_differs(const struct rasc_decision *d, const struct rasc_decision *f)
+{
+	if (d->action != f->action)
+		return "action";
+	if (d->notify != f->notify)
+		return "notify";
+	if (d->source_id != f->source_id)
+		return "source_id";
+	if (d->gpa != f->gpa || d->length != f->length)
+		return "granule";
+	if (d->addr != f->addr)
+		return "addr";
+	if (d->cper_len != f->cper_len ||
+	    memcmp(d->cper, f->cper, d->cper_len) != 0)
+		return "cper";
+	if (d->mce_status != f->mce_status)
+		return "mce_status";
+	if (d->mcg_status != f->mcg_status)
+		return "mcg_status";
+	if (d->mce_misc != f->mce_misc)
+		return "mce_misc";
+	if (d->mce_bank != f->mce_bank || d->mce_broadcast != f->mce_broadcast)
+		return "mce_delivery";
+	if (d->read_ack != f->read_ack)
+		return "read_ack";
+	return NULL;
+}
+
 /* Print one decision as text or JSON. */
 static void
 vmmsim_print(const struct vmmsim_poison *p, const struct vmmsim_result *r)
 {
 	const struct rasc_decision	*d = &r->d;
-	const char			*kind, *action, *notify;
-	uint64_t			 gpa, len;
+	const char			*kind, *action, *notify, *diff = NULL;
+	uint64_t			 gpa, len, addr;
+	size_t				 i;
+	int				 compared;
 
-	kind = p->kind == RASC_KIND_AR ? "AR" : "AO";
+	kind = p->kind == RASC_KIND_AO ? "AO" : p->flags & RASC_F_IRQ_UNMASKED ?
+	    "AR-unmasked" : "AR";
 	action = ras_action_name((unsigned int)d->action);
 	if (action == NULL)
 		action = "?";
@@ -746,26 +832,40 @@ vmmsim_print(const struct vmmsim_poison *p, const struct vmmsim_result *r)
 	    ras_notify_name((unsigned int)d->notify);
 	gpa = d->gpa;
 	len = d->length;
+	addr = d->addr;
 	if (r->rc == -1) {
 		len = 1ULL << (p->lsb <= 0 || p->lsb > 40 ? 12 : p->lsb);
 		gpa = p->gpa & ~(len - 1);
+		addr = p->gpa;
 	}
+	/* A repeat is answered with what was recorded, maybe under another
+	 * kind's or vCPU's circumstances: only fresh answers compare. */
+	compared = opts.compare && r->rc == 0 && !d->repeat;
+	if (compared)
+		diff = vmmsim_differs(d, &r->fb);
 
 	if (!opts.json) {
-		printf("%s gpa=0x%" PRIx64 " len=%" PRIu64 " -> %s", kind, gpa,
-		    len, action);
+		printf("%s gpa=0x%" PRIx64 " len=%" PRIu64, kind, gpa, len);
+		if (addr != gpa)
+			printf(" addr=0x%" PRIx64, addr);
+		printf(" -> %s", action);
 		if (d->action == RASC_ACTION_INJECT) {
 			printf(" %s", notify != NULL ? notify : "?");
 			if (d->source_id >= 0)
 				printf(" source=%d", d->source_id);
 		}
-		printf(" (%s)%s\n", vmmsim_reason(r), d->repeat ?
+		printf(" (%s)%s", vmmsim_reason(r), d->repeat ?
 		    " repeat" : "");
+		if (compared)
+			printf(" fallback=%s%s", diff == NULL ? "same" :
+			    "DIFFERS:", diff == NULL ? "" : diff);
+		printf("\n");
 		fflush(stdout);
 		return;
 	}
 	printf("{\"kind\":\"%s\",\"gpa\":\"0x%" PRIx64 "\",\"length\":%" PRIu64
-	    ",\"action\":\"%s\",", kind, gpa, len, action);
+	    ",\"addr\":\"0x%" PRIx64 "\",\"action\":\"%s\",", kind, gpa, len,
+	    addr, action);
 	if (notify != NULL)
 		printf("\"notify\":\"%s\",", notify);
 	else
@@ -774,13 +874,25 @@ vmmsim_print(const struct vmmsim_poison *p, const struct vmmsim_result *r)
 		printf("\"source_id\":%d,", d->source_id);
 	else
 		printf("\"source_id\":null,");
+	printf("\"cper\":\"");
+	for (i = 0; i < d->cper_len && i < sizeof d->cper; i++)
+		printf("%02x", d->cper[i]);
+	printf("\",");
+	if (compared)
+		printf("\"fallback_same\":%s,", diff == NULL ? "true" :
+		    "false");
 	printf("\"from\":\"%s\",\"reason\":\"%s\",\"repeat\":%s,"
 	    "\"cper_len\":%zu,\"mce_status\":\"0x%" PRIx64 "\","
 	    "\"mcg_status\":\"0x%" PRIx64 "\",\"mce_misc\":\"0x%" PRIx64 "\","
+	    "\"mce_addr\":\"0x%" PRIx64 "\",\"mce_bank\":%d,"
+	    "\"mce_broadcast\":%s,\"read_ack\":%s,"
 	    "\"result\":%d,\"pending\":%d,\"connected\":%s}\n",
 	    r->rc == 0 ? "rasd" : r->rc == -1 ? "out-of-range" : "local",
 	    vmmsim_reason(r), d->repeat ? "true" : "false", d->cper_len,
-	    d->mce_status, d->mcg_status, d->mce_misc, r->rc,
+	    d->mce_status, d->mcg_status, d->mce_misc,
+	    d->mce_status != 0 ? addr : 0, d->mce_bank,
+	    d->mce_broadcast ? "true" : "false",
+	    d->read_ack ? "true" : "false", r->rc,
 	    rasc_pending(vmmsim_client),
 	    rasc_connected(vmmsim_client) ? "true" : "false");
 	fflush(stdout);
@@ -808,8 +920,8 @@ vmmsim_poison_one(struct vmmsim_vcpu *v, const struct vmmsim_poison *p,
 {
 	struct vmmsim_result	r;
 
-	vmmsim_vcpu_run(v, p->kind, vmmsim_hva(p->gpa, ram, ramlen), p->lsb,
-	    &r);
+	vmmsim_vcpu_run(v, p->kind, p->flags, vmmsim_hva(p->gpa, ram, ramlen),
+	    p->lsb, &r);
 	if (!r.handled) {
 		fprintf(stderr, "ras-vmmsim: the SIGBUS for gpa 0x%" PRIx64
 		    " was not delivered\n", p->gpa);
@@ -862,8 +974,9 @@ vmmsim_command(struct vmmsim_vcpu *v, char *line, uint8_t *ram,
 			line[n] = ' ';
 	}
 	if (vmmsim_parse_poison(line, ' ', &p) == -1) {
-		fprintf(stderr, "ras-vmmsim: bad command \"%s\" (want \"AR|AO "
-		    "GPA [LSB]\", reset, service, status or quit)\n", line);
+		fprintf(stderr, "ras-vmmsim: bad command \"%s\" (want \"AR|"
+		    "AR-unmasked|AO GPA [LSB]\", reset, service, status or "
+		    "quit)\n", line);
 		return -1;
 	}
 	return vmmsim_poison_one(v, &p, ram, ramlen);
@@ -1017,6 +1130,7 @@ main(int argc, char **argv)
 	cfg.caps = opts.caps;
 	cfg.timeout_ms = opts.timeout_ms;
 	cfg.resume = opts.resume;
+	cfg.cpu_vendor = opts.cpu_vendor;
 	/* rasc_open keeps its own copy of the HEST. */
 	vmmsim_client = rasc_open(&cfg, err, sizeof err);
 	free(hest);

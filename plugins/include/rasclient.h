@@ -76,19 +76,37 @@ struct rasc_config {
 	uint32_t caps;			/* RASC_CAP() of injectable types */
 	int timeout_ms;			/* bound on a forward's wait; 0: 1000 */
 	int resume;			/* 1: the guest is not booting afresh */
+	int cpu_vendor;			/* x86: RASC_CPU_*; picks the MCE
+					 * encoding (0: unknown, as Intel) */
 };
+
+/* Guest CPU vendors (x86), for rasc_config.cpu_vendor. */
+#define RASC_CPU_UNKNOWN 0
+#define RASC_CPU_INTEL 1
+#define RASC_CPU_AMD 2
+
+/* rasc_forward_ex() flags. */
+#define RASC_F_IRQ_UNMASKED 0x1	/* the faulting vCPU could take an
+				 * interrupt; without it an AR is never
+				 * told by an interrupt-only type */
 
 struct rasc_decision {
 	int action;			/* RASC_ACTION_* */
 	int notify;			/* RASC_NOTIFY_NONE if none */
 	int source_id;			/* -1 if none */
-	uint64_t gpa;
+	uint64_t gpa;			/* the granule: gpa, length */
 	uint64_t length;
 	int from_rasd;			/* 0: local fallback decision */
 	int repeat;			/* rasd had this range already */
 	size_t cper_len;		/* 0 unless a GHES source was chosen */
 	uint8_t cper[RASC_CPER_MAX];
 	uint64_t mce_status, mcg_status, mce_misc; /* for MCE, else 0 */
+	uint64_t addr;			/* the exact faulting guest-physical
+					 * address: CPER's and MCi_ADDR */
+	int mce_bank;			/* for MCE: the bank (9), else 0 */
+	int mce_broadcast;		/* for MCE: inject on every vCPU
+					 * unless the guest enabled LMCE */
+	int read_ack;			/* GHESv2: wait for the guest's ack */
 };
 
 struct rasc;
@@ -112,9 +130,19 @@ struct rasc *rasc_open(const struct rasc_config *cfg, char *err,
 int rasc_forward(struct rasc *c, int kind, const void *addr, int lsb,
     struct rasc_decision *out);
 
+/*
+ * rasc_forward() with flags (RASC_F_*): say RASC_F_IRQ_UNMASKED when the
+ * faulting vCPU had interrupts unmasked, which lets an AR be told by an
+ * interrupt type. Async-signal-safe.
+ */
+int rasc_forward_ex(struct rasc *c, int kind, const void *addr, int lsb,
+    unsigned int flags, struct rasc_decision *out);
+
 /* The local decision alone, without talking to rasd. Async-signal-safe. */
 int rasc_fallback(struct rasc *c, int kind, const void *addr, int lsb,
     struct rasc_decision *out);
+int rasc_fallback_ex(struct rasc *c, int kind, const void *addr, int lsb,
+    unsigned int flags, struct rasc_decision *out);
 
 /* Reconnect if needed, re-register and replay unacknowledged forwards.
  * Returns the number still unacknowledged, or -1 if rasd is unreachable. */

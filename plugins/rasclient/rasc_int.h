@@ -45,12 +45,14 @@ struct rasc_entry {
 	uint64_t		 hva;
 	uint32_t		 lsb;
 	uint32_t		 kind;
+	uint32_t		 flags;		/* RASC_F_* of the forward */
 };
 
 /* One memory map; two of them alternate under rasc_set_slots(). */
 struct rasc_map {
 	unsigned int		 count;
 	struct rasc_slot	 slot[RASC_MAX_SLOTS];
+	struct ras_policy	 policy;	/* the orders rasd decides by */
 };
 
 /* Bump allocator over a caller's buffer, for protobuf_c_message_unpack. */
@@ -72,10 +74,10 @@ struct rasc {
 	struct ras_profile	 profile;
 	int			 declared;	/* profile came from cfg->declared */
 	uint32_t		 caps;
+	uint32_t		 cpu_vendor;	/* RASC_CPU_* */
 	int			 timeout_ms;
 	int			 resume;
 	int			 debug;
-	struct ras_policy	 policy;
 
 	/*
 	 * The map a handler reads is map[map_cur]; a writer fills the other
@@ -130,15 +132,16 @@ void	rasc_lock_release(struct rasc *);
 /* rasc_map.c */
 int	rasc_map_check(const struct rasc_slot *, unsigned int, char *, size_t);
 void	rasc_map_set(struct rasc *, const struct rasc_slot *, unsigned int);
+void	rasc_map_set_policy(struct rasc *, const struct ras_policy *);
 unsigned int rasc_map_copy(struct rasc *, struct rasc_slot *);
-int	rasc_map_translate(struct rasc *, uint64_t, int, uint64_t *,
+int	rasc_map_translate(struct rasc *, uint64_t, int, uint64_t *, uint64_t *,
 	    uint64_t *);
-int	rasc_map_decide(struct rasc *, int, uint64_t, int,
+int	rasc_map_decide(struct rasc *, int, uint64_t, int, unsigned int,
 	    struct rasc_decision *);
 
 /* rasc_ring.c */
-struct rasc_entry *rasc_ring_claim(struct rasc *, int, uint64_t, int, int,
-	    uint64_t *);
+struct rasc_entry *rasc_ring_claim(struct rasc *, int, uint64_t, int,
+	    unsigned int, int, uint64_t *);
 void	rasc_ring_ack(struct rasc *, uint64_t);
 void	rasc_ring_defer(struct rasc_entry *);
 int	rasc_ring_count(struct rasc *);

@@ -19,22 +19,8 @@
 
 #include "cper.h"
 #include "hest.h"
+#include "mce.h"
 #include "rasc_int.h"
-
-/* x86 machine-check bits (Intel SDM vol. 3B, 15.3.2) for the MCE path. */
-#define RASC_MCI_STATUS_VAL (1ULL << 63)
-#define RASC_MCI_STATUS_UC (1ULL << 61)
-#define RASC_MCI_STATUS_EN (1ULL << 60)
-#define RASC_MCI_STATUS_MISCV (1ULL << 59)
-#define RASC_MCI_STATUS_ADDRV (1ULL << 58)
-#define RASC_MCI_STATUS_S (1ULL << 56)
-#define RASC_MCI_STATUS_AR (1ULL << 55)
-#define RASC_MCACOD_DATA_LOAD 0x134	/* SRAR: data load */
-#define RASC_MCACOD_SCRUB 0x0c0		/* SRAO: memory scrubbing */
-#define RASC_MCG_STATUS_RIPV (1ULL << 0)
-#define RASC_MCG_STATUS_EIPV (1ULL << 1)
-#define RASC_MCG_STATUS_MCIP (1ULL << 2)
-#define RASC_MCI_MISC_PHYS (2ULL << 6)	/* address mode: physical */
 
 /*
  * Check a memory map: at least one slot, no empty or wrapping slot, and no
@@ -85,24 +71,48 @@ rasc_map_check(const struct rasc_slot *slots, unsigned int count, char *err,
 	return 0;
 }
 
-/* Install a checked map; the caller is an ordinary thread. */
-void
-rasc_map_set(struct rasc *c, const struct rasc_slot *slots,
-    unsigned int count)
+/*
+ * Publish a new table: slots (NULL: keep the current ones) and the policy
+ * (NULL: keep the current one). The caller is an ordinary thread.
+ */
+static void
+rasc_map_publish(struct rasc *c, const struct rasc_slot *slots,
+    unsigned int count, const struct ras_policy *pol)
 {
 	struct timespec	 ts = { 0, 50 * 1000 };
-	struct rasc_map	*m;
+	struct rasc_map	*m, *cur;
 	unsigned int	 next;
 
 	pthread_mutex_lock(&c->map_lock);
+	cur = &c->map[atomic_load(&c->map_cur)];
 	next = atomic_load(&c->map_cur) ^ 1;
 	while (atomic_load(&c->map_readers[next]) != 0)
 		nanosleep(&ts, NULL);
 	m = &c->map[next];
+	if (slots == NULL) {
+		slots = cur->slot;
+		count = cur->count;
+	}
 	memcpy(m->slot, slots, count * sizeof *slots);
 	m->count = count;
+	m->policy = pol != NULL ? *pol : cur->policy;
 	atomic_store(&c->map_cur, next);
 	pthread_mutex_unlock(&c->map_lock);
+}
+
+/* Install a checked map. */
+void
+rasc_map_set(struct rasc *c, const struct rasc_slot *slots,
+    unsigned int count)
+{
+	rasc_map_publish(c, slots, count, NULL);
+}
+
+/* Take the orders rasd decides this VM by (from its registration answer). */
+void
+rasc_map_set_policy(struct rasc *c, const struct ras_policy *pol)
+{
+	rasc_map_publish(c, NULL, 0, pol);
 }
 
 /* Enter the current table as a reader; returns its index. */
@@ -143,14 +153,14 @@ rasc_map_copy(struct rasc *c, struct rasc_slot *out)
 }
 
 /*
- * Translate a host address the way KVM memslots map it, aligned down to
- * the granule 1 << lsb. An lsb of 0 (not filled in by an older kernel) or
- * above 40 (nonsense) is taken as a 4 KiB page. Returns -1 if addr is in
- * no slot; *len is set either way.
+ * Translate a host address the way KVM memslots map it: *addr is the exact
+ * guest-physical address, *gpa the base of its granule 1 << lsb. An lsb of
+ * 0 (not filled in by an older kernel) or above 40 (nonsense) is taken as
+ * a 4 KiB page. Returns -1 if hva is in no slot; *len is set either way.
  */
 int
-rasc_map_translate(struct rasc *c, uint64_t hva, int lsb, uint64_t *gpa,
-    uint64_t *len)
+rasc_map_translate(struct rasc *c, uint64_t hva, int lsb, uint64_t *addr,
+    uint64_t *gpa, uint64_t *len)
 {
 	const struct rasc_slot	*s;
 	struct rasc_map		*m;
@@ -160,7 +170,7 @@ rasc_map_translate(struct rasc *c, uint64_t hva, int lsb, uint64_t *gpa,
 	if (lsb <= 0 || lsb > 40)
 		lsb = 12;
 	*len = 1ULL << lsb;
-	*gpa = 0;
+	*gpa = *addr = 0;
 
 	i = rasc_map_enter(c);
 	m = &c->map[i];
@@ -169,7 +179,8 @@ rasc_map_translate(struct rasc *c, uint64_t hva, int lsb, uint64_t *gpa,
 		n = RASC_MAX_SLOTS;
 	for (s = m->slot; s < m->slot + n; s++) {
 		if (hva >= s->hva && hva - s->hva < s->size) {
-			*gpa = (s->gpa + (hva - s->hva)) & ~(*len - 1);
+			*addr = s->gpa + (hva - s->hva);
+			*gpa = *addr & ~(*len - 1);
 			rc = 0;
 			break;
 		}
@@ -178,46 +189,29 @@ rasc_map_translate(struct rasc *c, uint64_t hva, int lsb, uint64_t *gpa,
 	return rc;
 }
 
-/* Fill the machine-check registers a VMM injects for an MCE decision. */
-static void
-rasc_map_mce(int kind, uint64_t len, struct rasc_decision *out)
-{
-	uint64_t	lsb = 0;
-
-	while (lsb < 63 && (1ULL << lsb) < len)
-		lsb++;
-	out->mce_status = RASC_MCI_STATUS_VAL | RASC_MCI_STATUS_UC |
-	    RASC_MCI_STATUS_EN | RASC_MCI_STATUS_MISCV | RASC_MCI_STATUS_ADDRV |
-	    RASC_MCI_STATUS_S;
-	out->mcg_status = RASC_MCG_STATUS_MCIP;
-	if (kind == RASC_KIND_AR) {
-		out->mce_status |= RASC_MCI_STATUS_AR | RASC_MCACOD_DATA_LOAD;
-		out->mcg_status |= RASC_MCG_STATUS_EIPV;
-	} else {
-		out->mce_status |= RASC_MCACOD_SCRUB;
-		out->mcg_status |= RASC_MCG_STATUS_RIPV;
-	}
-	out->mce_misc = RASC_MCI_MISC_PHYS | lsb;
-}
-
 /*
- * The local decision for one error: translate, then the default policy over
- * the boot profile and caps. Out of every slot, AR stops the VM (nothing
- * safe can be told) and AO is ignored. Returns 0, or -1 if out of range.
+ * The local decision for one error: translate, then the policy rasd decides
+ * this VM by (the default until rasd said) over the boot profile and caps, filled exactly as rasd fills its answer (the
+ * same lib/ functions). Out of every slot, AR stops the VM (nothing safe
+ * can be told) and AO is ignored. Returns 0, or -1 if out of range.
  * Async-signal-safe.
  */
 int
 rasc_map_decide(struct rasc *c, int kind, uint64_t hva, int lsb,
-    struct rasc_decision *out)
+    unsigned int flags, struct rasc_decision *out)
 {
 	struct ras_decision	d;
-	uint64_t		gpa, len;
+	struct ras_policy	pol;
+	struct mce_values	mv;
+	uint64_t		addr, gpa, len;
+	unsigned int		i;
+	int			rkind;
 
 	memset(out, 0, sizeof *out);
 	out->notify = RASC_NOTIFY_NONE;
 	out->source_id = -1;
 
-	if (rasc_map_translate(c, hva, lsb, &gpa, &len) == -1) {
+	if (rasc_map_translate(c, hva, lsb, &addr, &gpa, &len) == -1) {
 		out->action = kind == RASC_KIND_AO ? RASC_ACTION_IGNORE :
 		    RASC_ACTION_STOP_VM;
 		out->length = len;
@@ -225,18 +219,29 @@ rasc_map_decide(struct rasc *c, int kind, uint64_t hva, int lsb,
 	}
 	out->gpa = gpa;
 	out->length = len;
+	out->addr = addr;
 
-	policy_decide(&c->policy, &c->profile, c->caps,
-	    kind == RASC_KIND_AO ? RAS_KIND_AO : RAS_KIND_AR, &d);
+	rkind = kind == RASC_KIND_AO ? RAS_KIND_AO : RAS_KIND_AR;
+	i = rasc_map_enter(c);
+	pol = c->map[i].policy;
+	rasc_map_leave(c, i);
+	policy_decide(&pol, &c->profile, c->caps, (unsigned int)rkind,
+	    flags & RASC_F_IRQ_UNMASKED ? POLICY_IRQ_UNMASKED : 0, &d);
 	out->action = d.action;
 	if (d.action != RAS_ACTION_INJECT)
 		return 0;
 	out->notify = d.notify;
 	out->source_id = d.source_id;
 	if (d.hest_type == HEST_GHES || d.hest_type == HEST_GHES_V2)
-		out->cper_len = cper_memory_error(gpa, len, out->cper,
+		out->cper_len = cper_memory_error(addr, len, out->cper,
 		    sizeof out->cper);
-	if (d.notify == RAS_NOTIFY_MCE)
-		rasc_map_mce(kind, len, out);
+	if (d.notify == RAS_NOTIFY_MCE) {
+		mce_values((unsigned int)rkind, c->cpu_vendor, addr, &mv);
+		out->mce_status = mv.status;
+		out->mcg_status = mv.mcg_status;
+		out->mce_misc = mv.misc;
+		out->mce_bank = mv.bank;
+		out->mce_broadcast = mv.broadcast;
+	}
 	return 0;
 }

@@ -19,8 +19,8 @@
  * PENDING), or NULL if the ring is full. *seq always gets a fresh number.
  */
 struct rasc_entry *
-rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb, int state,
-    uint64_t *seq)
+rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb,
+    unsigned int flags, int state, uint64_t *seq)
 {
 	struct rasc_entry	*e;
 	uint64_t		 s;
@@ -38,6 +38,7 @@ rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb, int state,
 		e->kind = (uint32_t)kind;
 		e->hva = hva;
 		e->lsb = (uint32_t)lsb;
+		e->flags = flags;
 		atomic_store(&e->seq, s);
 		atomic_store(&e->state, state);
 		return e;

@@ -108,6 +108,35 @@ rasc_register_fatal(Ras__ErrorCode code)
 	}
 }
 
+
+/*
+ * The orders rasd decides this VM by, from its registration answer, so
+ * that a local fallback answers as rasd would (an older rasd sends none:
+ * keep the default). Orders with an unknown type are ignored whole.
+ */
+static void
+rasc_take_policy(struct rasc *c, const Ras__Registered *r)
+{
+	struct ras_policy	pol;
+	size_t			i;
+
+	if (!r->has_ar_order || !r->has_ao_order ||
+	    r->ar_order.len > RAS_NOTIFY_COUNT ||
+	    r->ao_order.len > RAS_NOTIFY_COUNT)
+		return;
+	for (i = 0; i < r->ar_order.len; i++)
+		if (r->ar_order.data[i] >= RAS_NOTIFY_COUNT)
+			return;
+	for (i = 0; i < r->ao_order.len; i++)
+		if (r->ao_order.data[i] >= RAS_NOTIFY_COUNT)
+			return;
+	memset(&pol, 0, sizeof pol);
+	memcpy(pol.ar_order, r->ar_order.data, r->ar_order.len);
+	pol.ar_count = (unsigned int)r->ar_order.len;
+	memcpy(pol.ao_order, r->ao_order.data, r->ao_order.len);
+	pol.ao_count = (unsigned int)r->ao_order.len;
+	rasc_map_set_policy(c, &pol);
+}
 /*
  * Connect if needed and register, with the socket lock held. Returns
  * RASC_REGISTER_OK, _UNREACHABLE (socket closed, try again later) or
@@ -168,6 +197,10 @@ rasc_register(struct rasc *c)
 	reg.n_slots = n;
 	reg.slots = slotp;
 	reg.caps = c->caps;
+	if (c->cpu_vendor != RASC_CPU_UNKNOWN) {
+		reg.has_cpu_vendor = 1;
+		reg.cpu_vendor = c->cpu_vendor;
+	}
 	reg.pid = (uint32_t)getpid();
 	boot = c->ever_registered || c->resume;
 	reg.has_boot = 1;
@@ -218,6 +251,7 @@ rasc_register(struct rasc *c)
 	}
 	c->nactive = n;
 	pthread_mutex_unlock(&c->map_lock);
+	rasc_take_policy(c, resp->registered);
 	c->ever_registered = 1;
 	atomic_store(&c->registered, 1);
 	rasc_debug(c, "registered %s (%s), generation %llu, %u active ranges",
@@ -363,8 +397,17 @@ rasc_configure(struct rasc *c, const struct rasc_config *cfg, char *err,
 	}
 	memcpy(c->uuid, cfg->uuid, sizeof c->uuid);
 	c->caps = cfg->caps;
+	if (cfg->cpu_vendor < RASC_CPU_UNKNOWN ||
+	    cfg->cpu_vendor > RASC_CPU_AMD) {
+		snprintf(err, errlen, "unknown CPU vendor %d (0 unknown, 1 "
+		    "Intel, 2 AMD)", cfg->cpu_vendor);
+		return -1;
+	}
+	c->cpu_vendor = (uint32_t)cfg->cpu_vendor;
 	c->resume = cfg->resume != 0;
-	policy_default(&c->policy);
+	/* rasd's default until its registration answer says otherwise. */
+	policy_default(&c->map[0].policy);
+	c->map[1].policy = c->map[0].policy;
 	return 0;
 }
 
@@ -460,6 +503,10 @@ rasc_decision_copy(const Ras__Decision *d, struct rasc_decision *out)
 	out->mce_status = d->has_mce_status ? d->mce_status : 0;
 	out->mcg_status = d->has_mcg_status ? d->mcg_status : 0;
 	out->mce_misc = d->has_mce_misc ? d->mce_misc : 0;
+	out->addr = d->has_addr ? d->addr : d->gpa;
+	out->mce_bank = d->has_mce_bank ? (int)d->mce_bank : 0;
+	out->mce_broadcast = d->has_mce_broadcast && d->mce_broadcast;
+	out->read_ack = d->has_read_ack && d->read_ack;
 }
 
 /*
@@ -492,7 +539,7 @@ rasc_forward_error(Ras__ErrorCode code, int *drop)
  */
 static int
 rasc_forward_send(struct rasc *c, uint32_t kind, uint64_t hva, uint32_t lsb,
-    uint64_t seq, int64_t deadline, struct rasc_decision *out,
+    uint32_t flags, uint64_t seq, int64_t deadline, struct rasc_decision *out,
     Ras__ErrorCode *code)
 {
 	Ras__Request		 req = RAS__REQUEST__INIT;
@@ -510,6 +557,8 @@ rasc_forward_send(struct rasc *c, uint32_t kind, uint64_t hva, uint32_t lsb,
 	fwd.lsb = lsb;
 	fwd.has_seq = 1;
 	fwd.seq = seq;
+	fwd.has_irq_masked = 1;
+	fwd.irq_masked = (flags & RASC_F_IRQ_UNMASKED) == 0;
 	req.body_case = RAS__REQUEST__BODY_FORWARD;
 	req.forward = &fwd;
 
@@ -550,6 +599,14 @@ int
 rasc_forward(struct rasc *c, int kind, const void *addr, int lsb,
     struct rasc_decision *out)
 {
+	return rasc_forward_ex(c, kind, addr, lsb, 0, out);
+}
+
+/* Forward one memory error with flags; see rasclient.h. */
+int
+rasc_forward_ex(struct rasc *c, int kind, const void *addr, int lsb,
+    unsigned int flags, struct rasc_decision *out)
+{
 	struct rasc_decision	 local;
 	struct rasc_entry	*e;
 	Ras__ErrorCode		 code = RAS__ERROR_CODE__ERR_NONE;
@@ -570,7 +627,7 @@ rasc_forward(struct rasc *c, int kind, const void *addr, int lsb,
 	if (lsb < 0 || lsb > 63)
 		lsb = 0;
 	deadline = rasc_wire_now() + c->timeout_ms;
-	lrc = rasc_map_decide(c, kind, hva, lsb, &local);
+	lrc = rasc_map_decide(c, kind, hva, lsb, flags, &local);
 	/* After an undelivered reset, new forwards must wait behind it. */
 	online = atomic_load(&c->registered) &&
 	    atomic_load(&c->reset_seq) == 0;
@@ -581,7 +638,7 @@ rasc_forward(struct rasc *c, int kind, const void *addr, int lsb,
 		errno = saved_errno;
 		return -1;
 	}
-	e = rasc_ring_claim(c, kind, hva, lsb,
+	e = rasc_ring_claim(c, kind, hva, lsb, flags,
 	    online ? RASC_ENTRY_INFLIGHT : RASC_ENTRY_PENDING, &seq);
 	if (!online)
 		goto fallback;
@@ -596,8 +653,8 @@ rasc_forward(struct rasc *c, int kind, const void *addr, int lsb,
 		rasc_ring_defer(e);
 		goto fallback;
 	}
-	rc = rasc_forward_send(c, (uint32_t)kind, hva, (uint32_t)lsb, seq,
-	    deadline, out, &code);
+	rc = rasc_forward_send(c, (uint32_t)kind, hva, (uint32_t)lsb, flags,
+	    seq, deadline, out, &code);
 	if (rc == 1)
 		rasc_ring_defer(e);
 	rasc_lock_release(c);
@@ -623,6 +680,14 @@ int
 rasc_fallback(struct rasc *c, int kind, const void *addr, int lsb,
     struct rasc_decision *out)
 {
+	return rasc_fallback_ex(c, kind, addr, lsb, 0, out);
+}
+
+/* The local decision alone, with flags; see rasclient.h. */
+int
+rasc_fallback_ex(struct rasc *c, int kind, const void *addr, int lsb,
+    unsigned int flags, struct rasc_decision *out)
+{
 	if (out == NULL)
 		return -1;
 	if (c == NULL || (kind != RASC_KIND_AR && kind != RASC_KIND_AO)) {
@@ -633,7 +698,8 @@ rasc_fallback(struct rasc *c, int kind, const void *addr, int lsb,
 		out->source_id = -1;
 		return -1;
 	}
-	return rasc_map_decide(c, kind, (uint64_t)(uintptr_t)addr, lsb, out);
+	return rasc_map_decide(c, kind, (uint64_t)(uintptr_t)addr, lsb, flags,
+	    out);
 }
 
 /*
@@ -659,7 +725,7 @@ rasc_replay_one(struct rasc *c, uint64_t limit)
 		rasc_unlock(c, &old);
 		return 0;
 	}
-	rc = rasc_forward_send(c, e->kind, e->hva, e->lsb,
+	rc = rasc_forward_send(c, e->kind, e->hva, e->lsb, e->flags,
 	    atomic_load(&e->seq), rasc_wire_now() + c->timeout_ms, &d, &code);
 	if (rc == 0)
 		rasc_ring_ack(c, atomic_load(&e->seq));

@@ -324,9 +324,11 @@ Test(wire, ar_and_ao_follow_the_boot_hest)
 	cr_assert_eq(d->gpa, 0x40005000);
 	cr_assert_eq(d->length, 4096);
 	cr_assert_eq(d->repeat, 0);
+	cr_assert(d->has_addr);
+	cr_assert_eq(d->addr, 0x40005123, "the exact address");
 	cr_assert(d->has_cper);
 	cr_assert_eq(d->cper.len, CPER_BLOCK_LEN);
-	cr_assert_eq(cper_memory_error(0x40005000, 4096, want, sizeof want),
+	cr_assert_eq(cper_memory_error(0x40005123, 4096, want, sizeof want),
 	    CPER_BLOCK_LEN);
 	cr_assert_arr_eq(d->cper.data, want, CPER_BLOCK_LEN);
 	ras__response__free_unpacked(resp, NULL);

@@ -56,10 +56,16 @@ check_block(uint64_t gpa, uint64_t length)
 		cr_expect_eq(g[i], 0, "FRU id/text/timestamp byte %u", i);
 
 	/* Memory Error Section */
-	cr_expect_eq(le(m + 0, 8), 0x4002, "memory validation bits");
+	if (length != 0 && (length & (length - 1)) == 0) {
+		cr_expect_eq(le(m + 0, 8), 0x4006, "memory validation bits");
+		cr_expect_eq(le(m + 24, 8), ~(length - 1),
+		    "physical address mask");
+	} else {
+		cr_expect_eq(le(m + 0, 8), 0x4002, "memory validation bits");
+		cr_expect_eq(le(m + 24, 8), 0, "physical address mask");
+	}
 	cr_expect_eq(le(m + 8, 8), 0, "error status");
 	cr_expect_eq(le(m + 16, 8), gpa, "physical address");
-	cr_expect_eq(le(m + 24, 8), 0, "physical address mask");
 	for (i = 32; i < 80; i++)
 		cr_expect_eq(m[i], 0, "memory section byte %u", i);
 
@@ -76,6 +82,20 @@ Test(cper, low_address)
 Test(cper, high_address_huge_page)
 {
 	check_block(0x0000123480200000ull, 2u << 20);
+}
+
+/* The exact address inside a 2 MiB / 1 GiB granule, the granule as mask. */
+Test(cper, exact_address_in_granule)
+{
+	uint8_t	b[CPER_BLOCK_LEN];
+
+	check_block(0x0000123480234567ull, 2u << 20);
+	check_block(0x00000000c1234000ull, 1u << 30);
+	cr_assert_eq(cper_memory_error(0x40201234ull, 2u << 20, b, sizeof b),
+	    CPER_BLOCK_LEN);
+	cr_expect_eq(le(b + 108, 8), 0x40201234ull, "exact address");
+	cr_expect_eq(le(b + 116, 8), 0xffffffffffe00000ull, "2 MiB mask");
+	check_block(0x1000, 3 * 4096);	/* not a power of two: no mask */
 }
 
 Test(cper, all_bytes_of_address)

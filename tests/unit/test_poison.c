@@ -95,18 +95,46 @@ Test(poison, contained_range_changes_nothing_but_count)
 	expect(0, 0x200000, 0x200000);
 }
 
-Test(poison, merged_range_keeps_earliest_decision_and_is_ar_if_any_ar)
+Test(poison, merged_range_keeps_each_kinds_earliest_decision)
 {
 	add(0x2000, 0x1000, RAS_KIND_AO, RAS_NOTIFY_GPIO, 10);
 	add(0x3000, 0x1000, RAS_KIND_AR, RAS_NOTIFY_SEA, 20);
 	cr_assert_eq(ps.n, 1);
 	cr_assert_eq(ps.r[0].kind, RAS_KIND_AR);
-	cr_assert_eq(ps.r[0].notify, RAS_NOTIFY_GPIO);
+	/* An AR range shows the AR decision, never the AO's interrupt. */
+	cr_assert_eq(ps.r[0].notify, RAS_NOTIFY_SEA);
+	cr_assert_eq(ps.r[0].ar.notify, RAS_NOTIFY_SEA);
+	cr_assert_eq(ps.r[0].ar.first_seen, 20);
+	cr_assert_eq(ps.r[0].ao.notify, RAS_NOTIFY_GPIO);
+	cr_assert_eq(ps.r[0].ao.first_seen, 10);
 	cr_assert_eq(ps.r[0].first_seen, 10);
-	/* An earlier record arriving later (import) takes over. */
+	cr_assert_eq(ps.r[0].records, 2);
+	/* An earlier record arriving later (import) takes over its kind. */
 	add(0x1000, 0x1000, RAS_KIND_AO, RAS_NOTIFY_GSIV, 5);
-	cr_assert_eq(ps.r[0].notify, RAS_NOTIFY_GSIV);
+	cr_assert_eq(ps.r[0].ao.notify, RAS_NOTIFY_GSIV);
+	cr_assert_eq(ps.r[0].ar.notify, RAS_NOTIFY_SEA);
+	cr_assert_eq(ps.r[0].notify, RAS_NOTIFY_SEA);
 	cr_assert_eq(ps.r[0].first_seen, 5);
+	/* A later record of a kind keeps the earlier decision. */
+	add(0x4000, 0x1000, RAS_KIND_AR, RAS_NOTIFY_NMI, 30);
+	cr_assert_eq(ps.r[0].ar.notify, RAS_NOTIFY_SEA);
+	cr_assert_eq(ps.r[0].len, 0x4000);
+}
+
+Test(poison, ao_only_range_has_no_ar_decision)
+{
+	add(0x200000, 0x200000, RAS_KIND_AO, RAS_NOTIFY_GPIO, 1);
+	cr_assert_eq(ps.r[0].kind, RAS_KIND_AO);
+	cr_assert_eq(ps.r[0].ar.action, 0);
+	cr_assert_eq(ps.r[0].ao.action, RAS_ACTION_INJECT);
+	cr_assert_eq(ps.r[0].notify, RAS_NOTIFY_GPIO);
+	/* An AR inside the 2 MiB AO range: one range, both decisions. */
+	add(0x201000, 0x1000, RAS_KIND_AR, RAS_NOTIFY_SEA, 2);
+	cr_assert_eq(ps.n, 1);
+	cr_assert_eq(ps.r[0].len, 0x200000);
+	cr_assert_eq(ps.r[0].kind, RAS_KIND_AR);
+	cr_assert_eq(ps.r[0].ar.notify, RAS_NOTIFY_SEA);
+	cr_assert_eq(ps.r[0].ao.notify, RAS_NOTIFY_GPIO);
 }
 
 Test(poison, covering_finds_only_whole_containment)

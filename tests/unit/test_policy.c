@@ -32,7 +32,10 @@ struct row {
 	uint8_t		notify;
 	uint16_t	source_id;
 	uint8_t		hest_type;
+	unsigned int	flags;		/* 0: the vCPU's interrupts unknown */
 };
+/* Most rows leave flags out: the vCPU's interrupts are unknown. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 #define AR	RAS_KIND_AR
 #define AO	RAS_KIND_AO
@@ -41,6 +44,7 @@ struct row {
 #define STOP	RAS_ACTION_STOP_VM
 #define NONE	RAS_NOTIFY_NONE
 #define N(t)	RAS_NOTIFY_##t
+#define UNM	POLICY_IRQ_UNMASKED
 
 /* Profiles, as source lists. */
 #define P_SEA		1, { SRC(0, SEA, GHES) }
@@ -63,9 +67,14 @@ static struct row rows[] = {
 	{ "AO {SEA}", AO, P_SEA, ALL, "", IGN, NONE, 0, 0xff },
 	{ "AR virt {SEA,GPIO}", AR, P_VIRT, ALL, "", INJ, N(SEA), 0, GHES },
 	{ "AO virt {SEA,GPIO}", AO, P_VIRT, ALL, "", INJ, N(GPIO), 1, GHES },
-	{ "AR {GPIO}", AR, P_GPIO, ALL, "", INJ, N(GPIO), 2, GHES },
+	{ "AR {GPIO}, masked", AR, P_GPIO, ALL, "", STOP, NONE, 0, 0xff },
+	{ "AR {GPIO}, unmasked", AR, P_GPIO, ALL, "", INJ, N(GPIO), 2, GHES,
+	    UNM },
 	{ "AO {GPIO}", AO, P_GPIO, ALL, "", INJ, N(GPIO), 2, GHES },
-	{ "AR {GSIV,SEI}", AR, P_GSIV_SEI, ALL, "", INJ, N(GSIV), 3, GHES },
+	{ "AR {GSIV,SEI}, masked", AR, P_GSIV_SEI, ALL, "", STOP, NONE, 0,
+	    0xff },
+	{ "AR {GSIV,SEI}, unmasked", AR, P_GSIV_SEI, ALL, "", INJ, N(GSIV), 3,
+	    GHES, UNM },
 	{ "AO {GSIV,SEI}", AO, P_GSIV_SEI, ALL, "", INJ, N(GSIV), 3, GHES },
 	{ "AR {SEI} not by default", AR, P_SEI, ALL, "", STOP, NONE, 0, 0xff },
 	{ "AO {SEI} not by default", AO, P_SEI, ALL, "", IGN, NONE, 0, 0xff },
@@ -75,7 +84,9 @@ static struct row rows[] = {
 	    INJ, N(NMI), 1, 9 },
 	{ "AO fw-first {NMI,SCI}", AO, P_FWFIRST, ALL, "",
 	    INJ, N(SCI), 2, GHES },
-	{ "AR {POLLED}", AR, P_POLLED, ALL, "", INJ, N(POLLED), 7, 9 },
+	{ "AR {POLLED} never", AR, P_POLLED, ALL, "", STOP, NONE, 0, 0xff },
+	{ "AR {POLLED} never, unmasked", AR, P_POLLED, ALL, "", STOP, NONE, 0,
+	    0xff, UNM },
 	{ "AO {POLLED}", AO, P_POLLED, ALL, "", INJ, N(POLLED), 7, 9 },
 	{ "AR {}", AR, P_EMPTY, ALL, "", STOP, NONE, 0, 0xff },
 	{ "AO {}", AO, P_EMPTY, ALL, "", IGN, NONE, 0, 0xff },
@@ -95,7 +106,9 @@ static struct row rows[] = {
 	{ "AO virt, VMM cannot inject GPIO", AO, P_VIRT, B(SEA), "",
 	    IGN, NONE, 0, 0xff },
 	{ "AR virt, VMM cannot inject SEA", AR, P_VIRT, B(GPIO), "",
-	    INJ, N(GPIO), 1, GHES },
+	    STOP, NONE, 0, 0xff },
+	{ "AR virt, VMM cannot inject SEA, unmasked", AR, P_VIRT, B(GPIO), "",
+	    INJ, N(GPIO), 1, GHES, UNM },
 	{ "AR virt, VMM injects nothing", AR, P_VIRT, 0, "",
 	    STOP, NONE, 0, 0xff },
 	{ "AR {GSIV,SEI}, no GSIV", AR, P_GSIV_SEI, ALL & ~B(GSIV), "",
@@ -105,7 +118,7 @@ static struct row rows[] = {
 	{ "AR x86, no MCE", AR, P_MCE, ALL & ~B(MCE), "",
 	    STOP, NONE, 0, 0xff },
 	{ "AR caps beyond the profile", AR, P_GPIO, B(SEA) | B(GPIO), "",
-	    INJ, N(GPIO), 2, GHES },
+	    INJ, N(GPIO), 2, GHES, UNM },
 
 	/* custom orders: names outside the profile are never chosen */
 	{ "AR order outside profile", AR, P_VIRT, ALL, "SDEI,GSIV,POLLED",
@@ -113,7 +126,13 @@ static struct row rows[] = {
 	{ "AO order outside profile", AO, P_GPIO, ALL, "SEA,SEI,MCE",
 	    IGN, NONE, 0, 0xff },
 	{ "AR order skips absent", AR, P_VIRT, ALL, "SDEI,GPIO,SEA",
-	    INJ, N(GPIO), 1, GHES },
+	    INJ, N(GPIO), 1, GHES, UNM },
+	{ "AR order, GPIO skipped when masked", AR, P_VIRT, ALL,
+	    "SDEI,GPIO,SEA", INJ, N(SEA), 0, GHES },
+	{ "AO ignores the vCPU's mask", AO, P_GPIO, ALL, "", INJ, N(GPIO), 2,
+	    GHES },
+	{ "AR fw-first {NMI,SCI}, unmasked", AR, P_FWFIRST, ALL, "",
+	    INJ, N(NMI), 1, 9, UNM },
 	{ "AO order with SEA", AO, P_SEA, ALL, "POLLED,SEA",
 	    INJ, N(SEA), 0, GHES },
 	{ "AO explicit SEI", AO, P_GSIV_SEI, ALL, "SEI,GSIV",
@@ -161,7 +180,7 @@ ParameterizedTest(struct row *r, policy, decide)
 		prof.src[i] = r->src[i];
 
 	memset(&d, 0xee, sizeof d);
-	policy_decide(&pol, &prof, r->caps, r->kind, &d);
+	policy_decide(&pol, &prof, r->caps, r->kind, r->flags, &d);
 	cr_expect_eq(d.action, r->action, "%s: action %u, want %u", r->name,
 	    d.action, r->action);
 	cr_expect_eq(d.notify, r->notify, "%s: notify %u, want %u", r->name,
@@ -197,11 +216,11 @@ Test(policy, null_policy_is_default)
 	    SRC(1, GPIO, GHES) } };
 	struct ras_decision	d;
 
-	policy_decide(NULL, &prof, ALL, AO, &d);
+	policy_decide(NULL, &prof, ALL, AO, 0, &d);
 	cr_expect_eq(d.action, INJ);
 	cr_expect_eq(d.notify, N(GPIO));
 	cr_expect_eq(d.source_id, 1);
-	policy_decide(NULL, NULL, ALL, AR, &d);
+	policy_decide(NULL, NULL, ALL, AR, 0, &d);
 	cr_expect_eq(d.action, STOP);
 	cr_expect_eq(d.notify, NONE);
 }
@@ -217,7 +236,7 @@ Test(policy, bad_order_entries_skipped)
 	pol.ar_order[0] = 200;
 	pol.ar_order[1] = RAS_NOTIFY_COUNT;
 	pol.ar_order[2] = N(GPIO);
-	policy_decide(&pol, &prof, 0xffffffffu, AR, &d);
+	policy_decide(&pol, &prof, 0xffffffffu, AR, UNM, &d);
 	cr_expect_eq(d.action, INJ);
 	cr_expect_eq(d.notify, N(GPIO));
 	cr_expect_eq(d.source_id, 6);
@@ -225,7 +244,7 @@ Test(policy, bad_order_entries_skipped)
 	/* a count past the array is clamped, not followed */
 	pol.ao_count = 1000;
 	prof.count = 1000;
-	policy_decide(&pol, &prof, ALL, AO, &d);
+	policy_decide(&pol, &prof, ALL, AO, 0, &d);
 	cr_expect_eq(d.action, INJ);
 	cr_expect_eq(d.notify, N(GPIO));
 }

@@ -128,10 +128,11 @@ Test(rasclient, fallback_ar_sea)
 	cr_expect_eq(d.source_id, 0);
 	cr_expect_eq(d.gpa, 0x40001000);
 	cr_expect_eq(d.length, 4096);
+	cr_expect_eq(d.addr, 0x40001234, "the exact address, not the page");
 	cr_expect_eq(d.from_rasd, 0);
 	cr_expect_eq(d.repeat, 0);
 	cr_assert_eq(d.cper_len, CPER_BLOCK_LEN);
-	cr_assert_eq(cper_memory_error(0x40001000, 4096, want, sizeof want),
+	cr_assert_eq(cper_memory_error(0x40001234, 4096, want, sizeof want),
 	    CPER_BLOCK_LEN);
 	cr_expect_eq(memcmp(d.cper, want, CPER_BLOCK_LEN), 0);
 	cr_expect_eq(d.mce_status, 0);
@@ -377,7 +378,10 @@ Test(rasclient, declared_mce)
 	rasc_close(c);
 }
 
-/* Caps filter the HEST: without SEA, AR takes GPIO; with nothing, stop. */
+/*
+ * Caps filter the HEST: without SEA, an AR takes GPIO only when the vCPU
+ * could take the interrupt (else stop); with nothing, stop.
+ */
 Test(rasclient, caps_filter)
 {
 	struct rasc_config	 cfg;
@@ -390,6 +394,9 @@ Test(rasclient, caps_filter)
 	c = rasc_open(&cfg, err, sizeof err);
 	cr_assert_not_null(c, "%s", err);
 	cr_assert_eq(rasc_forward(c, RASC_KIND_AR, hva(0x40001000), 12, &d), 1);
+	cr_expect_eq(d.action, RASC_ACTION_STOP_VM, "masked: no interrupt");
+	cr_assert_eq(rasc_forward_ex(c, RASC_KIND_AR, hva(0x40002000), 12,
+	    RASC_F_IRQ_UNMASKED, &d), 1);
 	cr_expect_eq(d.notify, RAS_NOTIFY_GPIO);
 	cr_expect_eq(d.source_id, 1);
 	rasc_close(c);

@@ -658,7 +658,15 @@ Test(json_format, poison_list_shape)
 	r0.has_source_id = 1;
 	r0.source_id = 0;
 	r0.first_seen = 1764073496;
-	r0.records = 1;
+	r0.records = 2;
+	r0.has_ar_action = r0.has_ar_notify = r0.has_ar_source_id = 1;
+	r0.ar_action = RAS_ACTION_INJECT;
+	r0.ar_notify = RAS_NOTIFY_SEA;
+	r0.ar_source_id = 0;
+	r0.has_ao_action = r0.has_ao_notify = r0.has_ao_source_id = 1;
+	r0.ao_action = RAS_ACTION_INJECT;
+	r0.ao_notify = RAS_NOTIFY_GPIO;
+	r0.ao_source_id = 1;
 	r1.gpa = 0x80000000;
 	r1.length = 2 << 20;
 	r1.kind = RAS_KIND_AO;
@@ -680,8 +688,18 @@ Test(json_format, poison_list_shape)
 	    "    \"action\": \"inject\",\n"
 	    "    \"notification\": \"SEA\",\n"
 	    "    \"source_id\": 0,\n"
+	    "    \"ar\": {\n"
+	    "      \"action\": \"inject\",\n"
+	    "      \"notification\": \"SEA\",\n"
+	    "      \"source_id\": 0\n"
+	    "    },\n"
+	    "    \"ao\": {\n"
+	    "      \"action\": \"inject\",\n"
+	    "      \"notification\": \"GPIO\",\n"
+	    "      \"source_id\": 1\n"
+	    "    },\n"
 	    "    \"first_seen\": \"2025-11-25T12:24:56Z\",\n"
-	    "    \"records\": 1\n"
+	    "    \"records\": 2\n"
 	    "  },\n"
 	    "  {\n"
 	    "    \"gpa\": \"0x80000000\",\n"
@@ -690,6 +708,12 @@ Test(json_format, poison_list_shape)
 	    "    \"action\": \"ignore\",\n"
 	    "    \"notification\": null,\n"
 	    "    \"source_id\": null,\n"
+	    "    \"ar\": null,\n"
+	    "    \"ao\": {\n"
+	    "      \"action\": \"ignore\",\n"
+	    "      \"notification\": null,\n"
+	    "      \"source_id\": null\n"
+	    "    },\n"
 	    "    \"first_seen\": \"2025-11-25T12:25:00Z\",\n"
 	    "    \"records\": 3\n"
 	    "  }\n"
