@@ -31,6 +31,19 @@
  *
  * DESIGN: events are written in batches (store_commit_events) so that all
  * forwards that arrive in one event-loop turn share one fsync.
+ *
+ * DESIGN (full disk): a forward must be recordable with only a few
+ * records' worth of free space, and rasd must record again by itself as
+ * soon as space returns. So the WAL is kept a small ring: a PASSIVE
+ * checkpoint folds it into the database once it holds STORE_WAL_PAGES
+ * pages, the next commit then rewrites the WAL from its start in space
+ * the file already has, and journal_size_limit trims it back after a large
+ * import. Steady state, a record needs new space only where the database
+ * itself grows (a few dozen bytes a record). Every write runs through
+ * store_write(): one transaction, rolled back cleanly on failure; if the
+ * disk was full or failing, a checkpoint(TRUNCATE) gives back what the WAL
+ * holds and the transaction is tried once more. Nothing is remembered
+ * between failures, so the first write after space returns succeeds.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,11 +61,18 @@
 #include "rasd.h"
 
 #define STORE_SCHEMA "1"
+/* Fold the WAL into the database once it holds this many pages. */
+#define STORE_WAL_PAGES 16
+/* Trim a WAL that grew past this (a big import) when it restarts. */
+#define STORE_WAL_LIMIT "262144"
 
 static sqlite3 *store_db;
 static int store_lockfd = -1;
 static char store_boot_id[64] = "unknown";
 static char store_err[512];
+static int store_err_rc;		/* SQLite's extended code for store_err */
+static unsigned long store_failures;	/* writes failed since the last success */
+static char store_path[PATH_MAX];
 static sqlite3_stmt *st_insert_event, *st_save_vm, *st_retire, *st_history;
 static sqlite3_stmt *st_insert_vevent, *st_vevents;
 
@@ -78,8 +98,22 @@ static const char *store_schema_sql =
 static void
 store_set_error(const char *what)
 {
-	snprintf(store_err, sizeof store_err, "%.200s: %.280s", what,
-	    store_db != NULL ? sqlite3_errmsg(store_db) : "no database");
+	store_err_rc = store_db != NULL ? sqlite3_extended_errcode(store_db) :
+	    SQLITE_CANTOPEN;
+	if ((store_err_rc & 0xff) == SQLITE_FULL)
+		snprintf(store_err, sizeof store_err, "%.200s: disk full, "
+		    "no space left for %.250s", what, store_path);
+	else
+		snprintf(store_err, sizeof store_err, "%.200s: %.280s", what,
+		    store_db != NULL ? sqlite3_errmsg(store_db) :
+		    "no database");
+}
+
+/* The disk is full or failing: a checkpoint and a retry may help. */
+static int
+store_disk_error(int rc)
+{
+	return (rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR;
 }
 
 /* The message of the last store failure. */
@@ -116,6 +150,7 @@ store_exec(const char *sql)
 	char *msg = NULL;
 
 	if (sqlite3_exec(store_db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		store_err_rc = sqlite3_extended_errcode(store_db);
 		snprintf(store_err, sizeof store_err, "%s", msg ? msg : "?");
 		log_warnx("store: %s: %s", sql, store_err);
 		sqlite3_free(msg);
@@ -135,6 +170,112 @@ store_prepare(sqlite3_stmt **st, const char *sql)
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Fold the WAL into the database and truncate it. After a full disk this
+ * gives back what the WAL held, so the retry needs room for a few pages
+ * only; it fails (harmlessly) while the database itself cannot grow.
+ */
+static int
+store_checkpoint(const char *why)
+{
+	int rc, nlog = -1, nckpt = -1;
+
+	rc = sqlite3_wal_checkpoint_v2(store_db, NULL,
+	    SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
+	/* One line per streak of failures, then one per hundred. */
+	if (rc != SQLITE_OK && store_failures % 100 == 0)
+		log_warnx("store: checkpoint (%s) failed: %s", why,
+		    sqlite3_errmsg(store_db));
+	else if (rc == SQLITE_OK && nlog > 0)
+		log_info("store: checkpoint (%s): %d WAL pages folded into "
+		    "the database, WAL truncated", why, nckpt);
+	return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* Roll back whatever the failed transaction left, keeping its error. */
+static void
+store_rollback(void)
+{
+	if (sqlite3_get_autocommit(store_db))
+		return;		/* SQLite already rolled it back */
+	sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(store_db))
+		log_warnx("store: rollback failed: %s",
+		    sqlite3_errmsg(store_db));
+}
+
+typedef int (*store_body_fn)(void *arg);
+
+/* Run body in one write transaction; on failure leave none open. */
+static int
+store_txn(store_body_fn body, void *arg)
+{
+	/* A transaction an earlier failure left open would make every
+	 * later BEGIN fail until a restart. */
+	if (!sqlite3_get_autocommit(store_db)) {
+		log_warnx("store: a transaction was left open; rolling back");
+		sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	if (sqlite3_exec(store_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	    SQLITE_OK) {
+		store_set_error("begin");
+		return -1;
+	}
+	if (body(arg) == -1)
+		goto fail;
+	if (sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		store_set_error("commit");
+		goto fail;
+	}
+	return 0;
+fail:
+	store_rollback();
+	return -1;
+}
+
+/*
+ * Every write goes through here: one transaction; if the disk was full
+ * or failing, a checkpoint to free the WAL's space and one more try.
+ * The caller logs the failure (store_error() says why).
+ */
+static int
+store_write(store_body_fn body, void *arg)
+{
+	int rc;
+
+	if (store_db == NULL) {
+		snprintf(store_err, sizeof store_err, "store not open");
+		return -1;
+	}
+	rc = store_txn(body, arg);
+	if (rc == -1 && store_disk_error(store_err_rc)) {
+		char err[sizeof store_err];
+		int err_rc = store_err_rc;
+
+		memcpy(err, store_err, sizeof err);
+		if (store_failures == 0)
+			log_warnx("store: write failed (%s): checkpointing "
+			    "to free space and retrying; every later write "
+			    "retries the same way", err);
+		store_checkpoint("write failed");
+		rc = store_txn(body, arg);
+		if (rc == -1 && !store_disk_error(store_err_rc)) {
+			/* Report the disk, not what the retry tripped on. */
+			memcpy(store_err, err, sizeof store_err);
+			store_err_rc = err_rc;
+		}
+	}
+	if (rc == 0) {
+		if (store_failures > 0)
+			log_info("store: writing again after %lu failed "
+			    "writes", store_failures);
+		store_failures = 0;
+		return 0;
+	}
+	store_failures++;
+	return -1;
 }
 
 /* Open (creating if needed) the store in dir and take its lock. */
@@ -160,6 +301,7 @@ store_open(const char *dir)
 		goto fail;
 	}
 	snprintf(path, sizeof path, "%s/rasd.db", dir);
+	snprintf(store_path, sizeof store_path, "%s", path);
 	if (sqlite3_open_v2(path, &store_db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		store_set_error(path);
@@ -169,6 +311,9 @@ store_open(const char *dir)
 	sqlite3_extended_result_codes(store_db, 1);
 	if (store_exec("PRAGMA journal_mode=WAL") == -1 ||
 	    store_exec("PRAGMA synchronous=FULL") == -1 ||
+	    store_exec("PRAGMA journal_size_limit=" STORE_WAL_LIMIT) == -1 ||
+	    sqlite3_wal_autocheckpoint(store_db, STORE_WAL_PAGES) !=
+	    SQLITE_OK ||
 	    store_exec("PRAGMA foreign_keys=OFF") == -1 ||
 	    store_exec(store_schema_sql) == -1)
 		goto fail;
@@ -203,7 +348,11 @@ store_open(const char *dir)
 	    " e.gpa FROM vevent v LEFT JOIN event e ON e.id = v.forward_id"
 	    " WHERE v.vm=? ORDER BY v.id") == -1)
 		goto fail;
-	log_info("store: %s (WAL, synchronous=FULL)", path);
+	/* What a crash left in the WAL goes into the database now; on a
+	 * full disk this may fail, and the first write retries it. */
+	store_checkpoint("open");
+	log_info("store: %s (WAL, synchronous=FULL, checkpoint every %d "
+	    "pages)", path, STORE_WAL_PAGES);
 	return 0;
 fail:
 	store_close();
@@ -379,9 +528,9 @@ fail:
 	return -1;
 }
 
-/* Write a VM's row (identity, profile, pinning, map, state). */
-int
-store_save_vm(const struct vm *vm)
+/* Write a VM's row; the caller holds a transaction. */
+static int
+store_save_vm_row(const struct vm *vm)
 {
 	uint8_t decl[RAS_PROFILE_MAX * 4], *slots = NULL;
 	unsigned int i;
@@ -427,9 +576,23 @@ store_save_vm(const struct vm *vm)
 	sqlite3_bind_int64(st_save_vm, 13, (int64_t)time(NULL));
 	rc = sqlite3_step(st_save_vm);
 	free(slots);
-	sqlite3_reset(st_save_vm);
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE)
 		store_set_error("save VM");
+	sqlite3_reset(st_save_vm);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+store_save_vm_body(void *arg)
+{
+	return store_save_vm_row(arg);
+}
+
+/* Write a VM's row (identity, profile, pinning, map, state). */
+int
+store_save_vm(const struct vm *vm)
+{
+	if (store_write(store_save_vm_body, (void *)vm) == -1) {
 		log_warnx("store: VM %s: %s", vm->uuid_str, store_err);
 		return -1;
 	}
@@ -480,6 +643,29 @@ store_insert_event(struct store_event *ev)
 	    ev->source_id, ev->time, store_boot_id, ev->origin, 1, &ev->id);
 }
 
+struct store_batch {
+	struct store_event *ev;
+	size_t n;
+};
+
+static int
+store_commit_body(void *arg)
+{
+	struct store_batch *b = arg;
+	size_t i;
+
+	for (i = 0; i < b->n; i++) {
+		if (store_insert_event(&b->ev[i]) == -1) {
+			store_set_error("insert event");
+			return -1;
+		}
+		if ((i + 1 == b->n || b->ev[i + 1].vm != b->ev[i].vm) &&
+		    store_save_vm_row(b->ev[i].vm) == -1)
+			return -1;
+	}
+	return 0;
+}
+
 /*
  * Make a batch of events durable in one transaction, with the rows of the
  * VMs they touch (generation). All or nothing.
@@ -487,58 +673,43 @@ store_insert_event(struct store_event *ev)
 int
 store_commit_events(struct store_event *ev, size_t n)
 {
-	size_t i;
+	struct store_batch b = { ev, n };
 
-	if (store_exec("BEGIN IMMEDIATE") == -1)
+	if (store_write(store_commit_body, &b) == -1) {
+		log_warnx("store: batch of %zu events not written: %s", n,
+		    store_err);
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (store_insert_event(&ev[i]) == -1) {
-			store_set_error("insert event");
-			goto fail;
-		}
-		if ((i + 1 == n || ev[i + 1].vm != ev[i].vm) &&
-		    store_save_vm(ev[i].vm) == -1)
-			goto fail;
-	}
-	if (sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		store_set_error("commit");
-		goto fail;
 	}
 	return 0;
-fail:
-	log_warnx("store: batch of %zu events not written: %s", n, store_err);
-	sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
+}
+
+static int
+store_retire_body(void *arg)
+{
+	struct vm *vm = arg;
+	int rc;
+
+	sqlite3_reset(st_retire);
+	sqlite3_bind_blob(st_retire, 1, vm->uuid, 16, SQLITE_STATIC);
+	rc = sqlite3_step(st_retire);
+	if (rc != SQLITE_DONE)
+		store_set_error("retire");
+	sqlite3_reset(st_retire);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return store_save_vm_row(vm);
 }
 
 /* Retire a VM's active poison (guest reset) and save its row, atomically. */
 int
 store_retire(struct vm *vm)
 {
-	int rc;
-
-	if (store_exec("BEGIN IMMEDIATE") == -1)
+	if (store_write(store_retire_body, vm) == -1) {
+		log_warnx("store: VM %s: reset not written: %s", vm->uuid_str,
+		    store_err);
 		return -1;
-	sqlite3_reset(st_retire);
-	sqlite3_bind_blob(st_retire, 1, vm->uuid, 16, SQLITE_STATIC);
-	rc = sqlite3_step(st_retire);
-	sqlite3_reset(st_retire);
-	if (rc != SQLITE_DONE) {
-		store_set_error("retire");
-		goto fail;
-	}
-	if (store_save_vm(vm) == -1)
-		goto fail;
-	if (sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		store_set_error("commit");
-		goto fail;
 	}
 	return 0;
-fail:
-	log_warnx("store: VM %s: reset not written: %s", vm->uuid_str,
-	    store_err);
-	sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
-	return -1;
 }
 
 /* Walk a VM's history in order; the index keeps other VMs out of it. */
@@ -573,28 +744,47 @@ store_history(const struct vm *vm, store_history_cb cb, void *arg)
 	return 0;
 }
 
+struct store_vevent {
+	const struct vm *vm;
+	int64_t t;
+	int recipient, action;
+	unsigned int flags;
+	uint64_t forward_id;
+};
+
+static int
+store_vevent_body(void *arg)
+{
+	const struct store_vevent *e = arg;
+	sqlite3_stmt *st = st_insert_vevent;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, e->vm->uuid, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, e->t);
+	sqlite3_bind_int(st, 3, e->recipient);
+	sqlite3_bind_int(st, 4, e->action);
+	sqlite3_bind_int64(st, 5, e->flags);
+	if (e->forward_id != 0)
+		sqlite3_bind_int64(st, 6, (int64_t)e->forward_id);
+	else
+		sqlite3_bind_null(st, 6);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		store_set_error("libvirt event");
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 /* Record a libvirt memory-failure event (one transaction, durable). */
 int
 store_save_vevent(const struct vm *vm, int64_t t, int recipient, int action,
     unsigned int flags, uint64_t forward_id)
 {
-	sqlite3_stmt *st = st_insert_vevent;
-	int rc;
+	struct store_vevent e = { vm, t, recipient, action, flags,
+	    forward_id };
 
-	sqlite3_reset(st);
-	sqlite3_bind_blob(st, 1, vm->uuid, 16, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, t);
-	sqlite3_bind_int(st, 3, recipient);
-	sqlite3_bind_int(st, 4, action);
-	sqlite3_bind_int64(st, 5, flags);
-	if (forward_id != 0)
-		sqlite3_bind_int64(st, 6, (int64_t)forward_id);
-	else
-		sqlite3_bind_null(st, 6);
-	rc = sqlite3_step(st);
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		store_set_error("libvirt event");
+	if (store_write(store_vevent_body, &e) == -1) {
 		log_warnx("store: VM %s: %s", vm->uuid_str, store_err);
 		return -1;
 	}
@@ -629,22 +819,21 @@ store_vevents(const struct vm *vm, store_vevent_cb cb, void *arg)
 	return 0;
 }
 
-/*
- * Replace a VM's rows with an imported bundle's, in one transaction: the
- * VM row (state incoming, no memory map yet) and every record as the
- * source host had it. The bundle was checked by bundle_open(); prof is
- * its boot profile.
- */
-int
-store_import(const Ras__Bundle *b, const struct ras_profile *prof,
-    uint32_t owner_uid)
+struct store_import {
+	const Ras__Bundle *b;
+	const struct ras_profile *prof;
+	uint32_t owner_uid;
+};
+
+static int
+store_import_body(void *arg)
 {
+	const struct store_import *im = arg;
+	const Ras__Bundle *b = im->b;
 	sqlite3_stmt *st = NULL;
 	struct vm row;
 	size_t i;
 
-	if (store_exec("BEGIN IMMEDIATE") == -1)
-		return -1;
 	if (sqlite3_prepare_v2(store_db, "DELETE FROM event WHERE vm=?", -1,
 	    &st, NULL) != SQLITE_OK)
 		goto fail;
@@ -668,22 +857,37 @@ store_import(const Ras__Bundle *b, const struct ras_profile *prof,
 	row.arch = (int)b->arch;
 	row.hest = b->has_hest ? b->hest.data : NULL;
 	row.hest_len = b->has_hest ? b->hest.len : 0;
-	row.profile = *prof;
+	row.profile = *im->prof;
 	row.pinned = b->pinned;
 	row.caps = b->caps;
-	row.owner_uid = owner_uid;
+	row.owner_uid = im->owner_uid;
 	row.generation = b->generation;
 	row.state = VM_INCOMING;
-	if (store_save_vm(&row) == -1)
-		goto fail;
-	if (sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+	if (store_save_vm_row(&row) == -1)
 		goto fail;
 	sqlite3_finalize(st);
 	return 0;
 fail:
 	store_set_error("import");
-	log_warnx("store: import not written: %s", store_err);
 	sqlite3_finalize(st);
-	sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
 	return -1;
+}
+
+/*
+ * Replace a VM's rows with an imported bundle's, in one transaction: the
+ * VM row (state incoming, no memory map yet) and every record as the
+ * source host had it. The bundle was checked by bundle_open(); prof is
+ * its boot profile.
+ */
+int
+store_import(const Ras__Bundle *b, const struct ras_profile *prof,
+    uint32_t owner_uid)
+{
+	struct store_import im = { b, prof, owner_uid };
+
+	if (store_write(store_import_body, &im) == -1) {
+		log_warnx("store: import not written: %s", store_err);
+		return -1;
+	}
+	return 0;
 }
