@@ -2,7 +2,8 @@
  * config.c -- rasd.conf: "key = value" lines, '#' starts a comment.
  *
  * Keys: socket, state_dir, libvirt, fleet_key, peer_listen, peer_advertise,
- * ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients. Command-line options override the file.
+ * ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients,
+ * max_vms_per_uid. Command-line options override the file.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -32,6 +33,7 @@ config_defaults(struct rasd_config *c)
 		snprintf(c->libvirt_uri, sizeof c->libvirt_uri,
 		    "qemu:///system");
 	c->max_clients = 1024;
+	c->max_vms_per_uid = 4096;
 }
 
 /* Resolve a group name or number. */
@@ -154,6 +156,18 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 			c->max_clients = (unsigned int)n;
 		return 0;
 	}
+	if (strcmp(key, "max_vms_per_uid") == 0) {
+		/* VMs one non-root uid may have rasd know (0: no cap). */
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*v == '\0' || *v == '-' || *end != '\0' || errno != 0 ||
+		    n > UINT32_MAX) {
+			snprintf(err, errlen, "bad %s \"%s\"", key, v);
+			return -1;
+		}
+		c->max_vms_per_uid = (unsigned int)n;
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key \"%s\"", key);
 	return -1;
 }
@@ -267,4 +281,5 @@ config_print(const struct rasd_config *c, FILE *f)
 		    c->peer_listen, c->peer_advertise);
 	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
 	fprintf(f, "max_clients = %u\n", c->max_clients);
+	fprintf(f, "max_vms_per_uid = %u\n", c->max_vms_per_uid);
 }

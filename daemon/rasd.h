@@ -49,6 +49,7 @@ struct rasd_config {
 	char peer_advertise[264]; /* "unix:/path" | "tcp:host:port" */
 	unsigned int socket_mode;
 	unsigned int max_clients;
+	unsigned int max_vms_per_uid;	/* 0: no cap; root is never capped */
 };
 void config_defaults(struct rasd_config *);
 int config_parse(struct rasd_config *, FILE *, const char *name, char *err,
@@ -118,6 +119,9 @@ struct vm {
 	size_t nslots;
 	uint32_t pid;
 	uint32_t owner_uid;
+	uint64_t vmm_start;	/* its VMM's start time (/proc/PID/stat field
+				 * 22); 0: not known (loaded from the store) */
+	char vmm_cgroup[512];	/* its VMM's cgroup v2 path, "" not known */
 	uint64_t generation;
 	int state;
 	struct client *client;	/* the bound VMM connection, if any */
@@ -135,6 +139,12 @@ struct vm {
 	struct vm *next_name;
 	struct vm *next_all;
 };
+struct vm_ident {		/* who a VMM connection's process is */
+	pid_t pid;
+	uint64_t start;		/* /proc/PID/stat field 22; 0: gone */
+	char cgroup[512];	/* cgroup v2 path, "" unknown */
+	char label[256];	/* LSM label (SO_PEERSEC), "" none */
+};
 struct vm *vm_find_uuid(const uint8_t uuid[16]);
 struct vm *vm_find_name(const char *);
 struct vm *vm_find(const char *name_or_uuid);
@@ -149,6 +159,13 @@ int vm_translate(const struct vm *, uint64_t hva, uint64_t *gpa,
 const char *vm_state_name(int);
 int vm_profile_equal(const struct ras_profile *, const struct ras_profile *);
 void vm_free_all(void);
+void vm_ident_read(pid_t, int fd, struct vm_ident *);
+void vm_bind(struct vm *, const struct vm_ident *);
+int vm_may_register(const struct vm *, const uint8_t uuid[16], uid_t,
+    const struct vm_ident *, char *why, size_t);
+int vm_may_name(const struct vm *, const char *name, uid_t, char *why,
+    size_t);
+size_t vm_count_owned(uint32_t uid);
 
 /* store.c */
 struct store_event {
