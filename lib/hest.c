@@ -15,36 +15,82 @@
  *    40      error sources, back to back, each starting with
  *            u16 type, u16 source id
  *
- *   type  name              length          enabled  notification at
- *     0   IA-32 MCE         40 + 28 * banks  byte 7   -- (always MCE)
- *     1   IA-32 CMC         48 + 28 * banks  byte 7   16
- *     2   IA-32 NMI         20               --       -- (always NMI)
+ *   type  name              length          flags enabled notification at
+ *     0   IA-32 MCE         40 + 28 * banks  6     7       -- (always MCE)
+ *     1   IA-32 CMC         48 + 28 * banks  6     7       16
+ *     2   IA-32 NMI         20               --    --      -- (always NMI)
  *   3-5   not used by ACPI: rejected, their length is unknown
- *     6   AER root port     48               byte 7   --
- *     7   AER endpoint      44               byte 7   --
- *     8   AER bridge        56               byte 7   --
- *     9   GHES              64               byte 7   32
- *    10   GHESv2            92               byte 7   32
- *    11   IA-32 deferred MC 48 + 28 * banks  byte 7   16
+ *     6   AER root port     48               6     7       --
+ *     7   AER endpoint      44               6     7       --
+ *     8   AER bridge        56               6     7       --
+ *     9   GHES              64               --    7       32
+ *    10   GHESv2            92               --    7       32
+ *    11   IA-32 deferred MC 48 + 28 * banks  6     7       16
  *
  * The bank count of types 0, 1 and 11 is one byte at 32, 44 and 44. A
  * hardware error notification structure is 28 bytes: u8 type, u8 length
  * (28), u16 config write enable, then six u32 (poll interval, vector,
  * polling threshold value and window, error threshold value and window).
+ * A GHES has its related source id (u16) at 4, the Generic Address
+ * Structure of its error status address at 20 and the error status block
+ * length (u32) at 60; a GHESv2 adds the read ack register GAS at 64 and the
+ * read ack preserve and write masks (u64) at 76 and 84. A GAS is u8 address
+ * space, u8 bit width, u8 bit offset, u8 access size code, u64 address.
  *
- * Anything the walk cannot account for is an error: a guest that boots
- * from a table its OS reads differently from rasd would be told about
- * memory errors on sources it never registered. In particular the table
- * must end exactly after the last counted source, and source ids must be
- * unique over all sources, AER and disabled ones included, because rasd
- * answers with a source id and the guest resolves it over the whole table.
+ * SHAPE. Anything the walk cannot account for rejects the table: a guest
+ * that boots from a table its OS reads differently from rasd would be told
+ * about memory errors on sources it never registered. The table must end
+ * exactly after the last counted source, a type must be one whose length
+ * is known (Linux refuses the whole table otherwise too), and source ids
+ * must be unique over all sources, AER and disabled ones included, because
+ * rasd answers with a source id and the guest resolves it over the table.
+ *
+ * MEANING. A well-formed source joins the profile only if it can bring a
+ * memory error to the guest the way Linux (drivers/acpi/apei/hest.c and
+ * ghes.c) reads it; everything else is skipped, listed in the report with
+ * its reason, and never fails the table:
+ *  - GHES and GHESv2 join when enabled and when ghes_probe() would take
+ *    them: notification POLLED, EXTERNAL, SCI, NMI, GPIO, SEA, SEI, GSIV or
+ *    SDEI (LOCAL is refused by Linux, CMCI and MCE are unknown to it, and
+ *    so is anything past SDEI); an error status block of at least the
+ *    20-byte Generic Error Status header; an error status address, and for
+ *    GHESv2 a read ack register, that apei_check_gar() accepts (non-zero
+ *    address, access size 1..4, bit width + offset within the access, system
+ *    memory or I/O). SEI stays in the profile although Linux refuses it:
+ *    the policy gives it only where the operator enabled it. Which types an
+ *    architecture takes (SEA and SDEI on arm64, NMI on x86) is left to the
+ *    VMM's capabilities. A notification structure whose length is not 28
+ *    is skipped too: Linux ignores the byte, but rasd cannot be sure the
+ *    rest means what it says.
+ *  - A GHES whose related source id names an IA-32 MCE, CMC or deferred MC
+ *    source with GHES_ASSIST set only adds detail to that machine check;
+ *    Linux skips it (is_ghes_assist_struct), so does rasd. Linux matches
+ *    only the one source of each type it last walked past; rasd matches any
+ *    such source anywhere in the table, which is the same for every real
+ *    table and errs on the side of not using a source.
+ *  - IA-32 MCE joins with notification MCE: the guest's #MC handler takes
+ *    an injected machine check whatever the flags say (Linux reads neither
+ *    FIRMWARE_FIRST nor GHES_ASSIST on it). FIRMWARE_FIRST says firmware
+ *    (here the VMM) handles the banks first and reports through GHES, so
+ *    when the table gives the guest a GHES that takes synchronous errors
+ *    (NMI, SEA or SDEI) a firmware-first MCE source is skipped and the
+ *    guest is told through the GHES, as a firmware-first machine does.
+ *    Without such a GHES the MCE stays the guest's only way to learn of an
+ *    action-required error, and stays.
+ *  - IA-32 CMC reports corrected errors only (Linux uses it only to hand
+ *    FIRMWARE_FIRST banks to firmware); IA-32 NMI has no error status block
+ *    for a record; IA-32 deferred MC is signalled through the CPU's own
+ *    deferred-error interrupt, not a HEST notification; AER sources carry
+ *    PCIe errors (FIRMWARE_FIRST there only moves AER ownership). None of
+ *    them is ever chosen.
  *
  * The parser must stay usable from the VMM client library, including from
  * a SIGBUS handler: no allocation and no libc call outside memcmp/memset.
  * The error reason is therefore formatted by the small hest_msg_* writer
  * below instead of snprintf (which is not async-signal-safe). The price is
- * 8 KiB of stack for the bitmap of seen source ids, which makes the
- * duplicate check linear even for a 1 MiB table of 20-byte sources.
+ * 8 KiB of stack for a bitmap of source ids: it holds the ids seen, which
+ * makes the duplicate check linear even for a 1 MiB table of 20-byte
+ * sources, and is then reused for the ids of GHES_ASSIST sources.
  */
 #include <stdarg.h>
 #include <stdint.h>
@@ -58,6 +104,12 @@
 #define HEST_SOURCE_HEADER_LEN	4
 #define HEST_ID_WORDS		(65536 / 64)
 
+#define HEST_GHES_RELATED_OFF	4
+#define HEST_GHES_STATUS_OFF	20
+#define HEST_GHES_BLOCK_OFF	60
+#define HEST_GHES_READ_ACK_OFF	64
+#define HEST_ESTATUS_LEN	20	/* struct acpi_hest_generic_status */
+
 /* Where the fields of one error source type are, from the table above. */
 struct hest_layout {
 	const char	*name;		/* NULL: not a type rasd accepts */
@@ -65,24 +117,24 @@ struct hest_layout {
 	uint32_t	 banks_at;	/* offset of the bank count, 0: none */
 	uint32_t	 notify_at;	/* offset of the notification, 0: none */
 	uint32_t	 enabled_at;	/* offset of the enabled byte, 0: none */
-	int		 memory;	/* can report memory errors */
+	uint32_t	 flags_at;	/* offset of the flags byte, 0: none */
 	uint8_t		 notify;	/* fixed notification, NONE: read it */
 };
 
 static const struct hest_layout hest_layouts[] = {
-	[HEST_IA32_MCE] =	{ "IA-32 MCE", 40, 32, 0, 7, 1, RAS_NOTIFY_MCE },
-	[HEST_IA32_CMC] =	{ "IA-32 CMC", 48, 44, 16, 7, 1,
+	[HEST_IA32_MCE] =	{ "IA-32 MCE", 40, 32, 0, 7, 6, RAS_NOTIFY_MCE },
+	[HEST_IA32_CMC] =	{ "IA-32 CMC", 48, 44, 16, 7, 6,
 				  RAS_NOTIFY_NONE },
-	[HEST_IA32_NMI] =	{ "IA-32 NMI", 20, 0, 0, 0, 1, RAS_NOTIFY_NMI },
-	[HEST_AER_ROOT] =	{ "AER root port", 48, 0, 0, 7, 0,
+	[HEST_IA32_NMI] =	{ "IA-32 NMI", 20, 0, 0, 0, 0, RAS_NOTIFY_NMI },
+	[HEST_AER_ROOT] =	{ "AER root port", 48, 0, 0, 7, 6,
 				  RAS_NOTIFY_NONE },
-	[HEST_AER_ENDPOINT] =	{ "AER endpoint", 44, 0, 0, 7, 0,
+	[HEST_AER_ENDPOINT] =	{ "AER endpoint", 44, 0, 0, 7, 6,
 				  RAS_NOTIFY_NONE },
-	[HEST_AER_BRIDGE] =	{ "AER bridge", 56, 0, 0, 7, 0,
+	[HEST_AER_BRIDGE] =	{ "AER bridge", 56, 0, 0, 7, 6,
 				  RAS_NOTIFY_NONE },
-	[HEST_GHES] =		{ "GHES", 64, 0, 32, 7, 1, RAS_NOTIFY_NONE },
-	[HEST_GHES_V2] =	{ "GHESv2", 92, 0, 32, 7, 1, RAS_NOTIFY_NONE },
-	[HEST_IA32_DEFERRED] =	{ "IA-32 deferred MC", 48, 44, 16, 7, 1,
+	[HEST_GHES] =		{ "GHES", 64, 0, 32, 7, 0, RAS_NOTIFY_NONE },
+	[HEST_GHES_V2] =	{ "GHESv2", 92, 0, 32, 7, 0, RAS_NOTIFY_NONE },
+	[HEST_IA32_DEFERRED] =	{ "IA-32 deferred MC", 48, 44, 16, 7, 6,
 				  RAS_NOTIFY_NONE },
 };
 
@@ -97,6 +149,7 @@ struct hest_msg {
 struct hest_walk {
 	const uint8_t	*p;
 	uint32_t	 len;		/* table length from the header */
+	uint32_t	 count;		/* error sources, once the shape holds */
 	struct hest_msg	 msg;
 };
 
@@ -201,6 +254,13 @@ hest_source_fail(struct hest_walk *w, uint32_t idx, uint32_t off,
 	va_end(ap);
 }
 
+/* Read a 64-bit little-endian value. */
+static uint64_t
+hest_get64(const uint8_t *p)
+{
+	return ((uint64_t)hest_get32(p) | (uint64_t)hest_get32(p + 4) << 32);
+}
+
 /* The layout of a type, or NULL for reserved and unknown types. */
 static const struct hest_layout *
 hest_layout_of(uint16_t type)
@@ -290,40 +350,249 @@ hest_check_header(struct hest_walk *w, const uint8_t *p, size_t len)
 	return (0);
 }
 
-/* Check one notification structure; the type it announces is in *notify. */
+/*
+ * Walk every counted source once and check that the table has the shape it
+ * claims: known types, sources inside the table, unique ids, nothing left.
+ */
 static int
-hest_check_notify(struct hest_walk *w, uint32_t idx, uint32_t off,
-    const struct hest_layout *lay, uint8_t *notify)
+hest_check_shape(struct hest_walk *w, uint64_t *seen)
 {
-	const uint8_t *n = w->p + off + lay->notify_at;
+	const struct hest_layout *lay;
+	uint32_t count, idx, off, left, size;
+	uint16_t type, id;
 
-	if (n[1] != HEST_NOTIFY_LEN) {
-		hest_source_fail(w, idx, off, lay, "notification structure "
-		    "length %u, expected %u", n[1], HEST_NOTIFY_LEN);
+	count = hest_get32(w->p + HEST_COUNT_OFF);
+	memset(seen, 0, HEST_ID_WORDS * sizeof(*seen));
+	off = HEST_HEADER_LEN;
+	for (idx = 0; idx < count; idx++) {
+		left = w->len - off;
+		if (left == 0) {
+			hest_msg_fmt(&w->msg, "error source %u at offset %u: "
+			    "the table ends, but the count is %u", idx, off,
+			    count);
+			return (-1);
+		}
+		if (left < HEST_SOURCE_HEADER_LEN) {
+			hest_msg_fmt(&w->msg, "error source %u at offset %u: "
+			    "needs %u bytes for its header, %u left", idx, off,
+			    HEST_SOURCE_HEADER_LEN, left);
+			return (-1);
+		}
+		type = hest_get16(w->p + off);
+		id = hest_get16(w->p + off + 2);
+		if ((lay = hest_layout_of(type)) == NULL) {
+			hest_msg_fmt(&w->msg, "error source %u at offset %u: "
+			    "unknown type %u", idx, off, type);
+			return (-1);
+		}
+		if (left < lay->fixed) {
+			hest_source_fail(w, idx, off, lay, "needs %u bytes, "
+			    "%u left", lay->fixed, left);
+			return (-1);
+		}
+		size = lay->fixed;
+		if (lay->banks_at != 0) {
+			size += w->p[off + lay->banks_at] * HEST_BANK_LEN;
+			if (left < size) {
+				hest_source_fail(w, idx, off, lay, "needs %u "
+				    "bytes (%u + %u banks of %u), %u left",
+				    size, lay->fixed, w->p[off + lay->banks_at],
+				    HEST_BANK_LEN, left);
+				return (-1);
+			}
+		}
+		if (seen[id / 64] & (UINT64_C(1) << (id % 64))) {
+			hest_source_fail(w, idx, off, lay, "source id %u is "
+			    "already used by error source %u", id,
+			    hest_find_id(w, idx, id));
+			return (-1);
+		}
+		seen[id / 64] |= UINT64_C(1) << (id % 64);
+		off += size;
+	}
+	if (off != w->len) {
+		hest_msg_fmt(&w->msg, "%u bytes left over after the last error "
+		    "source (offset %u, table length %u)", w->len - off, off,
+		    w->len);
 		return (-1);
 	}
-	if (n[0] > RAS_NOTIFY_SDEI) {
-		hest_source_fail(w, idx, off, lay, "unknown notification "
-		    "type %u (the last defined is %u, SDEI)", n[0],
-		    RAS_NOTIFY_SDEI);
-		return (-1);
-	}
-	*notify = n[0];
+	w->count = count;
 	return (0);
 }
 
-/* Parse a HEST into the memory-capable, enabled sources a guest was given. */
+/* Mark the ids of the machine-check sources that have GHES_ASSIST set. */
+static void
+hest_find_assisted(const struct hest_walk *w, uint64_t *assisted)
+{
+	const struct hest_layout *lay;
+	uint32_t idx, off = HEST_HEADER_LEN;
+	uint16_t type, id;
+
+	memset(assisted, 0, HEST_ID_WORDS * sizeof(*assisted));
+	for (idx = 0; idx < w->count; idx++) {
+		type = hest_get16(w->p + off);
+		id = hest_get16(w->p + off + 2);
+		lay = hest_layout_of(type);
+		if ((type == HEST_IA32_MCE || type == HEST_IA32_CMC ||
+		    type == HEST_IA32_DEFERRED) &&
+		    (w->p[off + lay->flags_at] & HEST_FLAG_GHES_ASSIST))
+			assisted[id / 64] |= UINT64_C(1) << (id % 64);
+		off += hest_source_len(w->p + off);
+	}
+}
+
+/* What apei_check_gar() would refuse in a Generic Address Structure. */
+static uint32_t
+hest_gar_fault(const uint8_t *g)
+{
+	uint64_t addr = hest_get64(g + 4);
+	unsigned int space = g[0], width = g[1], offset = g[2], size = g[3];
+	unsigned int access;
+
+	if (addr == 0)
+		return (HEST_GAR_ZERO_ADDRESS);
+	if (size < 1 || size > 4)
+		return (HEST_GAR_ACCESS_SIZE);
+	access = 1u << (size + 2);
+	/* Linux widens the access for this common firmware mistake. */
+	if (width == 32 && offset == 0 && (addr & 3) == 0 && access < 32)
+		access = 32;
+	else if (width == 64 && offset == 0 && (addr & 7) == 0 && access < 64)
+		access = 64;
+	if (width + offset > access)
+		return (HEST_GAR_BIT_RANGE);
+	if (space != 0 && space != 1)
+		return (HEST_GAR_SPACE);
+	return (0);
+}
+
+/* Whether Linux's ghes_probe() takes this GHES notification (SEI: policy). */
+static int
+hest_ghes_notify_ok(unsigned int notify)
+{
+	switch (notify) {
+	case RAS_NOTIFY_POLLED:
+	case RAS_NOTIFY_EXTERNAL:
+	case RAS_NOTIFY_SCI:
+	case RAS_NOTIFY_NMI:
+	case RAS_NOTIFY_GPIO:
+	case RAS_NOTIFY_SEA:
+	case RAS_NOTIFY_SEI:
+	case RAS_NOTIFY_GSIV:
+	case RAS_NOTIFY_SDEI:
+		return (1);
+	default:
+		return (0);
+	}
+}
+
+/*
+ * Decide whether the validated source at off joins the profile: fills *skip
+ * with its id, type and announced notification, and the reason it does not
+ * join (HEST_SKIP_NONE: it does). fw_path: the table has a GHES that joins
+ * with a synchronous notification.
+ */
+static void
+hest_judge(const struct hest_walk *w, uint32_t off, const uint64_t *assisted,
+    int fw_path, struct hest_skipped *skip)
+{
+	const uint8_t *src = w->p + off;
+	const struct hest_layout *lay;
+	uint16_t type = hest_get16(src), related;
+	const uint8_t *n;
+
+	lay = hest_layout_of(type);
+	memset(skip, 0, sizeof(*skip));
+	skip->source_id = hest_get16(src + 2);
+	skip->hest_type = type;
+	skip->notify = lay->notify;
+	if (lay->notify_at != 0)
+		skip->notify = src[lay->notify_at];
+
+	switch (type) {
+	case HEST_IA32_CMC:
+		skip->reason = HEST_SKIP_CORRECTED_ONLY;
+		return;
+	case HEST_IA32_NMI:
+		skip->reason = HEST_SKIP_NO_STATUS_BLOCK;
+		return;
+	case HEST_IA32_DEFERRED:
+		skip->reason = HEST_SKIP_DEFERRED;
+		return;
+	case HEST_AER_ROOT:
+	case HEST_AER_ENDPOINT:
+	case HEST_AER_BRIDGE:
+		skip->reason = HEST_SKIP_NOT_MEMORY;
+		return;
+	}
+	if (src[lay->enabled_at] == 0) {
+		skip->reason = HEST_SKIP_DISABLED;
+		return;
+	}
+	if (type == HEST_IA32_MCE) {
+		if ((src[lay->flags_at] & HEST_FLAG_FIRMWARE_FIRST) && fw_path)
+			skip->reason = HEST_SKIP_FIRMWARE_FIRST;
+		return;
+	}
+
+	/* GHES or GHESv2, in the order Linux looks at them. */
+	related = hest_get16(src + HEST_GHES_RELATED_OFF);
+	if (assisted[related / 64] & (UINT64_C(1) << (related % 64))) {
+		skip->reason = HEST_SKIP_GHES_ASSIST;
+		skip->value = related;
+		return;
+	}
+	n = src + lay->notify_at;
+	if (n[1] != HEST_NOTIFY_LEN) {
+		skip->reason = HEST_SKIP_NOTIFY_LENGTH;
+		skip->value = n[1];
+		return;
+	}
+	if (n[0] > RAS_NOTIFY_SDEI) {
+		skip->reason = HEST_SKIP_NOTIFY_UNKNOWN;
+		skip->value = n[0];
+		return;
+	}
+	if (!hest_ghes_notify_ok(n[0])) {
+		skip->reason = HEST_SKIP_NOTIFY_REJECTED;
+		skip->value = n[0];
+		return;
+	}
+	skip->value = hest_get32(src + HEST_GHES_BLOCK_OFF);
+	if (skip->value < HEST_ESTATUS_LEN) {
+		skip->reason = HEST_SKIP_BLOCK_LENGTH;
+		return;
+	}
+	skip->value = 0;
+	if (type == HEST_GHES_V2 &&
+	    (skip->value = hest_gar_fault(src + HEST_GHES_READ_ACK_OFF)) != 0) {
+		skip->reason = HEST_SKIP_READ_ACK_GAR;
+		return;
+	}
+	if ((skip->value = hest_gar_fault(src + HEST_GHES_STATUS_OFF)) != 0)
+		skip->reason = HEST_SKIP_STATUS_GAR;
+}
+
+/* Whether a GHES that joins gives the guest a synchronous error path. */
+static int
+hest_sync_notify(unsigned int notify)
+{
+	return (notify == RAS_NOTIFY_NMI || notify == RAS_NOTIFY_SEA ||
+	    notify == RAS_NOTIFY_SDEI);
+}
+
+/* Parse a HEST into the sources that can bring the guest a memory error. */
 int
-hest_parse(const void *buf, size_t len, struct ras_profile *profile,
-    char *err, size_t errlen)
+hest_parse_report(const void *buf, size_t len, struct ras_profile *profile,
+    struct hest_report *report, char *err, size_t errlen)
 {
 	struct hest_walk w;
-	const struct hest_layout *lay;
-	uint64_t seen[HEST_ID_WORDS];
-	uint32_t count, idx, off, left, size;
-	unsigned int n = 0;
-	uint16_t type, id;
-	uint8_t notify;
+	struct hest_skipped skip;
+	uint64_t ids[HEST_ID_WORDS];
+	uint32_t idx, off;
+	unsigned int n = 0, nskipped = 0;
+	int fw_path = 0;
+	uint16_t type;
 
 	memset(&w, 0, sizeof(w));
 	w.msg.buf = err;
@@ -332,87 +601,155 @@ hest_parse(const void *buf, size_t len, struct ras_profile *profile,
 		err[0] = '\0';
 	if (profile != NULL)
 		profile->count = 0;
+	if (report != NULL)
+		report->nskipped = 0;
 
-	if (hest_check_header(&w, buf, len) != 0)
+	if (hest_check_header(&w, buf, len) != 0 ||
+	    hest_check_shape(&w, ids) != 0)
 		return (-1);
-	count = hest_get32(w.p + HEST_COUNT_OFF);
+	hest_find_assisted(&w, ids);
 
-	memset(seen, 0, sizeof(seen));
+	/* A firmware-first MCE yields to a synchronous GHES: find one. */
 	off = HEST_HEADER_LEN;
-	for (idx = 0; idx < count; idx++) {
-		left = w.len - off;
-		if (left == 0) {
-			hest_msg_fmt(&w.msg, "error source %u at offset %u: "
-			    "the table ends, but the count is %u", idx, off,
-			    count);
-			return (-1);
-		}
-		if (left < HEST_SOURCE_HEADER_LEN) {
-			hest_msg_fmt(&w.msg, "error source %u at offset %u: "
-			    "needs %u bytes for its header, %u left", idx, off,
-			    HEST_SOURCE_HEADER_LEN, left);
-			return (-1);
-		}
+	for (idx = 0; idx < w.count && !fw_path; idx++) {
 		type = hest_get16(w.p + off);
-		id = hest_get16(w.p + off + 2);
-		if ((lay = hest_layout_of(type)) == NULL) {
-			hest_msg_fmt(&w.msg, "error source %u at offset %u: "
-			    "unknown type %u", idx, off, type);
-			return (-1);
+		if (type == HEST_GHES || type == HEST_GHES_V2) {
+			hest_judge(&w, off, ids, 0, &skip);
+			fw_path = skip.reason == HEST_SKIP_NONE &&
+			    hest_sync_notify(skip.notify);
 		}
-		if (left < lay->fixed) {
-			hest_source_fail(&w, idx, off, lay, "needs %u bytes, "
-			    "%u left", lay->fixed, left);
-			return (-1);
-		}
-		size = lay->fixed;
-		if (lay->banks_at != 0) {
-			size += w.p[off + lay->banks_at] * HEST_BANK_LEN;
-			if (left < size) {
-				hest_source_fail(&w, idx, off, lay, "needs %u "
-				    "bytes (%u + %u banks of %u), %u left",
-				    size, lay->fixed, w.p[off + lay->banks_at],
-				    HEST_BANK_LEN, left);
-				return (-1);
-			}
-		}
-		notify = lay->notify;
-		if (lay->notify_at != 0 &&
-		    hest_check_notify(&w, idx, off, lay, &notify) != 0)
-			return (-1);
-		if (seen[id / 64] & (UINT64_C(1) << (id % 64))) {
-			hest_source_fail(&w, idx, off, lay, "source id %u is "
-			    "already used by error source %u", id,
-			    hest_find_id(&w, idx, id));
-			return (-1);
-		}
-		seen[id / 64] |= UINT64_C(1) << (id % 64);
+		off += hest_source_len(w.p + off);
+	}
 
-		/* IA-32 NMI has no enabled byte: it is always in use. */
-		if (lay->memory &&
-		    (lay->enabled_at == 0 || w.p[off + lay->enabled_at] != 0)) {
-			if (n == RAS_PROFILE_MAX) {
-				hest_source_fail(&w, idx, off, lay, "more than "
-				    "%u enabled memory error sources",
-				    RAS_PROFILE_MAX);
-				return (-1);
-			}
+	off = HEST_HEADER_LEN;
+	for (idx = 0; idx < w.count; idx++) {
+		hest_judge(&w, off, ids, fw_path, &skip);
+		if (skip.reason != HEST_SKIP_NONE) {
+			if (report != NULL && nskipped < HEST_REPORT_MAX)
+				report->skipped[nskipped] = skip;
+			nskipped++;
+		} else if (n == RAS_PROFILE_MAX) {
+			hest_source_fail(&w, idx, off,
+			    hest_layout_of(skip.hest_type), "more than %u "
+			    "enabled memory error sources", RAS_PROFILE_MAX);
+			return (-1);
+		} else {
 			if (profile != NULL) {
-				profile->src[n].source_id = id;
-				profile->src[n].notify = notify;
-				profile->src[n].hest_type = (uint8_t)type;
+				profile->src[n].source_id = skip.source_id;
+				profile->src[n].notify = skip.notify;
+				profile->src[n].hest_type =
+				    (uint8_t)skip.hest_type;
 			}
 			n++;
 		}
-		off += size;
-	}
-	if (off != w.len) {
-		hest_msg_fmt(&w.msg, "%u bytes left over after the last error "
-		    "source (offset %u, table length %u)", w.len - off, off,
-		    w.len);
-		return (-1);
+		off += hest_source_len(w.p + off);
 	}
 	if (profile != NULL)
 		profile->count = n;
+	if (report != NULL)
+		report->nskipped = nskipped;
 	return (0);
+}
+
+/* Parse a HEST without listing what was skipped. */
+int
+hest_parse(const void *buf, size_t len, struct ras_profile *profile,
+    char *err, size_t errlen)
+{
+	return (hest_parse_report(buf, len, profile, NULL, err, errlen));
+}
+
+/* Whether a skip reason marks a firmware bug worth a warning. */
+int
+hest_skip_warns(unsigned int reason)
+{
+	return (reason >= HEST_SKIP_NOTIFY_LENGTH && reason < HEST_SKIP_COUNT);
+}
+
+/* Name the fault of a Generic Address Structure. */
+static const char *
+hest_gar_fault_name(uint32_t fault)
+{
+	switch (fault) {
+	case HEST_GAR_ZERO_ADDRESS:
+		return ("its address is 0");
+	case HEST_GAR_ACCESS_SIZE:
+		return ("its access size code is not 1..4");
+	case HEST_GAR_BIT_RANGE:
+		return ("its bit width and offset exceed the access size");
+	case HEST_GAR_SPACE:
+		return ("it is neither in system memory nor in I/O space");
+	default:
+		return ("it is unusable");
+	}
+}
+
+/* Describe a skipped source in one line. */
+void
+hest_skip_format(const struct hest_skipped *s, char *out, size_t outlen)
+{
+	struct hest_msg m = { out, outlen, 0 };
+	const struct hest_layout *lay = hest_layout_of(s->hest_type);
+
+	if (out == NULL || outlen == 0)
+		return;
+	out[0] = '\0';
+	hest_msg_fmt(&m, "error source %u (type %u %s): ", s->source_id,
+	    s->hest_type, lay != NULL ? lay->name : "unknown");
+	switch (s->reason) {
+	case HEST_SKIP_DISABLED:
+		hest_msg_fmt(&m, "disabled");
+		break;
+	case HEST_SKIP_NOT_MEMORY:
+		hest_msg_fmt(&m, "PCIe AER source, carries no memory errors");
+		break;
+	case HEST_SKIP_CORRECTED_ONLY:
+		hest_msg_fmt(&m, "reports corrected errors only");
+		break;
+	case HEST_SKIP_NO_STATUS_BLOCK:
+		hest_msg_fmt(&m, "has no error status block to carry a record");
+		break;
+	case HEST_SKIP_DEFERRED:
+		hest_msg_fmt(&m, "deferred errors are signalled by the CPU, "
+		    "not through the HEST");
+		break;
+	case HEST_SKIP_GHES_ASSIST:
+		hest_msg_fmt(&m, "assists GHES_ASSIST machine-check source %u; "
+		    "Linux does not register it", s->value);
+		break;
+	case HEST_SKIP_FIRMWARE_FIRST:
+		hest_msg_fmt(&m, "firmware first: the guest is told through "
+		    "the table's GHES sources");
+		break;
+	case HEST_SKIP_NOTIFY_LENGTH:
+		hest_msg_fmt(&m, "notification structure length %u, expected "
+		    "%u", s->value, HEST_NOTIFY_LEN);
+		break;
+	case HEST_SKIP_NOTIFY_UNKNOWN:
+		hest_msg_fmt(&m, "unknown notification type %u (the last "
+		    "defined is %u, SDEI)", s->value, RAS_NOTIFY_SDEI);
+		break;
+	case HEST_SKIP_NOTIFY_REJECTED:
+		hest_msg_fmt(&m, "notification type %u (%s) is refused by "
+		    "Linux for a GHES", s->value,
+		    s->value == RAS_NOTIFY_LOCAL ? "LOCAL" :
+		    s->value == RAS_NOTIFY_CMCI ? "CMCI" :
+		    s->value == RAS_NOTIFY_MCE ? "MCE" : "?");
+		break;
+	case HEST_SKIP_BLOCK_LENGTH:
+		hest_msg_fmt(&m, "error status block length %u is shorter than "
+		    "the %u-byte status header", s->value, HEST_ESTATUS_LEN);
+		break;
+	case HEST_SKIP_STATUS_GAR:
+		hest_msg_fmt(&m, "error status address unusable: %s",
+		    hest_gar_fault_name(s->value));
+		break;
+	case HEST_SKIP_READ_ACK_GAR:
+		hest_msg_fmt(&m, "read ack register unusable: %s",
+		    hest_gar_fault_name(s->value));
+		break;
+	default:
+		hest_msg_fmt(&m, "skipped (reason %u)", s->reason);
+		break;
+	}
 }

@@ -2,10 +2,12 @@
  * fuzz_hest.c -- fuzz target for the HEST parser (lib/hest.c).
  *
  * The parser takes bytes from a VMM its guest may control, so besides not
- * crashing it must keep its promises: a profile that fits, notification
- * types a guest can be given, unique source ids, a reason on every
- * rejection, and the same answer whether or not the caller wants the
- * profile or a long reason. abort() makes any broken promise a finding.
+ * crashing it must keep its promises: a profile that fits, holding only
+ * IA-32 MCE, GHES and GHESv2 sources with notification types a guest can
+ * be given, unique source ids, a report whose reasons are known and whose
+ * lines format, a reason on every rejection, and the same answer whether
+ * or not the caller wants the profile, the report or a long reason.
+ * abort() makes any broken promise a finding.
  *
  * Almost every mutation breaks the checksum, which would keep the fuzzer
  * at the header; so each input is also parsed with its checksum repaired.
@@ -19,18 +21,18 @@
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
-/* Whether a HEST type may appear in a profile. */
+/* Whether a source of this type and notification may be in a profile. */
 static int
-fuzz_hest_profile_type(unsigned int type)
+fuzz_hest_profile_source(unsigned int type, unsigned int notify)
 {
 	switch (type) {
 	case HEST_IA32_MCE:
-	case HEST_IA32_CMC:
-	case HEST_IA32_NMI:
+		return (notify == RAS_NOTIFY_MCE);
 	case HEST_GHES:
 	case HEST_GHES_V2:
-	case HEST_IA32_DEFERRED:
-		return (1);
+		return (notify <= RAS_NOTIFY_SDEI &&
+		    notify != RAS_NOTIFY_LOCAL && notify != RAS_NOTIFY_CMCI &&
+		    notify != RAS_NOTIFY_MCE);
 	}
 	return (0);
 }
@@ -39,30 +41,45 @@ fuzz_hest_profile_type(unsigned int type)
 static void
 fuzz_hest_check(const uint8_t *data, size_t size)
 {
+	static struct hest_report rep;
 	struct ras_profile prof;
-	char err[256], small[6];
+	char err[256], small[6], line[160];
 	unsigned int i, j;
 	int rc;
 
 	memset(&prof, 0xa5, sizeof(prof));
+	memset(&rep, 0xa5, sizeof(rep));
 	memset(err, 'X', sizeof(err));
-	rc = hest_parse(data, size, &prof, err, sizeof(err));
+	rc = hest_parse_report(data, size, &prof, &rep, err, sizeof(err));
 	if (memchr(err, '\0', sizeof(err)) == NULL)
 		abort();
 	if (rc == 0) {
 		if (err[0] != '\0' || prof.count > RAS_PROFILE_MAX)
 			abort();
 		for (i = 0; i < prof.count; i++) {
-			if (prof.src[i].notify > RAS_NOTIFY_SDEI)
-				abort();
-			if (!fuzz_hest_profile_type(prof.src[i].hest_type))
+			if (!fuzz_hest_profile_source(prof.src[i].hest_type,
+			    prof.src[i].notify))
 				abort();
 			for (j = 0; j < i; j++)
 				if (prof.src[j].source_id ==
 				    prof.src[i].source_id)
 					abort();
 		}
-	} else if (rc != -1 || err[0] == '\0' || prof.count != 0)
+		for (i = 0; i < rep.nskipped && i < HEST_REPORT_MAX; i++) {
+			if (rep.skipped[i].reason == HEST_SKIP_NONE ||
+			    rep.skipped[i].reason >= HEST_SKIP_COUNT)
+				abort();
+			for (j = 0; j < prof.count; j++)
+				if (prof.src[j].source_id ==
+				    rep.skipped[i].source_id)
+					abort();
+			memset(line, 'X', sizeof(line));
+			hest_skip_format(&rep.skipped[i], line, sizeof(line));
+			if (memchr(line, '\0', sizeof(line)) == NULL)
+				abort();
+		}
+	} else if (rc != -1 || err[0] == '\0' || prof.count != 0 ||
+	    rep.nskipped != 0)
 		abort();
 
 	/* Without a profile and with a tiny err the verdict must not change. */

@@ -681,7 +681,7 @@ Test(bundle_refused, hest_with_a_bad_source)
 	size_t i;
 
 	arm64();
-	f.hest[72] = 12;	/* notification type of the GHESv2 source */
+	f.hest[40] = 3;		/* type of the only source: reserved */
 	f.hest[9] = 0;
 	for (i = 0; i < f.hestlen; i++)
 		sum += f.hest[i];

@@ -4,8 +4,10 @@
  * reach the boot profile.  Table Length and Checksum are recomputed by iasl.
  *
  * Expected profile (source id, notify, HEST type):
- *   0 MCE 0 | 1 CMCI 1 | 2 NMI 2 | 3 NMI 9 | 4 SCI 9 | 5 POLLED 10 |
- *   6 POLLED 11.  Source 7 (GHES, external interrupt) is disabled.
+ *   3 NMI 9 | 4 SCI 9 | 5 POLLED 10.
+ * Skipped: 0 (firmware-first MCE, the GHES NMI takes its place), 1 (CMC:
+ * corrected only), 2 (IA-32 NMI: no error status block), 6 (deferred MC),
+ * 7 (GHES, external interrupt, disabled).
  */
 [0004]                          Signature : "HEST"    [Hardware Error Source Table]
 [0004]                       Table Length : 00000000
