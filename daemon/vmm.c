@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/bufferevent.h>
+
 #include "cper.h"
 #include "hest.h"
 #include "mce.h"
@@ -165,9 +167,10 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	Ras__PoisonRange *pr, **prs;
 	const struct ras_policy *pol;
 	struct ras_profile prof;
+	struct vm_ident who;
 	char err[512], us[37];
 	struct vm *vm, *named;
-	int fresh, isnew = 0, repin = 0;
+	int code, fresh, isnew = 0, repin = 0;
 	size_t i;
 
 	if (c->vm != NULL) {
@@ -222,6 +225,23 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	    vm->owner_uid != c->uid) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
 		    "denied: VM %s belongs to uid %u", us, vm->owner_uid);
+		return;
+	}
+	/* The uid is not enough: the VM is bound to its VMM's process, its
+	 * name is its own, and a uid has only so many (vm.c, DESIGN). */
+	vm_ident_read(c->pid, bufferevent_getfd(c->bev), &who);
+	if ((code = vm_may_register(vm, reg->uuid.data, c->uid, &who, err,
+	    sizeof err)) != 0 || (code = vm_may_name(vm, reg->name, c->uid,
+	    err, sizeof err)) != 0) {
+		server_error(c, id, code, "%s", err);
+		return;
+	}
+	if (vm == NULL && c->uid != 0 && rasd_conf->max_vms_per_uid != 0 &&
+	    vm_count_owned(c->uid) >= rasd_conf->max_vms_per_uid) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
+		    "denied: VM %s not registered: uid %u has %u VMs already, "
+		    "the max_vms_per_uid of this rasd", us,
+		    (unsigned int)c->uid, rasd_conf->max_vms_per_uid);
 		return;
 	}
 	if (vm != NULL && vm->client != NULL) {
@@ -283,6 +303,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 		repin = 1;
 	}
 	vm->state = VM_RUNNING;
+	vm_bind(vm, &who);
 	/* The generation counts changes of the poison state and of the
 	 * pinned profile; a VMM resuming the same guest changes neither. */
 	if (fresh || isnew || repin)
