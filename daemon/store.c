@@ -62,9 +62,9 @@
 
 #define STORE_SCHEMA "1"
 /* Fold the WAL into the database once it holds this many pages. */
-#define STORE_WAL_PAGES 16
+#define STORE_WAL_PAGES 64
 /* Trim a WAL that grew past this (a big import) when it restarts. */
-#define STORE_WAL_LIMIT "262144"
+#define STORE_WAL_LIMIT "1048576"
 
 static sqlite3 *store_db;
 static int store_lockfd = -1;
