@@ -15,6 +15,8 @@
 command -v setpriv >/dev/null || { skip "t_identity needs setpriv"; exit 0; }
 
 chmod 0755 "$T"
+setpriv --reuid=40001 --regid=40001 --clear-groups -- test -x "$VMMSIM_BIN" -a -r "$DATA/qemu-virt-10.2-sea-gpio.hest" ||
+    { skip "t_identity: uid 40001 cannot run $VMMSIM_BIN or read $DATA"; exit 0; }
 cat >"$T/rasd.conf" <<EOF
 socket_mode = 0666
 max_vms_per_uid = 3
@@ -106,6 +108,7 @@ for d in /sys/fs/cgroup/unified /sys/fs/cgroup; do
 	if [ -f "$d/cgroup.procs" ] && grep -q " $d cgroup2 " /proc/mounts &&
 	    mkdir "$d/rasd-e2e-$$" 2>/dev/null; then
 		CG=$d/rasd-e2e-$$
+		trap 'cleanup; rmdir "$CG" 2>/dev/null' EXIT
 		break
 	fi
 done
