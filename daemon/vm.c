@@ -24,7 +24,8 @@
  *    another domain is refused whatever the VM's state.
  * A stopped VM (its VMM unregistered; libvirt's stop event or its hook
  * said so, `rasctl mark-stopped`) has no VMM left to impersonate: any
- * process of its owner may start it. A libvirt domain restarts through
+ * process of its owner may start it; so may a VM handed off to another
+ * host once its VMM here is gone (it comes back by migration). A libvirt domain restarts through
  * that stop, so a new QEMU of the domain is accepted. An imported VM
  * (incoming) is claimed by the first VMM of a permitted uid, and bound to
  * it from then on. After a rasd restart the start time is not known
@@ -442,7 +443,7 @@ vm_may_register(const struct vm *vm, const uint8_t uuid[16], uid_t uid,
 {
 	uint8_t dom[16];
 	char us[37], ds[37];
-	int own;
+	int alive, own;
 
 	ras_uuid_format(uuid, us);
 	if (vm_label_domain(id->label, dom) == 0) {
@@ -460,7 +461,10 @@ vm_may_register(const struct vm *vm, const uint8_t uuid[16], uid_t uid,
 	if ((pid_t)vm->pid == id->pid &&
 	    (vm->vmm_start == 0 || vm->vmm_start == id->start))
 		return 0;	/* its own VMM, reconnecting */
-	if (vm_vmm_alive(vm)) {
+	alive = vm_vmm_alive(vm);
+	if (vm->state == VM_MIGRATED && !alive)
+		return 0;	/* handed off, and its VMM here is gone */
+	if (alive) {
 		snprintf(why, whylen, "VM %s (%s) is bound to its VMM pid %u, "
 		    "which still runs", vm->name, us, vm->pid);
 		return RAS__ERROR_CODE__ERR_BUSY;

@@ -100,6 +100,15 @@ expect_eq "  and forwards" "$(nranges vmc)" 1
 kill -KILL "$SIM_PID"; wait "$SIM_PID" 2>/dev/null
 wait_for is_state vmc disconnected
 
+# A migration's destination: the imported VM is claimed by the VMM that
+# registers it (here a new process of its uid), with its ranges.
+rasctl export vmc -o "$T/vmc.bundle" >/dev/null &&
+    rasctl import --replace "$T/vmc.bundle" >/dev/null
+check "vmc exported and imported back (incoming)" is_state vmc incoming
+sim $QEMU_UID --name vmc --resume
+check "the incoming vmc is claimed by a new VMM of its uid" test $? -eq 0
+expect_eq "  with its range" "$(nranges vmc)" 1
+
 # A VMM in a cgroup of its own (a systemd service, libvirt's machine scope)
 # is known by it: a restarted VMM in the same root-owned cgroup takes its
 # VM back, another process of the uid outside it does not.
