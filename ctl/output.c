@@ -384,6 +384,11 @@ output_vm_info(FILE *fp, const Ras__VmInfo *vm)
 	fprintf(fp, "%s (%" PRIu64 ")\n", size, vm->active_bytes);
 	output_key(fp, "history events");
 	fprintf(fp, "%" PRIu64 "\n", vm->history_count);
+	if (vm->unrecorded != 0) {
+		output_key(fp, "unrecorded");
+		fprintf(fp, "%" PRIu64 " local decisions its VMM could not "
+		    "keep for replay\n", vm->unrecorded);
+	}
 	for (i = 0; i < vm->n_slots; i++) {
 		slot = vm->slots[i];
 		output_bytes(slot->size, size, sizeof size);

@@ -397,6 +397,7 @@ output_json_vm(struct output_json *j, const Ras__VmInfo *vm, int slots)
 	output_json_uint(j, "active_ranges", vm->active_ranges);
 	output_json_uint(j, "active_bytes", vm->active_bytes);
 	output_json_uint(j, "history_count", vm->history_count);
+	output_json_uint(j, "unrecorded", vm->unrecorded);
 	if (slots) {
 		output_json_array(j, "slots");
 		for (i = 0; i < vm->n_slots; i++) {

@@ -32,6 +32,8 @@ control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 	vi->active_ranges = (uint32_t)vm->active.n;
 	vi->active_bytes = poison_bytes(&vm->active);
 	vi->history_count = vm->history_count;
+	vi->has_unrecorded = vm->unrecorded != 0;
+	vi->unrecorded = vm->unrecorded;
 	if ((dom = virt_find_domain(vm->uuid)) != NULL)
 		vi->libvirt_state = (char *)dom->state;
 	if (vm->profile.count == 0)

@@ -115,6 +115,7 @@ struct vm {
 	struct ras_policy policy;	/* orders pinned at boot (0: config) */
 	uint32_t caps;
 	uint8_t cpu_vendor;	/* enum ras_cpu_vendor, from registration */
+	uint64_t unrecorded;	/* local decisions its VMMs reported lost */
 	struct vm_slot *slots;
 	size_t nslots;
 	uint32_t pid;

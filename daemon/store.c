@@ -6,6 +6,8 @@
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT)
  *       'schema' = '1'
+ *       'unrecorded:UUID' = N  -- local decisions the VM's VMMs reported
+ *                                 they could not keep for replay
  *   vm(uuid BLOB(16) PRIMARY KEY, name TEXT, arch INTEGER,
  *      hest BLOB,          -- raw boot HEST, NULL when declared
  *      declared BLOB,      -- 4 bytes per source: id u16 LE, notify, 0
@@ -519,6 +521,21 @@ store_load(void)
 	if (rc != SQLITE_DONE)
 		goto fail;
 	sqlite3_finalize(st);
+
+	if (sqlite3_prepare_v2(store_db, "SELECT key, value FROM meta"
+	    " WHERE key LIKE 'unrecorded:%'", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *k = (const char *)sqlite3_column_text(st, 0);
+		uint8_t u[16];
+
+		if (k != NULL && ras_uuid_parse(k + strlen("unrecorded:"),
+		    u) == 0 && (vm = vm_find_uuid(u)) != NULL)
+			vm->unrecorded = (uint64_t)sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
 	log_info("store: loaded %zu VMs, %zu active poison records", nvm, nev);
 	return 0;
 fail:
@@ -526,6 +543,28 @@ fail:
 	log_warnx("store: %s", store_err);
 	sqlite3_finalize(st);
 	return -1;
+}
+
+/* Remember what a VM's VMMs could not keep; in the caller's transaction. */
+static int
+store_save_unrecorded(const struct vm *vm)
+{
+	sqlite3_stmt *st;
+	char key[64];
+	int rc;
+
+	if (sqlite3_prepare_v2(store_db, "INSERT OR REPLACE INTO meta(key,"
+	    " value) VALUES(?1, ?2)", -1, &st, NULL) != SQLITE_OK) {
+		store_set_error("save VM");
+		return -1;
+	}
+	snprintf(key, sizeof key, "unrecorded:%s", vm->uuid_str);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (int64_t)vm->unrecorded);
+	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
+		store_set_error("save VM");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Write a VM's row; the caller holds a transaction. */
@@ -579,6 +618,8 @@ store_save_vm_row(const struct vm *vm)
 	if (rc != SQLITE_DONE)
 		store_set_error("save VM");
 	sqlite3_reset(st_save_vm);
+	if (rc == SQLITE_DONE && vm->unrecorded != 0)
+		return store_save_unrecorded(vm);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 

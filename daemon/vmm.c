@@ -293,6 +293,14 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	vm->caps = reg->caps;
 	vm->cpu_vendor = reg->has_cpu_vendor && reg->cpu_vendor <= RAS_CPU_AMD ?
 	    (uint8_t)reg->cpu_vendor : RAS_CPU_UNKNOWN;
+	if (reg->has_lost_decisions && reg->lost_decisions != 0) {
+		vm->unrecorded += reg->lost_decisions;
+		log_warnx("vm %s (%s): its VMM pid %d reports %llu local "
+		    "decisions not recorded (its replay ring was full while "
+		    "rasd was away); %llu in all", vm->name, vm->uuid_str,
+		    (int)c->pid, (unsigned long long)reg->lost_decisions,
+		    (unsigned long long)vm->unrecorded);
+	}
 	vm->pid = reg->pid;
 	vmm_copy_slots(vm, reg->slots, reg->n_slots);
 	if (fresh || !vm->pinned) {

@@ -204,7 +204,8 @@ static const char vmmsim_help[] =
 "     AO GPA [LSB]      raise an action-optional memory error at GPA.\n"
 "     reset             tell rasd the guest was reset (rasc_guest_reset).\n"
 "     service           reconnect and replay now (rasc_service).\n"
-"     status            print connection state and pending forwards.\n"
+"     status            print connection state, pending forwards and\n"
+"                       lost ones (rasc_lost: the ring was full).\n"
 "     quit              stop reading commands.\n"
 "     Empty lines and lines starting with # are ignored.\n"
 "\n"
@@ -220,8 +221,9 @@ static const char vmmsim_help[] =
 "     addr, action, notify, source_id (null when none), from (\"rasd\",\n"
 "     \"local\" or \"out-of-range\"), reason, repeat, cper_len, cper (hex),\n"
 "     mce_status, mcg_status, mce_misc, mce_addr (\"0x...\" strings),\n"
-"     mce_bank, mce_broadcast, read_ack, pending and connected.\n"
-"     Commands print \"service pending=N connected=B\", \"status ...\" and\n"
+"     mce_bank, mce_broadcast, read_ack, pending, lost and connected.\n"
+"     Commands print \"service pending=N lost=N connected=B\", \"status\n"
+"     ...\" and\n"
 "     \"reset ok\" lines (objects with \"event\" under --json).\n"
 "\n"
 "EXIT STATUS\n"
@@ -886,14 +888,14 @@ vmmsim_print(const struct vmmsim_poison *p, const struct vmmsim_result *r)
 	    "\"mcg_status\":\"0x%" PRIx64 "\",\"mce_misc\":\"0x%" PRIx64 "\","
 	    "\"mce_addr\":\"0x%" PRIx64 "\",\"mce_bank\":%d,"
 	    "\"mce_broadcast\":%s,\"read_ack\":%s,"
-	    "\"result\":%d,\"pending\":%d,\"connected\":%s}\n",
+	    "\"result\":%d,\"pending\":%d,\"lost\":%lu,\"connected\":%s}\n",
 	    r->rc == 0 ? "rasd" : r->rc == -1 ? "out-of-range" : "local",
 	    vmmsim_reason(r), d->repeat ? "true" : "false", d->cper_len,
 	    d->mce_status, d->mcg_status, d->mce_misc,
 	    d->mce_status != 0 ? addr : 0, d->mce_bank,
 	    d->mce_broadcast ? "true" : "false",
 	    d->read_ack ? "true" : "false", r->rc,
-	    rasc_pending(vmmsim_client),
+	    rasc_pending(vmmsim_client), rasc_lost(vmmsim_client),
 	    rasc_connected(vmmsim_client) ? "true" : "false");
 	fflush(stdout);
 }
@@ -905,11 +907,12 @@ vmmsim_print_state(const char *event, int pending)
 	int	connected = rasc_connected(vmmsim_client);
 
 	if (opts.json)
-		printf("{\"event\":\"%s\",\"pending\":%d,\"connected\":%s}\n",
-		    event, pending, connected ? "true" : "false");
+		printf("{\"event\":\"%s\",\"pending\":%d,\"lost\":%lu,"
+		    "\"connected\":%s}\n", event, pending,
+		    rasc_lost(vmmsim_client), connected ? "true" : "false");
 	else
-		printf("%s pending=%d connected=%d\n", event, pending,
-		    connected);
+		printf("%s pending=%d lost=%lu connected=%d\n", event, pending,
+		    rasc_lost(vmmsim_client), connected);
 	fflush(stdout);
 }
 
@@ -1210,6 +1213,10 @@ main(int argc, char **argv)
 	if (rasc_pending(vmmsim_client) != 0)
 		fprintf(stderr, "ras-vmmsim: warning: exiting with %d forwards "
 		    "not acknowledged by rasd\n", rasc_pending(vmmsim_client));
+	if (rasc_lost(vmmsim_client) != 0)
+		fprintf(stderr, "ras-vmmsim: warning: %lu local decisions could "
+		    "not be kept for replay (the library's ring was full) and "
+		    "were never recorded by rasd\n", rasc_lost(vmmsim_client));
 	rasc_close(vmmsim_client);
 	if (opts.verbose)
 		fprintf(stderr, "ras-vmmsim: %s unregistered\n", opts.name);

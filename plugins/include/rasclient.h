@@ -26,7 +26,8 @@ extern "C" {
 
 #define RASC_MAX_SLOTS 64
 #define RASC_MAX_DECLARED 64
-#define RASC_REPLAY_MAX 256	/* unacknowledged forwards kept for replay */
+#define RASC_REPLAY_MAX 4096	/* unacknowledged forwards kept for replay;
+				 * repeats of one granule share an entry */
 #define RASC_CPER_MAX 256
 
 /* Memory error kinds (match BUS_MCEERR_AR / BUS_MCEERR_AO handling). */
@@ -181,6 +182,14 @@ int rasc_connected(struct rasc *c);
 
 /* Number of forwards not yet acknowledged by rasd. */
 int rasc_pending(struct rasc *c);
+
+/*
+ * Local decisions that could not be kept for replay since rasc_open (the
+ * replay ring was full): rasd never recorded them. The library tells rasd
+ * the count at its next registration (the VM's record then says so), and
+ * a VMM should log it when it grows. Async-signal-safe.
+ */
+unsigned long rasc_lost(struct rasc *c);
 
 /* Unregister, stop the thread, close and free. */
 void rasc_close(struct rasc *c);

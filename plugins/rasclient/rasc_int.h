@@ -104,6 +104,7 @@ struct rasc {
 	_Atomic uint64_t	 reset_seq;	/* 0, or the first seq after an
 						   undelivered guest reset */
 	atomic_ulong		 lost;		/* forwards the full ring dropped */
+	unsigned long		 lost_reported;	/* of those, told to rasd */
 
 	/* The service thread. */
 	pthread_t		 thread;

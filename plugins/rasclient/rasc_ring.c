@@ -9,14 +9,53 @@
  * read) or by their own forward, so the service thread can read a PENDING
  * entry's fields under the lock without them changing.
  *
- * The ring is fixed at RASC_REPLAY_MAX entries: when it is full a forward
- * still gets its decision but cannot be replayed, and is counted in lost.
+ * The ring is fixed at RASC_REPLAY_MAX entries (4096: a VM would need
+ * that many distinct poisoned granules unacknowledged while rasd is away).
+ * A forward whose kind, granule and flags match an entry still waiting
+ * takes no entry of its own: rasd records that granule once when the
+ * entry is sent, and the second forward would only be its repeat. A guest
+ * touching a poisoned page again and again therefore uses one entry. Only
+ * when the ring is full of distinct errors is a forward not kept: it still
+ * gets its decision, is counted in lost (rasc_lost()), and rasd is told the
+ * count at the next registration, so the loss is never silent.
+ *
+ * An entry is usually at index seq % RASC_REPLAY_MAX, so an ack looks
+ * there first.
  */
 #include "rasc_int.h"
 
+/* Whether a live entry already stands for this forward (see above). */
+static int
+rasc_ring_covered(struct rasc *c, int kind, uint64_t hva, int lsb,
+    unsigned int flags)
+{
+	const struct rasc_entry	*e;
+	uint64_t		 boundary = atomic_load(&c->reset_seq);
+	unsigned int		 i;
+	int			 state, g = lsb > 0 && lsb <= 40 ? lsb : 12;
+
+	for (i = 0; i < RASC_REPLAY_MAX; i++) {
+		e = &c->ring[i];
+		state = atomic_load(&e->state);
+		if (state != RASC_ENTRY_INFLIGHT && state != RASC_ENTRY_PENDING)
+			continue;
+		if (e->kind != (uint32_t)kind || e->flags != flags ||
+		    e->lsb != (uint32_t)lsb || (e->hva >> g) != (hva >> g))
+			continue;
+		/* Not one from before an undelivered guest reset. */
+		if (boundary != 0 && atomic_load(&e->seq) < boundary)
+			continue;
+		/* Still the same entry after reading its fields. */
+		if (atomic_load(&e->state) == state)
+			return 1;
+	}
+	return 0;
+}
+
 /*
  * Record a forward and return its entry in the given state (INFLIGHT or
- * PENDING), or NULL if the ring is full. *seq always gets a fresh number.
+ * PENDING), or NULL if a live entry already stands for it or the ring is
+ * full (then counted in lost). *seq always gets a fresh number.
  */
 struct rasc_entry *
 rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb,
@@ -29,6 +68,8 @@ rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb,
 
 	s = atomic_fetch_add(&c->next_seq, 1);
 	*seq = s;
+	if (rasc_ring_covered(c, kind, hva, lsb, flags))
+		return NULL;
 	for (i = 0; i < RASC_REPLAY_MAX; i++) {
 		e = &c->ring[(s + i) % RASC_REPLAY_MAX];
 		expected = RASC_ENTRY_FREE;
@@ -56,7 +97,7 @@ rasc_ring_ack(struct rasc *c, uint64_t seq)
 	int			 state;
 
 	for (i = 0; i < RASC_REPLAY_MAX; i++) {
-		e = &c->ring[i];
+		e = &c->ring[(seq + i) % RASC_REPLAY_MAX];
 		state = atomic_load(&e->state);
 		if (state != RASC_ENTRY_INFLIGHT && state != RASC_ENTRY_PENDING)
 			continue;

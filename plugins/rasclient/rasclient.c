@@ -154,6 +154,7 @@ rasc_register(struct rasc *c)
 	struct rasc_arena	 arena;
 	uint8_t			*tx = NULL, *rx = NULL, *mem = NULL;
 	size_t			 txsize;
+	unsigned long		 lost;
 	unsigned int		 i, n;
 	int64_t			 deadline;
 	int			 fd, rc = RASC_REGISTER_UNREACHABLE, boot;
@@ -202,6 +203,12 @@ rasc_register(struct rasc *c)
 		reg.cpu_vendor = c->cpu_vendor;
 	}
 	reg.pid = (uint32_t)getpid();
+	/* What the full ring dropped since rasd last heard: it says so. */
+	lost = atomic_load(&c->lost);
+	if (lost != c->lost_reported) {
+		reg.has_lost_decisions = 1;
+		reg.lost_decisions = lost - c->lost_reported;
+	}
 	boot = c->ever_registered || c->resume;
 	reg.has_boot = 1;
 	reg.boot = boot ? RAS__BOOT_MODE__BOOT_RESUME :
@@ -252,6 +259,7 @@ rasc_register(struct rasc *c)
 	c->nactive = n;
 	pthread_mutex_unlock(&c->map_lock);
 	rasc_take_policy(c, resp->registered);
+	c->lost_reported = lost;
 	c->ever_registered = 1;
 	atomic_store(&c->registered, 1);
 	rasc_debug(c, "registered %s (%s), generation %llu, %u active ranges",
@@ -931,6 +939,13 @@ int
 rasc_pending(struct rasc *c)
 {
 	return c == NULL ? 0 : rasc_ring_count(c);
+}
+
+/* Local decisions not kept for replay; see rasclient.h. */
+unsigned long
+rasc_lost(struct rasc *c)
+{
+	return c == NULL ? 0 : atomic_load(&c->lost);
 }
 
 /* Unregister, stop the thread, close and free; see rasclient.h. */

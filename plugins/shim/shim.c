@@ -218,6 +218,7 @@ shim_main(void *arg)
 	unsigned int		 n, nsent = 0;
 	int			 efd = atomic_load(&shim_efd), announced = 0, newly;
 	int			 warned = 0, timeout, due;
+	uint64_t		 lost = 0;
 
 	pthread_setname_np(pthread_self(), "rasd-shim");
 	for (;;) {
@@ -287,6 +288,14 @@ shim_main(void *arg)
 		/* Errors kept for a newer map wait until rasd has it. */
 		if (shim_current())
 			shim_sig_flush(c);
+		/* Never silent: what the library's full ring dropped. */
+		if ((v = rasc_lost(c)) != lost) {
+			shim_log("VM %s: %llu local decisions could not be kept "
+			    "for replay (the library's ring was full while rasd "
+			    "was away): rasd is told at its next registration",
+			    id->name, (unsigned long long)v);
+			lost = v;
+		}
 		if (newly) {
 			atomic_store(&shim_registered_v, 1);
 			shim_gate_registered(c);

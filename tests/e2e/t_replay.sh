@@ -41,3 +41,38 @@ wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison vm1 | jq 
 expect_eq "all 40 burst forwards recorded after the crash" "$(count list-poison)" 43
 expect_eq "none recorded twice" "$(count history)" 43
 kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null
+
+# An error storm while rasd is away: repeats of a page share one replay
+# entry; distinct errors beyond the ring are counted, shown by the library,
+# and reported to rasd when it is back, which says so.
+stop_rasd KILL
+mkfifo "$T/in2"
+"$VMMSIM_BIN" --socket "$SOCK" --name vm2 --arch arm64 --hest "$HEST" --stdin \
+	--hold --timeout-ms 100 <"$T/in2" >"$T/out2" 2>"$T/err2" &
+SIM2=$!
+exec 7>"$T/in2"
+{ for i in $(seq 0 9); do echo "AR 0x40000000 12"; done
+  for i in $(seq 1 4099); do printf 'AR 0x%x 12\n' $((0x40000000 + i * 0x2000)); done
+  echo status; } >&7
+within 60 grep -q '^status' "$T/out2"
+expect_eq "4109 fallback decisions printed" "$(grep -c ' -> ' "$T/out2")" 4109
+expect_eq "ring: 4096 kept, the repeats shared one entry, 4 counted lost" \
+	"$(grep '^status' "$T/out2")" "status pending=4096 lost=4 connected=0"
+start_rasd || notok "rasd restarts after the storm"
+within 60 bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison vm2 2>/dev/null | jq length)\" = 4096 ]"
+expect_eq "every kept forward replayed and recorded once" \
+	"$(rasctl --json history vm2 | jq length)" 4096
+expect_eq "rasd records what was not kept" \
+	"$(rasctl --json show vm2 | jq .unrecorded)" 4
+check "rasd logs the loss" grep -q "vm vm2 .*reports 4 local decisions not recorded" "$RASD_LOG"
+check "rasctl show says so" grep -q "unrecorded.*4 local decisions" <<<"$(rasctl show vm2)"
+echo status >&7
+within 10 bash -c "[ \"\$(grep '^status' $T/out2 | tail -1)\" = 'status pending=0 lost=4 connected=1' ]"
+expect_eq "the library still counts its loss" "$(grep '^status' "$T/out2" | tail -1)" \
+	"status pending=0 lost=4 connected=1"
+exec 7>&-
+kill -TERM "$SIM2"; wait "$SIM2"
+check "the VMM warns at exit" grep -q "4 local decisions could not be kept" "$T/err2"
+stop_rasd
+start_rasd || notok "rasd restarts"
+expect_eq "the count survives a restart" "$(rasctl --json show vm2 | jq .unrecorded)" 4

@@ -294,6 +294,7 @@ struct forward_job {
 	struct rasc	*c;
 	int		 n;
 	int		 ok;
+	uint64_t	 base;		/* first page of this thread's errors */
 };
 
 /* Forward n errors from one thread. */
@@ -306,14 +307,14 @@ forward_thread(void *arg)
 
 	for (i = 0; i < j->n; i++) {
 		if (rasc_forward(j->c, RASC_KIND_AO, hva(0x40000000 +
-		    (uint64_t)i * 4096), 12, &d) == 1 &&
+		    (j->base + (uint64_t)i) * 4096), 12, &d) == 1 &&
 		    d.notify == RAS_NOTIFY_GPIO)
 			j->ok++;
 	}
 	return NULL;
 }
 
-/* vCPU threads forwarding at once each get their own ring entry. */
+/* vCPU threads forwarding distinct errors at once each get an entry. */
 Test(rasclient, concurrent_forwards)
 {
 	struct rasc		*c = arm64_open();
@@ -325,6 +326,7 @@ Test(rasclient, concurrent_forwards)
 		job[i].c = c;
 		job[i].n = 50;
 		job[i].ok = 0;
+		job[i].base = (uint64_t)i * 50;
 		cr_assert_eq(pthread_create(&t[i], NULL, forward_thread,
 		    &job[i]), 0);
 	}
@@ -706,4 +708,50 @@ Test(rasclient, real_sigbus_other_thread)
 	cr_expect_eq(sig_decision.gpa, 0x100009000);
 	cr_expect_eq(sig_decision.notify, RAS_NOTIFY_SEA);
 	rasc_close(sig_client);
+}
+
+/*
+ * With rasd away, repeats of one granule share a replay entry; distinct
+ * errors fill the ring, and what it cannot keep is counted, never silent.
+ */
+Test(rasclient, ring_coalesces_repeats_and_counts_overflow)
+{
+	struct rasc		*c = arm64_open();
+	struct rasc_decision	 d;
+	unsigned int		 i;
+
+	for (i = 0; i < 10; i++)
+		cr_assert_eq(rasc_forward(c, RASC_KIND_AR, hva(0x40001234),
+		    12, &d), 1);
+	cr_expect_eq(rasc_pending(c), 1, "ten touches of one page: one entry");
+	cr_assert_eq(rasc_forward(c, RASC_KIND_AO, hva(0x40001000), 12, &d),
+	    1);
+	cr_assert_eq(rasc_forward_ex(c, RASC_KIND_AR, hva(0x40001000), 12,
+	    RASC_F_IRQ_UNMASKED, &d), 1);
+	cr_expect_eq(rasc_pending(c), 3, "another kind or mask: its own entry");
+	/* 2 MiB granules: any address inside is the same error. */
+	cr_assert_eq(rasc_forward(c, RASC_KIND_AR, hva(0x40400000), 21, &d),
+	    1);
+	cr_assert_eq(rasc_forward(c, RASC_KIND_AR, hva(0x405ff000), 21, &d),
+	    1);
+	cr_expect_eq(rasc_pending(c), 4);
+	cr_expect_eq(rasc_lost(c), 0);
+
+	/* Fill the ring with distinct pages (every other page: no merges). */
+	for (i = 0; rasc_pending(c) < RASC_REPLAY_MAX; i++)
+		cr_assert_eq(rasc_forward(c, RASC_KIND_AR,
+		    hva(0x100000000ULL + 0x2000ULL * i), 12, &d), 1);
+	cr_expect_eq(rasc_lost(c), 0);
+	/* Full: the decision still comes, the loss is counted. */
+	cr_assert_eq(rasc_forward(c, RASC_KIND_AR, hva(0x140000000ULL - 0x1000),
+	    12, &d), 1);
+	cr_expect_eq(d.action, RASC_ACTION_INJECT);
+	cr_expect_eq(d.notify, RAS_NOTIFY_SEA);
+	cr_expect_eq(rasc_lost(c), 1);
+	/* A repeat of a kept one is not a loss. */
+	cr_assert_eq(rasc_forward(c, RASC_KIND_AR, hva(0x100000000ULL), 12,
+	    &d), 1);
+	cr_expect_eq(rasc_lost(c), 1);
+	cr_expect_eq(rasc_pending(c), RASC_REPLAY_MAX);
+	rasc_close(c);
 }
