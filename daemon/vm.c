@@ -25,8 +25,9 @@
  * A stopped VM (its VMM unregistered; libvirt's stop event or its hook
  * said so, `rasctl mark-stopped`) has no VMM left to impersonate: any
  * process of its owner may start it; so may a VM handed off to another
- * host once its VMM here is gone (it comes back by migration). A libvirt domain restarts through
- * that stop, so a new QEMU of the domain is accepted. An imported VM
+ * host once its VMM here is gone (it comes back by migration). A libvirt
+ * domain restarts through that stop, so a new QEMU of the domain is
+ * accepted. An imported VM
  * (incoming) is claimed by the first VMM of a permitted uid, and bound to
  * it from then on. After a rasd restart the start time is not known
  * (the store keeps the pid only): the same pid is taken as the same

@@ -4,9 +4,10 @@
  *
  * DESIGN: a VMM is untrusted (a guest may own it). A connection acts for
  * exactly one VM, the one it registered, and only a process running as the
- * VM's owner (or root) may register it; every field is checked before it
- * is used, and a refusal is answered and logged without affecting anyone
- * else.
+ * VM's owner (or root) may register it -- and, while the VM is not
+ * stopped, only its own VMM process or one authorized to succeed it (the
+ * rules are in vm.c, DESIGN); every field is checked before it is used,
+ * and a refusal is answered and logged without affecting anyone else.
  */
 #include <stdlib.h>
 #include <string.h>
