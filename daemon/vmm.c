@@ -45,11 +45,35 @@ vmm_check_vm(struct client *c, uint64_t id, ProtobufCBinaryData uuid)
 	return 0;
 }
 
+/*
+ * Say which sources of a VM's boot HEST are left out of its profile, as
+ * Linux leaves them out: a warning for what is a firmware (VMM) bug.
+ */
+static void
+vmm_log_skipped(const Ras__Register *reg, const struct hest_report *rep)
+{
+	char line[256];
+	unsigned int i, n;
+
+	n = rep->nskipped < HEST_REPORT_MAX ? rep->nskipped : HEST_REPORT_MAX;
+	for (i = 0; i < n; i++) {
+		hest_skip_format(&rep->skipped[i], line, sizeof line);
+		if (hest_skip_warns(rep->skipped[i].reason))
+			log_warnx("vm %s: boot HEST: %s", reg->name, line);
+		else
+			log_info("vm %s: boot HEST: %s", reg->name, line);
+	}
+	if (rep->nskipped > n)
+		log_warnx("vm %s: boot HEST: and %u more sources skipped",
+		    reg->name, rep->nskipped - n);
+}
+
 /* Build the boot profile from a registration; -1 with a reason. */
 static int
 vmm_profile(const Ras__Register *reg, struct ras_profile *prof, char *err,
     size_t errlen)
 {
+	struct hest_report rep;
 	size_t i, j;
 
 	memset(prof, 0, sizeof *prof);
@@ -64,8 +88,11 @@ vmm_profile(const Ras__Register *reg, struct ras_profile *prof, char *err,
 			    "%u-byte limit", reg->hest.len, HEST_MAX_LEN);
 			return -1;
 		}
-		return hest_parse(reg->hest.data, reg->hest.len, prof, err,
-		    errlen);
+		if (hest_parse_report(reg->hest.data, reg->hest.len, prof,
+		    &rep, err, errlen) == -1)
+			return -1;
+		vmm_log_skipped(reg, &rep);
+		return 0;
 	}
 	if (reg->n_declared > RAS_PROFILE_MAX) {
 		snprintf(err, errlen, "%zu declared sources, at most %d",
@@ -385,6 +412,9 @@ vmm_send_decision(struct client *c, uint64_t id, const struct batch_entry *e)
 			d.cper.data = cper;
 			d.cper.len = cper_memory_error(e->addr, e->ev.len,
 			    cper, sizeof cper);
+			/* GHESv2: one record at a time, acked by the guest. */
+			d.has_read_ack = 1;
+			d.read_ack = e->hest_type == HEST_GHES_V2;
 		}
 		if (e->ev.notify == RAS_NOTIFY_MCE) {
 			mce_values(e->ev.kind, e->ev.vm->cpu_vendor, e->addr,

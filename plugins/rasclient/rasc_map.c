@@ -232,9 +232,11 @@ rasc_map_decide(struct rasc *c, int kind, uint64_t hva, int lsb,
 		return 0;
 	out->notify = d.notify;
 	out->source_id = d.source_id;
-	if (d.hest_type == HEST_GHES || d.hest_type == HEST_GHES_V2)
+	if (d.hest_type == HEST_GHES || d.hest_type == HEST_GHES_V2) {
 		out->cper_len = cper_memory_error(addr, len, out->cper,
 		    sizeof out->cper);
+		out->read_ack = d.hest_type == HEST_GHES_V2;
+	}
 	if (d.notify == RAS_NOTIFY_MCE) {
 		mce_values((unsigned int)rkind, c->cpu_vendor, addr, &mv);
 		out->mce_status = mv.status;

@@ -132,7 +132,28 @@ out=$(sim --name xu --arch x86_64 --declare 0:MCE --poison AR:0x100000)
 expect_eq "unknown vendor: encoded as Intel (QEMU before 9.1)" \
 	"$(mce "$out" 0)" "0xbd80000000000134 0x7 0x8c 9 true 0x100000"
 
-# 7. The library's local fallback agrees with rasd on every first answer.
+# 7. HEST sources as Linux reads them: only sources that can bring a
+# memory error count; a source this parser (or Linux) does not take is
+# skipped with a log line, not the whole table refused.
+hd() { line "$1" 0 '"\(.action) \(.notify) \(.source_id) read_ack=\(.read_ack)"'; }
+out=$(sim --name h-cmc --arch x86_64 --hest "$DATA/iasl-x86-cmc-only.hest" --poison AR:0x100000)
+expect_eq "CMC-only HEST: corrected-only source never chosen -> stop-vm" "$(hd "$out")" "stop-vm null null read_ack=false"
+check "CMC source skipped, logged" grep -q "vm h-cmc: boot HEST: error source 0 (type 1 IA-32 CMC): reports corrected errors only" "$RASD_LOG"
+out=$(sim --name h-nmi --arch x86_64 --hest "$DATA/iasl-x86-nmi-only.hest" --poison AR:0x100000)
+expect_eq "NMI-only HEST: no error status block -> stop-vm" "$(hd "$out")" "stop-vm null null read_ack=false"
+out=$(sim --name h-assist --arch x86_64 --hest "$DATA/iasl-x86-ghes-assist.hest" --poison AR:0x100000)
+expect_eq "GHES_ASSIST: the assisting GHES is skipped, MCE stays" "$(hd "$out")" "inject MCE 0 read_ack=false"
+check "GHES_ASSIST skip logged" grep -q "vm h-assist: boot HEST: error source 1 (type 9 GHES): assists GHES_ASSIST" "$RASD_LOG"
+out=$(sim --name h-unk --arch arm64 --hest "$DATA/iasl-arm64-unknown-notify.hest" \
+	--poison AR:0x40001000 --poison AO:0x40003000)
+expect_eq "unknown notification on one source: the table is taken, AR -> SEA" "$(hd "$out")" "inject SEA 0 read_ack=true"
+expect_eq "... AO -> GPIO" "$(line "$out" 1 '"\(.action) \(.notify)"')" "inject GPIO"
+check "unknown notification type skipped with a warning" \
+	grep -q "vm h-unk: boot HEST: error source 1 (type 10 GHESv2): unknown notification type 12" "$RASD_LOG"
+out=$(sim --name h-v1 --arch arm64 --hest "$VIRT" --poison AR:0x40001000)
+expect_eq "QEMU's GHESv2 source: the decision says the guest acks each record" "$(hd "$out")" "inject SEA 0 read_ack=true"
+
+# 8. The library's local fallback agrees with rasd on every first answer.
 n=$(jq -s '[.[] | select(.repeat == false and .from == "rasd")] | length' "$ALL")
 check "rasd answered first-time errors ($n)" test "$n" -ge 20
 expect_eq "the library's fallback is byte for byte rasd's, every time" \
