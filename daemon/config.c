@@ -3,17 +3,44 @@
  *
  * Keys: socket, state_dir, libvirt, fleet_key, peer_listen, peer_advertise,
  * ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients,
- * max_vms_per_uid. Command-line options override the file.
+ * max_vms_per_uid, and the connection limits idle_timeout, frame_timeout,
+ * max_unregistered, max_unregistered_per_uid, reserved_clients,
+ * unregistered_frame_max. Command-line options override the file.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "frame.h"
 #include "rasd.h"
+
+/*
+ * The connection limits (daemon/server.c): what stops hostile or careless
+ * clients from starving the VMMs. Seconds, counts or bytes, with bounds.
+ */
+static const struct config_uint {
+	const char *key;
+	size_t off;
+	unsigned long min, max;
+} config_uints[] = {
+	{ "idle_timeout", offsetof(struct rasd_config, idle_timeout),
+	    0, 86400 },
+	{ "frame_timeout", offsetof(struct rasd_config, frame_timeout),
+	    0, 3600 },
+	{ "max_unregistered", offsetof(struct rasd_config, max_unregistered),
+	    1, 65536 },
+	{ "max_unregistered_per_uid", offsetof(struct rasd_config,
+	    max_unregistered_per_uid), 1, 65536 },
+	{ "reserved_clients", offsetof(struct rasd_config, reserved_clients),
+	    0, 65536 },
+	{ "unregistered_frame_max", offsetof(struct rasd_config,
+	    unregistered_frame_max), 4096, FRAME_MAX },
+};
 
 /* Fill in the built-in defaults. */
 void
@@ -34,6 +61,12 @@ config_defaults(struct rasd_config *c)
 		    "qemu:///system");
 	c->max_clients = 1024;
 	c->max_vms_per_uid = 4096;
+	c->idle_timeout = 10;
+	c->frame_timeout = 5;
+	c->max_unregistered = 64;
+	c->max_unregistered_per_uid = 16;
+	c->reserved_clients = 32;
+	c->unregistered_frame_max = 256u << 10;
 }
 
 /* Resolve a group name or number. */
@@ -66,6 +99,7 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 	char *end;
 	unsigned long n;
 	const char *p;
+	size_t i;
 
 	/* A value is one line of text: it must print back as it was read. */
 	for (p = v; *p != '\0'; p++)
@@ -168,6 +202,22 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		c->max_vms_per_uid = (unsigned int)n;
 		return 0;
 	}
+	for (i = 0; i < sizeof config_uints / sizeof config_uints[0]; i++) {
+		const struct config_uint *u = &config_uints[i];
+
+		if (strcmp(key, u->key) != 0)
+			continue;
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
+		    n < u->min || n > u->max) {
+			snprintf(err, errlen, "bad %s \"%s\" (must be "
+			    "%lu..%lu)", key, v, u->min, u->max);
+			return -1;
+		}
+		*(unsigned int *)(void *)((char *)c + u->off) = (unsigned int)n;
+		return 0;
+	}
 	snprintf(err, errlen, "unknown key \"%s\"", key);
 	return -1;
 }
@@ -259,6 +309,7 @@ void
 config_print(const struct rasd_config *c, FILE *f)
 {
 	char order[256];
+	size_t i;
 
 	fprintf(f, "socket = %s\n", c->socket_path);
 	fprintf(f, "state_dir = %s\n", c->state_dir);
@@ -282,4 +333,8 @@ config_print(const struct rasd_config *c, FILE *f)
 	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
 	fprintf(f, "max_clients = %u\n", c->max_clients);
 	fprintf(f, "max_vms_per_uid = %u\n", c->max_vms_per_uid);
+	for (i = 0; i < sizeof config_uints / sizeof config_uints[0]; i++)
+		fprintf(f, "%s = %u\n", config_uints[i].key,
+		    *(const unsigned int *)(const void *)((const char *)c +
+		    config_uints[i].off));
 }

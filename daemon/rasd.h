@@ -50,6 +50,12 @@ struct rasd_config {
 	unsigned int socket_mode;
 	unsigned int max_clients;
 	unsigned int max_vms_per_uid;	/* 0: no cap; root is never capped */
+	unsigned int idle_timeout;	/* s, a connection without a VM; 0: none */
+	unsigned int frame_timeout;	/* s, to finish a started frame; 0: none */
+	unsigned int max_unregistered;	/* not admin, no VM yet: in all */
+	unsigned int max_unregistered_per_uid;	/* ... and per uid */
+	unsigned int reserved_clients;	/* of max_clients, for root and admins */
+	unsigned int unregistered_frame_max;	/* bytes, before registering */
 };
 void config_defaults(struct rasd_config *);
 int config_parse(struct rasd_config *, FILE *, const char *name, char *err,
@@ -211,6 +217,11 @@ struct client {
 	int unix_peer;		/* over a Unix socket (credentials known) */
 	int closing;
 	struct vm *vm;		/* the VM this VMM connection registered */
+	struct event *timer;	/* idle, frame and linger deadlines */
+	int64_t since;		/* ms (monotonic): accepted */
+	int64_t active;		/* ms: last whole frame in or answers out */
+	int64_t frame_start;	/* ms: first byte of an unfinished frame, 0 */
+	int64_t closing_since;	/* ms: when it began closing */
 	struct client *next, *prev;
 };
 extern struct rasd_config *rasd_conf;
