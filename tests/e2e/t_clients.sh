@@ -13,7 +13,9 @@
 #  C. 1 024 idle connections all held, then closed at idle_timeout;
 #  D. a half-sent frame is dropped at frame_timeout;
 #  E. large half-sent frames: refused before registration, dropped at
-#     frame_timeout after it, and the memory comes back (VmRSS);
+#     frame_timeout after it, and the memory comes back (VmRSS); a VMM
+#     that forwards without reading its answers is dropped at about 1 MiB
+#     of them (it was 32 MiB);
 #  F. accept() failing for want of descriptors (the limit lowered under a
 #     running rasd): no spinning, no log flood, root still gets in.
 . "$(dirname "$0")/lib.sh"
@@ -204,6 +206,11 @@ else
 	check "E2: VmRSS comes back after 100 x 1 MiB ($rss1 kB < $rss0 + 32 MiB)" \
 		lt "$rss1" $(( rss0 + 32768 ))
 fi
+flood e3 --uid $O -n 2 --mode noread --forwards 100000 --hold 10
+flood_wait
+echo "# E3: $(cat "$T/e3.out" | tr '\n' ' ')"
+expect_eq "E3: 2 VMMs that never read their answers are dropped" "$(fl e3 done closed)" 2
+check "E3: ... at about 1 MiB of them" grep -q "over 1114112 bytes of unread answers; dropping it" "$RASD_LOG"
 check "E: rasd still serves a VMM" vmm $O vme
 stop_rasd TERM
 

@@ -1,7 +1,8 @@
 /*
  * ras-flood -- open many connections to rasd and misbehave on them, as a
  * hostile or careless local client would: hold them idle, park a half-sent
- * frame on each, or register a VM and then park a half-sent frame. Then
+ * frame on each, register a VM and then park a half-sent frame, or
+ * register a VM and send forwards without ever reading the answers. Then
  * watch which of them rasd closes, and when.
  *
  * Prints one line when the connections are set up:
@@ -32,9 +33,10 @@
 #include "rasd.pb-c.h"
 
 static const char usage_text[] =
-"usage: ras-flood --socket PATH [-n CONNS] [--mode idle|partial|register]\n"
-"                 [--declare BYTES] [--send BYTES] [--uid UID]\n"
-"                 [--connect-sec S] [--hold S]\n"
+"usage: ras-flood --socket PATH [-n CONNS]\n"
+"                 [--mode idle|partial|register|noread]\n"
+"                 [--declare BYTES] [--send BYTES] [--forwards N]\n"
+"                 [--uid UID] [--connect-sec S] [--hold S]\n"
 "\n"
 "  -n CONNS          connections to open (default 1100)\n"
 "  --mode idle       connect and send nothing (default)\n"
@@ -42,6 +44,9 @@ static const char usage_text[] =
 "                    only --send bytes of it\n"
 "  --mode register   register a VM (x86_64, declared MCE) on each, then\n"
 "                    do as partial\n"
+"  --mode noread     register a VM on each, then send --forwards N\n"
+"                    forwards (AO, one page) and never read an answer\n"
+"  --forwards N      (default 20000)\n"
 "  --declare BYTES   declared frame length (default 1048576)\n"
 "  --send BYTES      bytes of it actually sent (default 1048000)\n"
 "  --uid UID         drop to this uid (and gid) before connecting\n"
@@ -152,6 +157,56 @@ flood_read_frame(int fd, uint8_t *buf, size_t cap, int64_t deadline)
 	return (ssize_t)(want - FRAME_HDR_LEN);
 }
 
+#define FLOOD_HVA 0x7f0000000000ull	/* where the one slot "is" */
+
+/* Send n AO forwards for VM uuid on fd, reading nothing back. */
+static void
+flood_forwards(int fd, const uint8_t uuid[16], unsigned long n,
+    int64_t deadline, size_t *sent)
+{
+	Ras__Request req = RAS__REQUEST__INIT;
+	Ras__Forward fwd = RAS__FORWARD__INIT;
+	uint8_t buf[256];
+	unsigned long i;
+	size_t len;
+
+	fwd.uuid.data = (uint8_t *)uuid;
+	fwd.uuid.len = 16;
+	fwd.kind = 2;
+	fwd.hva = FLOOD_HVA + 0x1000;
+	fwd.lsb = 12;
+	req.version = RAS_PROTO_VERSION;
+	req.body_case = RAS__REQUEST__BODY_FORWARD;
+	req.forward = &fwd;
+	for (i = 0; i < n && !flood_stop; i++) {
+		req.id = 2 + i;
+		len = ras__request__get_packed_size(&req);
+		if (len + FRAME_HDR_LEN > sizeof buf)
+			return;
+		frame_put_header(buf, (uint32_t)len);
+		ras__request__pack(&req, buf + FRAME_HDR_LEN);
+		if (flood_write(fd, buf, FRAME_HDR_LEN + len, deadline,
+		    sent) == -1)
+			return;
+	}
+}
+
+/* The UUID of VM number i of this process. */
+static void
+flood_uuid(uint8_t uuid[16], unsigned int i)
+{
+	memset(uuid, 0, 16);
+	uuid[0] = 0xf1;
+	uuid[2] = (uint8_t)(getpid() >> 8);
+	uuid[3] = (uint8_t)getpid();
+	uuid[6] = 0x40;
+	uuid[8] = 0x80;
+	uuid[12] = (uint8_t)(i >> 24);
+	uuid[13] = (uint8_t)(i >> 16);
+	uuid[14] = (uint8_t)(i >> 8);
+	uuid[15] = (uint8_t)i;
+}
+
 /* Register VM number i on fd; 0 when rasd answered Registered. */
 static int
 flood_register(int fd, unsigned int i, int64_t deadline)
@@ -167,22 +222,12 @@ flood_register(int fd, unsigned int i, int64_t deadline)
 	ssize_t n;
 	int rc;
 
-	memset(uuid, 0, sizeof uuid);
-	uuid[0] = 0xf1;
-	uuid[1] = 0x00;
-	uuid[2] = (uint8_t)(getpid() >> 8);
-	uuid[3] = (uint8_t)getpid();
-	uuid[6] = 0x40;
-	uuid[8] = 0x80;
-	uuid[12] = (uint8_t)(i >> 24);
-	uuid[13] = (uint8_t)(i >> 16);
-	uuid[14] = (uint8_t)(i >> 8);
-	uuid[15] = (uint8_t)i;
+	flood_uuid(uuid, i);
 	snprintf(name, sizeof name, "flood-%d-%u", (int)getpid(), i);
 	src.source_id = 0;
 	src.notify = 6;		/* MCE */
 	slot.gpa = 0;
-	slot.hva = 0x7f0000000000ull;
+	slot.hva = FLOOD_HVA;
 	slot.size = 1ull << 30;
 	reg.uuid.data = uuid;
 	reg.uuid.len = sizeof uuid;
@@ -241,11 +286,14 @@ main(int argc, char **argv)
 		{ "uid", required_argument, NULL, 'u' },
 		{ "connect-sec", required_argument, NULL, 'c' },
 		{ "hold", required_argument, NULL, 'H' },
+		{ "forwards", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = NULL, *mode = "idle";
 	unsigned long n = 1100, declare = 1u << 20, tosend = 1048000;
+	unsigned long forwards = 20000;
+	uint8_t uuid[16];
 	long uid = -1;
 	double connect_sec = 10, hold = 30;
 	struct sockaddr_un sun;
@@ -267,13 +315,14 @@ main(int argc, char **argv)
 		case 'u': uid = strtol(optarg, NULL, 0); break;
 		case 'c': connect_sec = strtod(optarg, NULL); break;
 		case 'H': hold = strtod(optarg, NULL); break;
+		case 'F': forwards = strtoul(optarg, NULL, 0); break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default: fputs(usage_text, stderr); return 2;
 		}
 	}
 	if (path == NULL || strlen(path) >= sizeof sun.sun_path || n == 0 ||
 	    (strcmp(mode, "idle") != 0 && strcmp(mode, "partial") != 0 &&
-	    strcmp(mode, "register") != 0)) {
+	    strcmp(mode, "register") != 0 && strcmp(mode, "noread") != 0)) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -305,16 +354,25 @@ main(int argc, char **argv)
 		int fd = flood_connect(&sun, deadline);
 
 		pfd[i].fd = fd;
-		pfd[i].events = POLLIN;
+		/* A non-reader only watches for the close. */
+		pfd[i].events = strcmp(mode, "noread") == 0 ? POLLRDHUP :
+		    POLLIN;
 		if (fd == -1) {
 			failed++;
 			continue;
 		}
 		connected++;
-		if (strcmp(mode, "register") == 0) {
+		if (strcmp(mode, "register") == 0 ||
+		    strcmp(mode, "noread") == 0) {
 			if (flood_register(fd, (unsigned int)i,
 			    flood_now() + 2000) == 0)
 				registered++;
+		}
+		if (strcmp(mode, "noread") == 0) {
+			flood_uuid(uuid, (unsigned int)i);
+			flood_forwards(fd, uuid, forwards, flood_now() + 5000,
+			    &sent);
+			continue;
 		}
 		/* A short bound each: rasd may stop reading, and must. */
 		if (strcmp(mode, "idle") != 0)
@@ -348,9 +406,12 @@ main(int argc, char **argv)
 
 			if (pfd[i].fd == -1 || pfd[i].revents == 0)
 				continue;
-			got = recv(pfd[i].fd, buf, sizeof buf, MSG_DONTWAIT);
-			if (got > 0 || (got == -1 && errno == EAGAIN))
-				continue;
+			if (pfd[i].events == POLLIN) {
+				got = recv(pfd[i].fd, buf, sizeof buf,
+				    MSG_DONTWAIT);
+				if (got > 0 || (got == -1 && errno == EAGAIN))
+					continue;
+			}
 			close(pfd[i].fd);
 			pfd[i].fd = -1;
 			closed_at[i] = flood_now() - setup_end;
