@@ -79,6 +79,7 @@
 /* A warning that a flood could repeat: logged a few times per window. */
 struct server_ratelimit {
 	const char *what;	/* for the summary of what was left out */
+	unsigned int burst;	/* per window; 0: SERVER_LOG_BURST */
 	int64_t window;		/* ms: start of the current window */
 	unsigned int logged;
 	unsigned long dropped;
@@ -116,9 +117,14 @@ static struct server_ratelimit server_rl_accept =
 static struct server_ratelimit server_rl_timeout =
     { .what = "timed-out connections" };
 static struct server_ratelimit server_rl_frame = { .what = "bad frames" };
+/* Errors answered to unregistered clients: they say why a VMM could not
+ * register, so more get through, but a client repeating them cannot flood
+ * the log. */
+static struct server_ratelimit server_rl_unreg =
+    { .what = "errors answered to unregistered clients", .burst = 50 };
 static struct server_ratelimit *const server_rls[] = {
 	&server_rl_refuse, &server_rl_evict, &server_rl_accept,
-	&server_rl_timeout, &server_rl_frame
+	&server_rl_timeout, &server_rl_frame, &server_rl_unreg
 };
 
 static void server_client_arm(struct client *);
@@ -161,6 +167,7 @@ static void __attribute__((format(printf, 2, 3)))
 server_ratelimit_warn(struct server_ratelimit *rl, const char *fmt, ...)
 {
 	int64_t now = server_now();
+	unsigned int burst = rl->burst != 0 ? rl->burst : SERVER_LOG_BURST;
 	char msg[1024];
 	va_list ap;
 
@@ -169,7 +176,7 @@ server_ratelimit_warn(struct server_ratelimit *rl, const char *fmt, ...)
 		rl->window = now;
 		rl->logged = 0;
 	}
-	if (rl->logged >= SERVER_LOG_BURST) {
+	if (rl->logged >= burst) {
 		if (rl->dropped++ == 0 && server_rl_ev != NULL) {
 			int64_t wait = rl->window + SERVER_LOG_WINDOW_MS - now;
 			struct timeval tv = { wait / 1000,
@@ -183,7 +190,7 @@ server_ratelimit_warn(struct server_ratelimit *rl, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	log_warnx("%s%s", msg, rl->logged == SERVER_LOG_BURST ?
+	log_warnx("%s%s", msg, rl->logged == burst ?
 	    " (more like this are counted, not logged)" : "");
 }
 
@@ -331,6 +338,8 @@ server_verror(struct client *c, uint64_t id, int code,
 	char msg[1024];
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (rl == NULL && server_unregistered(c))
+		rl = &server_rl_unreg;
 	if (rl != NULL)
 		server_ratelimit_warn(rl, "client %llu (pid %d, uid %d%s%s): "
 		    "%s", (unsigned long long)c->id, (int)c->pid, (int)c->uid,

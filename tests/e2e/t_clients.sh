@@ -16,6 +16,8 @@
 #     frame_timeout after it, and the memory comes back (VmRSS); a VMM
 #     that forwards without reading its answers is dropped at about 1 MiB
 #     of them (it was 32 MiB);
+#  G. 8 000 malformed requests before registering: each answered, the log
+#     rate-limited (it was one line each);
 #  F. accept() failing for want of descriptors (the limit lowered under a
 #     running rasd): no spinning, no log flood, root still gets in.
 . "$(dirname "$0")/lib.sh"
@@ -212,7 +214,18 @@ echo "# E3: $(cat "$T/e3.out" | tr '\n' ' ')"
 expect_eq "E3: 2 VMMs that never read their answers are dropped" "$(fl e3 done closed)" 2
 check "E3: ... at about 1 MiB of them" grep -q "over 1114112 bytes of unread answers; dropping it" "$RASD_LOG"
 check "E: rasd still serves a VMM" vmm $O vme
+
+l0=$(loglines)
+flood g --uid $Q -n 4 --mode junk --forwards 2000 --hold 1
+flood_wait
+lg=$(( $(loglines) - l0 ))
+echo "# G: $(cat "$T/g.out" | tr '\n' ' '); $lg log lines"
+check "G: malformed requests are answered and said" \
+	grep -q "malformed message (1 bytes) is not a Request" "$RASD_LOG"
+check "G: ... rate-limited ($lg lines for 8 000 < 100)" lt "$lg" 100
 stop_rasd TERM
+check "G: ... with a count of what was not logged" \
+	grep -Eq "[0-9]+ more errors answered to unregistered clients not logged one by one" "$RASD_LOG"
 
 # --- F. out of descriptors under a running rasd ------------------------------
 conf "max_unregistered = 2000" "max_unregistered_per_uid = 2000" \

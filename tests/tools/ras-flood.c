@@ -2,7 +2,8 @@
  * ras-flood -- open many connections to rasd and misbehave on them, as a
  * hostile or careless local client would: hold them idle, park a half-sent
  * frame on each, register a VM and then park a half-sent frame, or
- * register a VM and send forwards without ever reading the answers. Then
+ * register a VM and send forwards without ever reading the answers, or
+ * send malformed requests (each one answered with an error). Then
  * watch which of them rasd closes, and when.
  *
  * Prints one line when the connections are set up:
@@ -34,7 +35,7 @@
 
 static const char usage_text[] =
 "usage: ras-flood --socket PATH [-n CONNS]\n"
-"                 [--mode idle|partial|register|noread]\n"
+"                 [--mode idle|partial|register|noread|junk]\n"
 "                 [--declare BYTES] [--send BYTES] [--forwards N]\n"
 "                 [--uid UID] [--connect-sec S] [--hold S]\n"
 "\n"
@@ -46,6 +47,8 @@ static const char usage_text[] =
 "                    do as partial\n"
 "  --mode noread     register a VM on each, then send --forwards N\n"
 "                    forwards (AO, one page) and never read an answer\n"
+"  --mode junk       send --forwards N one-byte frames that are no\n"
+"                    Request, reading the error answers\n"
 "  --forwards N      (default 20000)\n"
 "  --declare BYTES   declared frame length (default 1048576)\n"
 "  --send BYTES      bytes of it actually sent (default 1048000)\n"
@@ -322,7 +325,8 @@ main(int argc, char **argv)
 	}
 	if (path == NULL || strlen(path) >= sizeof sun.sun_path || n == 0 ||
 	    (strcmp(mode, "idle") != 0 && strcmp(mode, "partial") != 0 &&
-	    strcmp(mode, "register") != 0 && strcmp(mode, "noread") != 0)) {
+	    strcmp(mode, "register") != 0 && strcmp(mode, "noread") != 0 &&
+	    strcmp(mode, "junk") != 0)) {
 		fputs(usage_text, stderr);
 		return 2;
 	}
@@ -372,6 +376,22 @@ main(int argc, char **argv)
 			flood_uuid(uuid, (unsigned int)i);
 			flood_forwards(fd, uuid, forwards, flood_now() + 5000,
 			    &sent);
+			continue;
+		}
+		if (strcmp(mode, "junk") == 0) {
+			static const uint8_t junk[] = { 0, 0, 0, 1, 0xff };
+			unsigned long k;
+
+			for (k = 0; k < forwards && !flood_stop; k++) {
+				char drain[4096];
+
+				if (flood_write(fd, junk, sizeof junk,
+				    flood_now() + 2000, &sent) == -1)
+					break;
+				while (recv(fd, drain, sizeof drain,
+				    MSG_DONTWAIT) > 0)
+					;
+			}
 			continue;
 		}
 		/* A short bound each: rasd may stop reading, and must. */
