@@ -821,6 +821,7 @@ Test(json_format, vm_info_shape)
 	    "  \"active_ranges\": 0,\n"
 	    "  \"active_bytes\": 0,\n"
 	    "  \"history_count\": 0,\n"
+	    "  \"unrecorded\": 0,\n"
 	    "  \"slots\": [\n"
 	    "    {\n"
 	    "      \"gpa\": \"0x0\",\n"
@@ -883,7 +884,8 @@ Test(json_format, vm_list_not_covered)
 	    "    \"caps\": [],\n"
 	    "    \"active_ranges\": 0,\n"
 	    "    \"active_bytes\": 0,\n"
-	    "    \"history_count\": 0\n"
+	    "    \"history_count\": 0,\n"
+	    "    \"unrecorded\": 0\n"
 	    "  },\n"
 	    "  {\n"
 	    "    \"name\": \"web\",\n"
@@ -899,7 +901,8 @@ Test(json_format, vm_list_not_covered)
 	    "    \"caps\": [],\n"
 	    "    \"active_ranges\": 0,\n"
 	    "    \"active_bytes\": 0,\n"
-	    "    \"history_count\": 0\n"
+	    "    \"history_count\": 0,\n"
+	    "    \"unrecorded\": 0\n"
 	    "  }\n"
 	    "]\n");
 	free(s);
