@@ -3,7 +3,7 @@
 # demos with. Installs only what is missing; needs root (or sudo).
 set -e
 PKGS="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler
-libsqlite3-dev libcriterion-dev acpica-tools jq procps libvirt-dev
+libsqlite3-dev sqlite3 libcriterion-dev acpica-tools jq procps libvirt-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 busybox-static cpio xz-utils"
 missing=
 for p in $PKGS; do
