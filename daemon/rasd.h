@@ -127,7 +127,7 @@ struct vm {
 	uint32_t pid;
 	uint32_t owner_uid;
 	uint64_t vmm_start;	/* its VMM's start time (/proc/PID/stat field
-				 * 22); 0: not known (loaded from the store) */
+				 * 22); 0: not known (a schema-1 store) */
 	char vmm_cgroup[512];	/* its VMM's cgroup v2 path, "" not known */
 	uint64_t generation;
 	int state;
@@ -175,6 +175,9 @@ int vm_may_name(const struct vm *, const char *name, uid_t, char *why,
 size_t vm_count_owned(uint32_t uid);
 
 /* store.c */
+#define STORE_VERSION 2		/* the schema this build writes */
+#define STORE_VERSION_TEXT "2"
+struct sqlite3;
 struct store_event {
 	uint64_t id;		/* filled in by store_commit */
 	struct vm *vm;
@@ -186,6 +189,9 @@ struct store_event {
 };
 int store_open(const char *dir);
 void store_close(void);
+int store_lock(const char *dir);
+int store_schema_version(struct sqlite3 *, char *err, size_t);
+int store_backup(struct sqlite3 *, const char *path, char *err, size_t);
 const char *store_host(void);
 int store_load(void);
 int store_save_vm(const struct vm *);
@@ -204,6 +210,9 @@ int store_vevents(const struct vm *, store_vevent_cb, void *arg);
 int store_import(const Ras__Bundle *, const struct ras_profile *,
     uint32_t owner_uid);
 const char *store_error(void);
+
+/* check.c */
+int check_store(const char *dir, int repair);
 
 /* server.c */
 struct client {

@@ -1,20 +1,23 @@
 /*
  * store.c -- the durable store: one SQLite database in the state directory.
  *
- * On-disk format (schema version 1), file STATE_DIR/rasd.db, WAL mode,
+ * On-disk format (schema version 2), file STATE_DIR/rasd.db, WAL mode,
  * synchronous=FULL so a COMMIT returns only after the WAL is on disk:
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT)
- *       'schema' = '1'
- *       'unrecorded:UUID' = N  -- local decisions the VM's VMMs reported
- *                                 they could not keep for replay
+ *       'schema' = '2'
  *   vm(uuid BLOB(16) PRIMARY KEY, name TEXT, arch INTEGER,
  *      hest BLOB,          -- raw boot HEST, NULL when declared
  *      declared BLOB,      -- 4 bytes per source: id u16 LE, notify, 0
  *      pinned INTEGER, caps INTEGER, owner_uid INTEGER,
  *      generation INTEGER, state INTEGER,
  *      slots BLOB,         -- 24 bytes per slot: gpa, hva, size (u64 LE)
- *      pid INTEGER, updated INTEGER)
+ *      pid INTEGER, updated INTEGER,
+ *      vmm_start INTEGER,  -- the bound VMM's start time (/proc/PID/stat
+ *                             field 22); 0 or NULL: not known
+ *      vmm_cgroup TEXT,    -- its cgroup v2 path; '' or NULL: not known
+ *      unrecorded INTEGER) -- local decisions the VM's VMMs reported
+ *                             they could not keep for replay
  *   event(id INTEGER PRIMARY KEY, vm BLOB(16), gpa INTEGER, length INTEGER,
  *      kind INTEGER, action INTEGER, notify INTEGER (NULL: none),
  *      source_id INTEGER (NULL: none), time INTEGER, host TEXT,
@@ -25,6 +28,23 @@
  *      forward_id INTEGER)  -- libvirt MEMORY_FAILURE events; forward_id
  *                              is the event row they belong to, or NULL
  *   index vevent_vm(vm)
+ *
+ * Schema history (store_steps[] upgrades one version at a time):
+ *   1  the tables above without vm.vmm_start, vm.vmm_cgroup and
+ *      vm.unrecorded; the count was meta 'unrecorded:UUID' = N, and after
+ *      a restart a VM's VMM was known by its pid only.
+ *   2  those three columns; the meta keys are folded into the column.
+ *
+ * DESIGN (upgrades): a store older than this build is upgraded at open,
+ * one step per version, each step and its new 'schema' value in one
+ * transaction, after a backup of the whole file (rasd.db.vN.bak, SQLite's
+ * online backup, so the WAL's content is in it) -- an operator can go back
+ * to the older rasd with that file. A store newer than this build is
+ * refused before anything is written to it: guessing at a newer format
+ * could lose what a newer rasd recorded. To change the format: bump
+ * STORE_VERSION, write the new tables in store_create_sql, add a step
+ * from the previous version, describe both here, and keep a database
+ * written by the previous rasd under tests/data for t_store.
  *
  * Every poison record is an event row. The active range set of a VM is the
  * coalesced union of its events with active = 1; a guest reset sets
@@ -62,7 +82,6 @@
 #include "hest.h"
 #include "rasd.h"
 
-#define STORE_SCHEMA "1"
 /* Fold the WAL into the database once it holds this many pages. */
 #define STORE_WAL_PAGES 64
 /* Trim a WAL that grew past this (a big import) when it restarts. */
@@ -78,23 +97,29 @@ static char store_path[PATH_MAX];
 static sqlite3_stmt *st_insert_event, *st_save_vm, *st_retire, *st_history;
 static sqlite3_stmt *st_insert_vevent, *st_vevents;
 
-static const char *store_schema_sql =
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
-    "CREATE TABLE IF NOT EXISTS vm(uuid BLOB PRIMARY KEY, name TEXT NOT NULL,"
+/* The tables of a new store, at STORE_VERSION. */
+static const char *store_create_sql =
+    "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE vm(uuid BLOB PRIMARY KEY, name TEXT NOT NULL,"
     " arch INTEGER, hest BLOB, declared BLOB, pinned INTEGER, caps INTEGER,"
     " owner_uid INTEGER, generation INTEGER, state INTEGER, slots BLOB,"
-    " pid INTEGER, updated INTEGER);"
-    "CREATE TABLE IF NOT EXISTS event(id INTEGER PRIMARY KEY, vm BLOB NOT NULL,"
+    " pid INTEGER, updated INTEGER, vmm_start INTEGER, vmm_cgroup TEXT,"
+    " unrecorded INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE event(id INTEGER PRIMARY KEY, vm BLOB NOT NULL,"
     " gpa INTEGER, length INTEGER, kind INTEGER, action INTEGER,"
     " notify INTEGER, source_id INTEGER, time INTEGER, host TEXT,"
     " origin TEXT, active INTEGER);"
-    "CREATE INDEX IF NOT EXISTS event_vm ON event(vm, active);"
-    "CREATE TABLE IF NOT EXISTS vevent(id INTEGER PRIMARY KEY,"
+    "CREATE INDEX event_vm ON event(vm, active);"
+    "CREATE TABLE vevent(id INTEGER PRIMARY KEY,"
     " vm BLOB NOT NULL, time INTEGER, recipient INTEGER, action INTEGER,"
     " flags INTEGER, forward_id INTEGER);"
-    "CREATE INDEX IF NOT EXISTS vevent_vm ON vevent(vm);"
-    "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '" STORE_SCHEMA
-    "');";
+    "CREATE INDEX vevent_vm ON vevent(vm);";
+
+/* A VM's UUID as text in SQL, as ras_uuid_format() writes it. */
+#define STORE_SQL_UUID(col)						\
+    "lower(substr(hex(" col "),1,8)||'-'||substr(hex(" col "),9,4)||'-'||"	\
+    "substr(hex(" col "),13,4)||'-'||substr(hex(" col "),17,4)||'-'||"	\
+    "substr(hex(" col "),21,12))"
 
 /* Remember SQLite's message for the last failure. */
 static void
@@ -280,27 +305,263 @@ store_write(store_body_fn body, void *arg)
 	return -1;
 }
 
+/*
+ * Take the state directory's lock (rasd.lock, flock) so that one rasd or
+ * one store checker uses the store at a time. Returns the fd, or -1 with
+ * errno (EWOULDBLOCK: another process holds it).
+ */
+int
+store_lock(const char *dir)
+{
+	char path[PATH_MAX];
+	int fd, saved;
+
+	snprintf(path, sizeof path, "%s/rasd.lock", dir);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * The schema version of an open database: 0 for an empty one (a new
+ * store), -1 with the reason in err when it is not a rasd store. Reads
+ * only.
+ */
+int
+store_schema_version(struct sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	const char *v;
+	char *end;
+	long n;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1,
+	    &st, NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+		goto out;
+	}
+	if (sqlite3_column_int(st, 0) == 0) {
+		rc = 0;
+		goto out;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE"
+	    " key='schema'", -1, &st, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "not a rasd store (%s)",
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    (v = (const char *)sqlite3_column_text(st, 0)) == NULL) {
+		snprintf(err, errlen, "no schema version recorded (meta "
+		    "'schema'): not a rasd store, or damaged");
+		goto out;
+	}
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 1 || n > INT_MAX) {
+		snprintf(err, errlen, "schema version '%.40s' is not a "
+		    "version number", v);
+		goto out;
+	}
+	rc = (int)n;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Copy a whole database into a new file with SQLite's online backup (the
+ * WAL's content included), written beside it and renamed into place, so
+ * path is either the old file or a complete copy.
+ */
+int
+store_backup(struct sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+	sqlite3 *dst = NULL;
+	sqlite3_backup *bk;
+	int rc = -1, fd;
+
+	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
+		snprintf(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	unlink(tmp);
+	if (sqlite3_open_v2(tmp, &dst, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", tmp, dst != NULL ?
+		    sqlite3_errmsg(dst) : "cannot open");
+		goto out;
+	}
+	if ((bk = sqlite3_backup_init(dst, "main", db, "main")) == NULL) {
+		snprintf(err, errlen, "%s: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	sqlite3_backup_step(bk, -1);
+	if (sqlite3_backup_finish(bk) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", tmp, sqlite3_errmsg(dst));
+		goto out;
+	}
+	dst = NULL;
+	/* SQLite synced the copy; make the new name durable too. */
+	if ((fd = open(tmp, O_RDONLY | O_CLOEXEC)) == -1 || fsync(fd) == -1 ||
+	    close(fd) == -1 || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (dst != NULL)
+		sqlite3_close(dst);
+	if (rc == -1)
+		unlink(tmp);
+	return rc;
+}
+
+/* Create the tables of a new store; in store_write's transaction. */
+static int
+store_create_body(void *arg)
+{
+	if (store_exec(store_create_sql) == -1 ||
+	    store_exec("INSERT INTO meta(key, value) VALUES('schema', '"
+	    STORE_VERSION_TEXT "')") == -1)
+		return -1;
+	return 0;
+}
+
+/*
+ * Schema 1 to 2: the bound VMM's start time and cgroup, kept in memory
+ * only by schema 1, and the unrecorded count, a meta key in schema 1,
+ * become vm columns.
+ */
+static int
+store_v1_to_v2(void)
+{
+	sqlite3_stmt *st = NULL;
+	int stale = 0;
+
+	if (store_exec("ALTER TABLE vm ADD COLUMN vmm_start INTEGER") == -1 ||
+	    store_exec("ALTER TABLE vm ADD COLUMN vmm_cgroup TEXT") == -1 ||
+	    store_exec("ALTER TABLE vm ADD COLUMN unrecorded INTEGER NOT NULL"
+	    " DEFAULT 0") == -1 ||
+	    store_exec("UPDATE vm SET unrecorded = COALESCE((SELECT"
+	    " CAST(value AS INTEGER) FROM meta WHERE key = 'unrecorded:' || "
+	    STORE_SQL_UUID("vm.uuid") "), 0)") == -1)
+		return -1;
+	if (sqlite3_prepare_v2(store_db, "SELECT count(*) FROM meta WHERE"
+	    " key LIKE 'unrecorded:%' AND substr(key, 12) NOT IN (SELECT "
+	    STORE_SQL_UUID("uuid") " FROM vm)", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		stale = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (stale > 0)
+		log_warnx("store: %d unrecorded counts of VMs the store does "
+		    "not know dropped", stale);
+	return store_exec("DELETE FROM meta WHERE key LIKE 'unrecorded:%'");
+}
+
+/* One upgrade step: from version `from` to from + 1. */
+struct store_step {
+	int from;
+	const char *what;
+	int (*run)(void);
+};
+static const struct store_step store_steps[] = {
+	{ 1, "VMM identity and unrecorded count as VM columns",
+	    store_v1_to_v2 },
+};
+
+static int
+store_step_body(void *arg)
+{
+	const struct store_step *s = arg;
+	char sql[128];
+
+	if (s->run() == -1)
+		return -1;
+	snprintf(sql, sizeof sql, "UPDATE meta SET value='%d' WHERE"
+	    " key='schema'", s->from + 1);
+	return store_exec(sql);
+}
+
+/*
+ * Bring a store of an older schema to STORE_VERSION: a backup of the file
+ * first, then each step in its own transaction.
+ */
+static int
+store_upgrade(int version)
+{
+	char bak[PATH_MAX], err[PATH_MAX + 256];
+	size_t i;
+	int v = version;
+
+	if ((size_t)snprintf(bak, sizeof bak, "%s.v%d.bak", store_path,
+	    version) >= sizeof bak) {
+		log_warnx("store: %s: path too long for its backup", store_path);
+		return -1;
+	}
+	if (store_backup(store_db, bak, err, sizeof err) == -1) {
+		log_warnx("store: %s has schema %d; not upgraded to %d, the "
+		    "backup failed: %s", store_path, version, STORE_VERSION,
+		    err);
+		return -1;
+	}
+	log_info("store: schema %d backed up to %s before the upgrade", version,
+	    bak);
+	for (i = 0; i < sizeof store_steps / sizeof store_steps[0]; i++) {
+		const struct store_step *s = &store_steps[i];
+
+		if (s->from != v)
+			continue;
+		if (store_write(store_step_body, (void *)s) == -1) {
+			log_warnx("store: upgrade from schema %d to %d (%s) "
+			    "failed, rolled back: %s; the file is as it was "
+			    "(schema %d), and %s holds schema %d", v, v + 1,
+			    s->what, store_err, v, bak, version);
+			return -1;
+		}
+		log_info("store: step %d to %d: %s", v, v + 1, s->what);
+		v++;
+	}
+	if (v != STORE_VERSION) {
+		log_warnx("store: no upgrade from schema %d", v);
+		return -1;
+	}
+	log_info("store: %s upgraded from schema %d to %d", store_path,
+	    version, STORE_VERSION);
+	return 0;
+}
+
 /* Open (creating if needed) the store in dir and take its lock. */
 int
 store_open(const char *dir)
 {
-	char path[PATH_MAX];
-	sqlite3_stmt *st = NULL;
+	char path[PATH_MAX], err[256];
+	int version;
 
 	store_read_boot_id();
 	if (mkdir(dir, 0750) == -1 && errno != EEXIST) {
 		log_warn("store: mkdir %s", dir);
 		return -1;
 	}
-	snprintf(path, sizeof path, "%s/rasd.lock", dir);
-	store_lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (store_lockfd == -1) {
-		log_warn("store: open %s", path);
+	if ((store_lockfd = store_lock(dir)) == -1) {
+		if (errno == EWOULDBLOCK)
+			log_warnx("store: %s is in use by another rasd", dir);
+		else
+			log_warn("store: %s/rasd.lock", dir);
 		return -1;
-	}
-	if (flock(store_lockfd, LOCK_EX | LOCK_NB) == -1) {
-		log_warnx("store: %s is in use by another rasd", dir);
-		goto fail;
 	}
 	snprintf(path, sizeof path, "%s/rasd.db", dir);
 	snprintf(store_path, sizeof store_path, "%s", path);
@@ -311,32 +572,46 @@ store_open(const char *dir)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(store_db, 1);
+	/* Before anything that writes: a newer store stays untouched. */
+	if ((version = store_schema_version(store_db, err, sizeof err)) ==
+	    -1) {
+		log_warnx("store: %s: %s", path, err);
+		goto fail;
+	}
+	if (version > STORE_VERSION) {
+		log_warnx("store: %s has schema version %d, newer than the %d "
+		    "this rasd knows: a newer rasd wrote it. Not opened, "
+		    "nothing written; run that rasd, or go back to the backup "
+		    "it took when it upgraded (rasd.db.v%d.bak), see rasd(8)",
+		    path, version, STORE_VERSION, STORE_VERSION);
+		goto fail;
+	}
 	if (store_exec("PRAGMA journal_mode=WAL") == -1 ||
 	    store_exec("PRAGMA synchronous=FULL") == -1 ||
 	    store_exec("PRAGMA journal_size_limit=" STORE_WAL_LIMIT) == -1 ||
 	    sqlite3_wal_autocheckpoint(store_db, STORE_WAL_PAGES) !=
 	    SQLITE_OK ||
-	    store_exec("PRAGMA foreign_keys=OFF") == -1 ||
-	    store_exec(store_schema_sql) == -1)
+	    store_exec("PRAGMA foreign_keys=OFF") == -1)
 		goto fail;
-	if (sqlite3_prepare_v2(store_db,
-	    "SELECT value FROM meta WHERE key='schema'", -1, &st, NULL) !=
-	    SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
-	    strcmp((const char *)sqlite3_column_text(st, 0), STORE_SCHEMA)
-	    != 0) {
-		log_warnx("store: %s has an unknown schema version", path);
-		sqlite3_finalize(st);
+	if (version == 0) {
+		if (store_write(store_create_body, NULL) == -1) {
+			log_warnx("store: %s: not created: %s", path,
+			    store_err);
+			goto fail;
+		}
+		log_info("store: %s created (schema %d)", path,
+		    STORE_VERSION);
+	} else if (version < STORE_VERSION && store_upgrade(version) == -1)
 		goto fail;
-	}
-	sqlite3_finalize(st);
 	if (store_prepare(&st_insert_event,
 	    "INSERT INTO event(vm, gpa, length, kind, action, notify,"
 	    " source_id, time, host, origin, active)"
 	    " VALUES(?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
 	    store_prepare(&st_save_vm,
 	    "INSERT OR REPLACE INTO vm(uuid, name, arch, hest, declared,"
-	    " pinned, caps, owner_uid, generation, state, slots, pid, updated)"
-	    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
+	    " pinned, caps, owner_uid, generation, state, slots, pid, updated,"
+	    " vmm_start, vmm_cgroup, unrecorded)"
+	    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
 	    store_prepare(&st_retire,
 	    "UPDATE event SET active=0 WHERE vm=? AND active=1") == -1 ||
 	    store_prepare(&st_history,
@@ -469,6 +744,12 @@ store_load_vm(sqlite3_stmt *st)
 		}
 	}
 	vm->pid = (uint32_t)sqlite3_column_int64(st, 11);
+	/* The VM stays bound to the process it was bound to (vm.c). */
+	vm->vmm_start = (uint64_t)sqlite3_column_int64(st, 12);
+	if (sqlite3_column_text(st, 13) != NULL)
+		snprintf(vm->vmm_cgroup, sizeof vm->vmm_cgroup, "%s",
+		    (const char *)sqlite3_column_text(st, 13));
+	vm->unrecorded = (uint64_t)sqlite3_column_int64(st, 14);
 	return vm;
 }
 
@@ -483,8 +764,9 @@ store_load(void)
 	int rc;
 
 	if (sqlite3_prepare_v2(store_db, "SELECT uuid, name, arch, hest,"
-	    " declared, pinned, caps, owner_uid, generation, state, slots, pid"
-	    " FROM vm ORDER BY updated, rowid", -1, &st, NULL) != SQLITE_OK)
+	    " declared, pinned, caps, owner_uid, generation, state, slots, pid,"
+	    " vmm_start, vmm_cgroup, unrecorded FROM vm"
+	    " ORDER BY updated, rowid", -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (store_load_vm(st) != NULL)
@@ -522,20 +804,6 @@ store_load(void)
 		goto fail;
 	sqlite3_finalize(st);
 
-	if (sqlite3_prepare_v2(store_db, "SELECT key, value FROM meta"
-	    " WHERE key LIKE 'unrecorded:%'", -1, &st, NULL) != SQLITE_OK)
-		goto fail;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		uint8_t u[16];
-
-		if (k != NULL && ras_uuid_parse(k + strlen("unrecorded:"),
-		    u) == 0 && (vm = vm_find_uuid(u)) != NULL)
-			vm->unrecorded = (uint64_t)sqlite3_column_int64(st, 1);
-	}
-	if (rc != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(st);
 	log_info("store: loaded %zu VMs, %zu active poison records", nvm, nev);
 	return 0;
 fail:
@@ -543,28 +811,6 @@ fail:
 	log_warnx("store: %s", store_err);
 	sqlite3_finalize(st);
 	return -1;
-}
-
-/* Remember what a VM's VMMs could not keep; in the caller's transaction. */
-static int
-store_save_unrecorded(const struct vm *vm)
-{
-	sqlite3_stmt *st;
-	char key[64];
-	int rc;
-
-	if (sqlite3_prepare_v2(store_db, "INSERT OR REPLACE INTO meta(key,"
-	    " value) VALUES(?1, ?2)", -1, &st, NULL) != SQLITE_OK) {
-		store_set_error("save VM");
-		return -1;
-	}
-	snprintf(key, sizeof key, "unrecorded:%s", vm->uuid_str);
-	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (int64_t)vm->unrecorded);
-	if ((rc = sqlite3_step(st)) != SQLITE_DONE)
-		store_set_error("save VM");
-	sqlite3_finalize(st);
-	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Write a VM's row; the caller holds a transaction. */
@@ -613,13 +859,14 @@ store_save_vm_row(const struct vm *vm)
 		sqlite3_bind_null(st_save_vm, 11);
 	sqlite3_bind_int64(st_save_vm, 12, vm->pid);
 	sqlite3_bind_int64(st_save_vm, 13, (int64_t)time(NULL));
+	sqlite3_bind_int64(st_save_vm, 14, (int64_t)vm->vmm_start);
+	sqlite3_bind_text(st_save_vm, 15, vm->vmm_cgroup, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st_save_vm, 16, (int64_t)vm->unrecorded);
 	rc = sqlite3_step(st_save_vm);
 	free(slots);
 	if (rc != SQLITE_DONE)
 		store_set_error("save VM");
 	sqlite3_reset(st_save_vm);
-	if (rc == SQLITE_DONE && vm->unrecorded != 0)
-		return store_save_unrecorded(vm);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
@@ -872,6 +1119,7 @@ store_import_body(void *arg)
 	const struct store_import *im = arg;
 	const Ras__Bundle *b = im->b;
 	sqlite3_stmt *st = NULL;
+	uint64_t unrecorded = 0;
 	struct vm row;
 	size_t i;
 
@@ -881,6 +1129,22 @@ store_import_body(void *arg)
 	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
 		goto fail;
+	sqlite3_finalize(st);
+	/* The VMMs' count of what they could not keep stays with the VM
+	 * here: a bundle does not carry it. */
+	if (sqlite3_prepare_v2(store_db, "SELECT unrecorded FROM vm WHERE"
+	    " uuid=?", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
+	switch (sqlite3_step(st)) {
+	case SQLITE_ROW:
+		unrecorded = (uint64_t)sqlite3_column_int64(st, 0);
+		break;
+	case SQLITE_DONE:
+		break;
+	default:
+		goto fail;
+	}
 	for (i = 0; i < b->n_records; i++) {
 		const Ras__BundleRecord *r = b->records[i];
 
@@ -904,6 +1168,7 @@ store_import_body(void *arg)
 	row.owner_uid = im->owner_uid;
 	row.generation = b->generation;
 	row.state = VM_INCOMING;
+	row.unrecorded = unrecorded;
 	if (store_save_vm_row(&row) == -1)
 		goto fail;
 	sqlite3_finalize(st);

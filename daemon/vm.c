@@ -29,9 +29,11 @@
  * domain restarts through that stop, so a new QEMU of the domain is
  * accepted. An imported VM
  * (incoming) is claimed by the first VMM of a permitted uid, and bound to
- * it from then on. After a rasd restart the start time is not known
- * (the store keeps the pid only): the same pid is taken as the same
- * process, and a different one is refused while that pid lives.
+ * it from then on. The store keeps the binding (pid, start time, cgroup),
+ * so a rasd restart changes none of this. Only a VM last saved by a
+ * schema-1 store (which kept the pid only) has no start time: the same
+ * pid is taken as the same process, and a different one is refused while
+ * that pid lives, until its VMM registers again.
  *
  * Names: a name belongs to one VM. A name held by a running VM is busy for
  * everyone; a name held by a known VM that is not stopped (disconnected,
