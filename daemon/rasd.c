@@ -21,6 +21,7 @@ static struct rasd_config conf;
 static const char usage_text[] =
 "usage: rasd [-dfhnV] [-c FILE] [--socket PATH] [--state-dir DIR]\n"
 "            [--ar-order LIST] [--ao-order LIST] [--no-libvirt]\n"
+"       rasd --check-store [--repair] [-c FILE] [--state-dir DIR]\n"
 "\n"
 "rasd keeps the memory-error (RAS) state of every virtual machine on this\n"
 "host. VMMs forward memory-error SIGBUS to it over a Unix socket; rasd\n"
@@ -44,13 +45,21 @@ static const char usage_text[] =
 "  -f, --foreground      stay in the foreground and log to stderr\n"
 "  -d, --debug           log debug detail (repeatable)\n"
 "  -n, --check           check the configuration, print it and exit\n"
+"      --check-store     check the store in the state directory (SQLite's\n"
+"                        integrity check and rasd's own invariants), print\n"
+"                        each problem and exit: 0 clean, 1 problems found,\n"
+"                        2 could not check (rasd runs on it, no store, a\n"
+"                        newer schema). Refuses while a rasd holds the store\n"
+"      --repair          with --check-store: after a backup, delete what\n"
+"                        nothing reads (libvirt events of VMs without a row,\n"
+"                        stale meta keys); the rest is left (rasd(8))\n"
 "  -V, --version         print the version and exit\n"
 "  -h, --help            print this help and exit\n"
 "\n"
 "A type that the guest's boot profile does not contain is never chosen,\n"
 "whatever the orders say. SIGTERM or SIGINT stops rasd cleanly.\n"
 "Exit status: 0 on clean shutdown, 1 on a start-up failure, 2 on bad\n"
-"arguments.\n";
+"arguments (--check-store: see above).\n";
 
 /*
  * Fork into the background early, before the store and the socket are
@@ -127,6 +136,8 @@ main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "debug", no_argument, NULL, 'd' },
 		{ "check", no_argument, NULL, 'n' },
+		{ "check-store", no_argument, NULL, 'K' },
+		{ "repair", no_argument, NULL, 'R' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
@@ -136,6 +147,7 @@ main(int argc, char **argv)
 	struct event_base *base;
 	struct event *sigterm, *sigint;
 	int readyfd = -1, ch, foreground = 0, debug = 0, check = 0, rc = 1;
+	int check_st = 0, repair = 0;
 	char err[1024];
 
 	/* The libvirt metadata publisher (daemon/virt.c) is rasd itself. */
@@ -156,6 +168,8 @@ main(int argc, char **argv)
 		case 'f': foreground = 1; break;
 		case 'd': debug++; break;
 		case 'n': check = 1; break;
+		case 'K': check_st = 1; break;
+		case 'R': repair = 1; break;
 		case 'V': printf("rasd %s\n", RASD_VERSION); return 0;
 		case 'h': fputs(usage_text, stdout); return 0;
 		default:
@@ -167,6 +181,10 @@ main(int argc, char **argv)
 		fprintf(stderr, "rasd: unexpected argument \"%s\"\n",
 		    argv[optind]);
 		fputs(usage_text, stderr);
+		return 2;
+	}
+	if (repair && !check_st) {
+		fprintf(stderr, "rasd: --repair goes with --check-store\n");
 		return 2;
 	}
 
@@ -196,6 +214,10 @@ main(int argc, char **argv)
 	if (check) {
 		config_print(&conf, stdout);
 		return 0;
+	}
+	if (check_st) {
+		log_init(1, debug);
+		return check_store(conf.state_dir, repair);
 	}
 	rasd_conf = &conf;
 	log_init(1, debug);
