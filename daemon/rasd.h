@@ -122,6 +122,9 @@ struct vm {
 	uint32_t caps;
 	uint8_t cpu_vendor;	/* enum ras_cpu_vendor, from registration */
 	uint64_t unrecorded;	/* local decisions its VMMs reported lost */
+	uint64_t lost_total;	/* the bound process's last total (below) */
+	pid_t lost_pid;		/* that process, and its start time; */
+	uint64_t lost_start;	/* lost_pid 0: none known (a restart) */
 	struct vm_slot *slots;
 	size_t nslots;
 	uint32_t pid;

@@ -176,6 +176,42 @@ vmm_copy_slots(struct vm *vm, Ras__Slot **slots, size_t n)
 }
 
 /*
+ * What a VMM's library could not keep for replay. It reports what rasd
+ * has not acknowledged (lost_decisions) and its running total since the
+ * process opened it (lost_total): when rasd knows the total this same
+ * process reported last, the difference counts, so a report whose answer
+ * was lost (the library registers again) is not counted twice; else (a
+ * new process, or rasd restarted) the unacknowledged part counts.
+ */
+static void
+vmm_take_lost(const struct client *c, struct vm *vm, const Ras__Register *reg,
+    const struct vm_ident *who)
+{
+	uint64_t add = 0;
+
+	if (!reg->has_lost_decisions && !reg->has_lost_total)
+		return;
+	if (reg->has_lost_total && vm->lost_pid == who->pid &&
+	    vm->lost_pid != 0 && vm->lost_start == who->start)
+		add = reg->lost_total > vm->lost_total ?
+		    reg->lost_total - vm->lost_total : 0;
+	else if (reg->has_lost_decisions)
+		add = reg->lost_decisions;
+	if (reg->has_lost_total) {
+		vm->lost_total = reg->lost_total;
+		vm->lost_pid = who->pid;
+		vm->lost_start = who->start;
+	}
+	if (add == 0)
+		return;
+	vm->unrecorded += add;
+	log_warnx("vm %s (%s): its VMM pid %d reports %llu local decisions "
+	    "not recorded (its replay ring was full while rasd was away); "
+	    "%llu in all", vm->name, vm->uuid_str, (int)c->pid,
+	    (unsigned long long)add, (unsigned long long)vm->unrecorded);
+}
+
+/*
  * The orders this VM is decided by: those pinned with its boot profile (a
  * migrated VM keeps the policy of the host it booted on), else the host's.
  */
@@ -321,14 +357,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	vm->caps = reg->caps;
 	vm->cpu_vendor = reg->has_cpu_vendor && reg->cpu_vendor <= RAS_CPU_AMD ?
 	    (uint8_t)reg->cpu_vendor : RAS_CPU_UNKNOWN;
-	if (reg->has_lost_decisions && reg->lost_decisions != 0) {
-		vm->unrecorded += reg->lost_decisions;
-		log_warnx("vm %s (%s): its VMM pid %d reports %llu local "
-		    "decisions not recorded (its replay ring was full while "
-		    "rasd was away); %llu in all", vm->name, vm->uuid_str,
-		    (int)c->pid, (unsigned long long)reg->lost_decisions,
-		    (unsigned long long)vm->unrecorded);
-	}
+	vmm_take_lost(c, vm, reg, &who);
 	vm->pid = reg->pid;
 	vmm_copy_slots(vm, reg->slots, reg->n_slots);
 	if (fresh || !vm->pinned) {

@@ -205,9 +205,10 @@ rasc_register(struct rasc *c)
 	reg.pid = (uint32_t)getpid();
 	/* What the full ring dropped since rasd last heard: it says so. */
 	lost = atomic_load(&c->lost);
-	if (lost != c->lost_reported) {
-		reg.has_lost_decisions = 1;
+	if (lost != 0) {
+		reg.has_lost_decisions = reg.has_lost_total = 1;
 		reg.lost_decisions = lost - c->lost_reported;
+		reg.lost_total = lost;
 	}
 	boot = c->ever_registered || c->resume;
 	reg.has_boot = 1;
