@@ -177,6 +177,13 @@ shim_open(const struct shim_id *id, const struct rasc_slot *slots,
 	cfg.slots = slots;
 	cfg.slot_count = n;
 	cfg.resume = id->resume;
+	/*
+	 * The MCE encoding follows the guest's vendor only where the shim
+	 * injects it; in observing mode QEMU's own (7.2: Intel values for
+	 * every vendor) is what the guest gets, and what rasd must say.
+	 */
+	if (shim_mce_enforcing())
+		cfg.cpu_vendor = shim_mce_vendor();
 
 	if ((c = rasc_open(&cfg, err, sizeof err)) == NULL) {
 		shim_log("VM %s (%s): registration with rasd at %s failed: "
@@ -219,6 +226,7 @@ shim_main(void *arg)
 	int			 efd = atomic_load(&shim_efd), announced = 0, newly;
 	int			 warned = 0, timeout, due;
 	uint64_t		 lost = 0;
+	int			 stop_said = 0;
 
 	pthread_setname_np(pthread_self(), "rasd-shim");
 	for (;;) {
@@ -282,12 +290,27 @@ shim_main(void *arg)
 		newly = 0;
 		if (!announced && rasc_connected(c)) {
 			shim_log("VM %s (%s) covered, forwarding memory errors "
-			    "to %s", id->name, id->uuid_str, id->socket);
+			    "to %s (%s)", id->name, id->uuid_str, id->socket,
+			    id->enforce ? "enforcing: the shim carries out "
+			    "rasd's decisions" : "observing: QEMU acts on its "
+			    "own");
+			if (id->mode_bad != NULL)
+				shim_log("VM %s: %s", id->name, id->mode_bad);
 			announced = newly = 1;
 		}
 		/* Errors kept for a newer map wait until rasd has it. */
 		if (shim_current())
 			shim_sig_flush(c);
+		if ((n = shim_mce_take_dropped()) != 0)
+			shim_log("VM %s: %u machine checks were not set: one "
+			    "was still waiting for the same vCPU", id->name, n);
+		if (shim_mce_stopped() && !stop_said) {
+			shim_log("VM %s: rasd decided stop-vm for a memory "
+			    "error the guest cannot be told of; its vCPUs are "
+			    "held (rasctl history %s says which)", id->name,
+			    id->name);
+			stop_said = 1;
+		}
 		/* Never silent: what the library's full ring dropped. */
 		if ((v = rasc_lost(c)) != lost) {
 			shim_log("VM %s: %llu local decisions could not be kept "
@@ -393,6 +416,7 @@ static void __attribute__((constructor))
 shim_init(void)
 {
 	shim_id_load();
+	shim_mce_init();
 	shim_gate_init();
 	pthread_atfork(NULL, NULL, shim_atfork_child);
 	shim_sig_adopt();

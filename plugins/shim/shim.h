@@ -23,6 +23,8 @@ struct shim_id {
 	char		 name[SHIM_NAME_MAX];
 	char		 socket[SHIM_PATH_MAX];
 	int		 resume;	/* -incoming: the guest is not booting */
+	int		 enforce;	/* RASD_SHIM_MODE=enforce (shim_mce.c) */
+	const char	*mode_bad;	/* an unknown RASD_SHIM_MODE, or NULL */
 };
 
 /* One piece of guest RAM: a guest-physical range and its host memory. */
@@ -68,6 +70,17 @@ int	shim_poison_arm(uintptr_t, uint64_t, char *, size_t);
 void	shim_poison_add(uintptr_t, uint64_t, int);
 int	shim_poison_rescue(const siginfo_t *);
 int	shim_poison_service(void);
+
+/* shim_mce.c */
+extern atomic_int shim_mce_on_v;	/* enforcing: KVM_RUN calls in */
+void	shim_mce_init(void);
+int	shim_mce_enforcing(void);
+int	shim_mce_vendor(void);
+int	shim_mce_stopped(void);
+void	shim_mce_watch(unsigned long, const void *);
+void	shim_mce_run(int);
+int	shim_mce_carry_out(int, const struct rasc_decision *);
+unsigned int shim_mce_take_dropped(void);
 
 /* shim_sig.c */
 int	shim_sig_real(int, const struct sigaction *, struct sigaction *);

@@ -189,6 +189,14 @@ shim_id_init(void)
 	if ((env = getenv("RASD_SHIM_NAME")) != NULL && *env != '\0')
 		snprintf(id->name, sizeof id->name, "%s", env);
 	shim_id_socket(id);
+	/* Observing unless told to enforce (shim_mce.c). */
+	if ((env = getenv("RASD_SHIM_MODE")) != NULL && *env != '\0') {
+		if (strcmp(env, "enforce") == 0)
+			id->enforce = 1;
+		else if (strcmp(env, "observe") != 0)
+			id->mode_bad = "RASD_SHIM_MODE is neither enforce nor "
+			    "observe; observing";
+	}
 
 	if (uuid[0] == '\0') {
 		id->why = "no -uuid argument and RASD_SHIM_UUID unset";

@@ -201,6 +201,31 @@ shim_kvm_region(int fd, unsigned long request, void *arg)
 	return rc;
 }
 
+/* Enforcing mode: what shim_mce.c queued for this vCPU, or a hold. */
+static void __attribute__((noinline))
+shim_kvm_mce(int fd)
+{
+	int	saved_errno = errno;
+
+	shim_mce_run(fd);
+	errno = saved_errno;
+}
+
+/* A vCPU's CPUID and machine-check setup, for shim_mce.c. */
+static int
+shim_kvm_watch(int fd, unsigned long request, void *arg)
+{
+	int	rc, saved_errno;
+
+	rc = shim_kvm_real(fd, request, arg);
+	if (rc == 0 && arg != NULL) {
+		saved_errno = errno;
+		shim_mce_watch(request, arg);
+		errno = saved_errno;
+	}
+	return rc;
+}
+
 /* A KVM_RUN while the gate is closed: it may hold the thread. */
 static void __attribute__((noinline))
 shim_kvm_gate(int fd)
@@ -231,8 +256,13 @@ ioctl(int fd, unsigned long request, ...)
 		if (__builtin_expect(!atomic_load_explicit(&shim_gate_open_v,
 		    memory_order_acquire), 0))
 			shim_kvm_gate(fd);
+		if (__builtin_expect(atomic_load_explicit(&shim_mce_on_v,
+		    memory_order_relaxed), 0))
+			shim_kvm_mce(fd);
 		return shim_kvm_real(fd, request, arg);
 	}
+	if (request == KVM_SET_CPUID2 || request == KVM_X86_SETUP_MCE)
+		return shim_kvm_watch(fd, request, arg);
 	if (request == KVM_SET_USER_MEMORY_REGION ||
 	    request == SHIM_KVM_SET_REGION2)
 		return shim_kvm_region(fd, request, arg);

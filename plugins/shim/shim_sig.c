@@ -291,20 +291,24 @@ shim_sig_small_stack(void)
 	return (ss.ss_flags & SS_ONSTACK) && ss.ss_size < SHIM_SIG_STACK_MIN;
 }
 
-/* Forward a memory error to rasd, now or through the shim's thread. */
-static void
+/*
+ * Forward a memory error to rasd, now or through the shim's thread.
+ * Returns 1 when the shim carried the decision out itself (enforcing
+ * mode, shim_mce.c): QEMU's handler must not see the error.
+ */
+static int
 shim_sig_forward(const siginfo_t *si)
 {
 	struct rasc_decision	 d;
 	struct rasc		*c;
-	int			 kind, small;
+	int			 kind, small, rc;
 
 	if (si->si_code == BUS_MCEERR_AR)
 		kind = RASC_KIND_AR;
 	else if (si->si_code == BUS_MCEERR_AO)
 		kind = RASC_KIND_AO;
 	else
-		return;
+		return 0;
 	/* The granule is poisoned in this process from now on. */
 	shim_poison_add((uintptr_t)si->si_addr, 1ULL <<
 	    (si->si_addr_lsb >= 12 && si->si_addr_lsb < 40 ?
@@ -312,16 +316,23 @@ shim_sig_forward(const siginfo_t *si)
 	c = shim_client();
 	small = shim_sig_small_stack();
 	if (c == NULL || small || !shim_current()) {
+		/* No decision to carry out now: QEMU's handler acts. */
 		if (shim_sig_keep(kind, si->si_addr, si->si_addr_lsb) == 0)
-			return;
+			return 0;
 		/* Queue full: better an older map than nothing. */
 		if (c == NULL || small) {
 			atomic_fetch_add(&shim_sig_lost, 1);
-			return;
+			return 0;
 		}
 	}
-	/* QEMU acts on its own; rasd records and the replay ring keeps it. */
-	(void)rasc_forward(c, kind, si->si_addr, si->si_addr_lsb, &d);
+	/*
+	 * Observing: QEMU acts on its own; rasd records and the replay ring
+	 * keeps it. Enforcing: the decision is carried out here.
+	 */
+	rc = rasc_forward(c, kind, si->si_addr, si->si_addr_lsb, &d);
+	if (rc >= 0 && atomic_load(&shim_mce_on_v))
+		return shim_mce_carry_out(kind, &d);
+	return 0;
 }
 
 /*
@@ -343,8 +354,10 @@ shim_sig_wrapper(int sig, siginfo_t *si, void *uc)
 		errno = saved_errno;
 		return;
 	}
-	if (si != NULL)
-		shim_sig_forward(si);
+	if (si != NULL && shim_sig_forward(si)) {
+		errno = saved_errno;
+		return;
+	}
 	errno = saved_errno;
 
 	a = atomic_load(&shim_sig_app);

@@ -1,0 +1,363 @@
+/*
+ * shim_mce.c -- enforcing mode on x86: the shim carries out rasd's
+ * decision through KVM instead of handing the memory error to QEMU.
+ *
+ * DESIGN: in observing mode (the default) the SIGBUS wrapper forwards a
+ * memory error and then calls QEMU's handler, which injects what QEMU
+ * always injects. In enforcing mode (RASD_SHIM_MODE=enforce, set per VM by
+ * the libvirt hook's domain configuration or rasd-cover) the wrapper asks
+ * for rasd's decision (or the library's local fallback, the same bytes)
+ * and carries it out here; QEMU's handler never sees the error, so QEMU
+ * keeps no list of poisoned pages of its own (QEMU >= 9 refuses to
+ * migrate a VM once that list is not empty).
+ *
+ *  - inject MCE: KVM_X86_SET_MCE with the decision's bank values. An AR
+ *    comes on the faulting vCPU's thread, after KVM_RUN returned and
+ *    before it runs the guest again, so the machine check is set on that
+ *    vCPU from the handler itself. An AO comes to the main thread (the
+ *    kernel's early kill), as QEMU takes it: the values are queued for
+ *    the first vCPU and set by that vCPU's thread at its next KVM_RUN,
+ *    which the shim wraps, after a kick (SIGUSR1, QEMU's own SIG_IPI)
+ *    gets it out of the guest. With broadcast, every other vCPU gets
+ *    QEMU's companion record (MCi_STATUS VAL|UC, MCG_STATUS MCIP|RIPV)
+ *    the same way -- unless the guest enabled local machine checks
+ *    (MCG_EXT_CTL.LMCE_EN, read with KVM_GET_MSRS from the vCPU's own
+ *    thread): then the error stays local with MCG_STATUS.LMCE, as QEMU
+ *    decides it. The guest's vendor (CPUID leaf 0 that QEMU gives KVM)
+ *    goes to rasd at registration so the values are Intel's or AMD's.
+ *  - stop-vm: the guest must not run on with an error it cannot be told.
+ *    Every vCPU is held before its next KVM_RUN; QEMU keeps control (a
+ *    kick lets one KVM_RUN through, which returns at once), so the
+ *    operator can still pause, migrate or destroy the domain; QEMU's log
+ *    says why.
+ *  - ignore (an AO with nothing deliverable): nothing is injected.
+ * Anything the shim cannot carry out (no decision: not registered yet;
+ * the vCPU set up no machine-check banks; a notification type other than
+ * MCE) goes to QEMU's handler as in observing mode, and is counted.
+ *
+ * Everything here runs in signal handlers or on the KVM_RUN path: atomics
+ * and system calls only, no locks, no allocation.
+ */
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+
+#include <linux/kvm.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mce.h"
+#include "ras.h"
+#include "shim.h"
+
+#define SHIM_MCE_VCPUS		256	/* vCPUs the shim can reach */
+#define SHIM_MCE_HOLD_NS	(10 * 1000 * 1000)
+#define MSR_IA32_MCG_EXT_CTL	0x4d0
+#define MCG_EXT_CTL_LMCE_EN	(1ULL << 0)
+#define MCG_LMCE_P		(1ULL << 27)
+#define MCG_SER_P		(1ULL << 24)
+
+/* Queue entry states. */
+#define SHIM_MCE_FREE		0
+#define SHIM_MCE_WRITING	1
+#define SHIM_MCE_READY		2
+
+/* One vCPU: its file descriptor, thread, and one queued machine check. */
+struct shim_mce_vcpu {
+	atomic_int		 fd;		/* -1: free */
+	atomic_int		 tid;
+	atomic_int		 state;		/* SHIM_MCE_* */
+	int			 full;		/* the error's own record:
+						   LMCE is decided at delivery */
+	int			 bcast;		/* then broadcast, unless LMCE */
+	struct kvm_x86_mce	 mce;
+	const volatile struct kvm_run *run;	/* mapped while held */
+};
+
+static struct shim_mce_vcpu	shim_mce_vcpus[SHIM_MCE_VCPUS];
+static atomic_uint		shim_mce_nvcpus;
+static atomic_int		shim_mce_queued;	/* any READY entry */
+static atomic_int		shim_mce_vendor_v;	/* RASC_CPU_* */
+static _Atomic uint64_t		shim_mce_cap;		/* MCG_CAP QEMU set */
+static atomic_int		shim_mce_stop_v;	/* hold every vCPU */
+static atomic_uint		shim_mce_dropped;	/* a record was
+							   still queued */
+static _Thread_local int	shim_mce_self
+    __attribute__((tls_model("initial-exec"))) = -1;
+atomic_int			shim_mce_on_v;
+
+/* Take the mode; the shim's constructor calls this after shim_id_load(). */
+void
+shim_mce_init(void)
+{
+	atomic_store(&shim_mce_on_v, shim_mce_enforcing());
+}
+
+/* The real ioctl, bypassing the shim's own interposer. */
+static int
+shim_mce_ioctl(int fd, unsigned long request, void *arg)
+{
+	return (int)syscall(SYS_ioctl, fd, request, arg);
+}
+
+/* Whether the VM's shim carries decisions out (RASD_SHIM_MODE=enforce). */
+int
+shim_mce_enforcing(void)
+{
+	const struct shim_id	*id = shim_id_get();
+
+	return id->valid && id->enforce;
+}
+
+/* The guest's CPU vendor as QEMU gave it to KVM (RASC_CPU_*). */
+int
+shim_mce_vendor(void)
+{
+	return atomic_load(&shim_mce_vendor_v);
+}
+
+/* Whether every vCPU is held (a stop-vm decision). Async-signal-safe. */
+int
+shim_mce_stopped(void)
+{
+	return atomic_load(&shim_mce_stop_v);
+}
+
+/*
+ * After a successful ioctl on a vCPU: learn the vendor from CPUID leaf 0
+ * (KVM_SET_CPUID2) and the machine-check capabilities (KVM_X86_SETUP_MCE).
+ */
+void
+shim_mce_watch(unsigned long request, const void *arg)
+{
+	const struct kvm_cpuid2	*cpuid;
+	uint32_t		 i;
+
+	if (request == KVM_X86_SETUP_MCE) {
+		atomic_store(&shim_mce_cap, *(const uint64_t *)arg);
+		return;
+	}
+	if (request != KVM_SET_CPUID2)
+		return;
+	cpuid = arg;
+	for (i = 0; i < cpuid->nent && i < 256; i++) {
+		if (cpuid->entries[i].function != 0)
+			continue;
+		/* "GenuineIntel" / "AuthenticAMD": EBX says which. */
+		if (cpuid->entries[i].ebx == 0x756e6547)
+			atomic_store(&shim_mce_vendor_v, RASC_CPU_INTEL);
+		else if (cpuid->entries[i].ebx == 0x68747541)
+			atomic_store(&shim_mce_vendor_v, RASC_CPU_AMD);
+		return;
+	}
+}
+
+/* This thread's vCPU entry, made at its first KVM_RUN. */
+static struct shim_mce_vcpu *
+shim_mce_mine(int fd)
+{
+	unsigned int	n;
+
+	if (shim_mce_self >= 0)
+		return &shim_mce_vcpus[shim_mce_self];
+	n = atomic_fetch_add(&shim_mce_nvcpus, 1);
+	if (n >= SHIM_MCE_VCPUS) {
+		atomic_store(&shim_mce_nvcpus, SHIM_MCE_VCPUS);
+		return NULL;
+	}
+	atomic_store(&shim_mce_vcpus[n].state, SHIM_MCE_FREE);
+	atomic_store(&shim_mce_vcpus[n].tid, (int)syscall(SYS_gettid));
+	atomic_store(&shim_mce_vcpus[n].fd, fd);
+	shim_mce_self = (int)n;
+	return &shim_mce_vcpus[n];
+}
+
+/*
+ * Whether the guest enabled local machine checks on this vCPU; read from
+ * the vCPU's own thread, outside KVM_RUN.
+ */
+static int
+shim_mce_lmce(int fd)
+{
+	struct {
+		struct kvm_msrs		h;
+		struct kvm_msr_entry	e;
+	} m;
+
+	if (!(atomic_load(&shim_mce_cap) & MCG_LMCE_P))
+		return 0;
+	memset(&m, 0, sizeof m);
+	m.h.nmsrs = 1;
+	m.e.index = MSR_IA32_MCG_EXT_CTL;
+	if (shim_mce_ioctl(fd, KVM_GET_MSRS, &m) != 1)
+		return 0;
+	return (m.e.data & MCG_EXT_CTL_LMCE_EN) != 0;
+}
+
+/* Set one machine check on a vCPU from its own thread. */
+static int
+shim_mce_set(int fd, struct kvm_x86_mce *mce, int full)
+{
+	if (full && shim_mce_lmce(fd))
+		mce->mcg_status |= MCG_STATUS_LMCE;
+	return shim_mce_ioctl(fd, KVM_X86_SET_MCE, mce);
+}
+
+/* Queue a machine check for another vCPU and kick it out of the guest. */
+static void
+shim_mce_queue(struct shim_mce_vcpu *v, const struct kvm_x86_mce *mce,
+    int full, int bcast)
+{
+	int	expected = SHIM_MCE_FREE;
+
+	if (!atomic_compare_exchange_strong(&v->state, &expected,
+	    SHIM_MCE_WRITING)) {
+		atomic_fetch_add(&shim_mce_dropped, 1);
+		shim_wake();
+		return;
+	}
+	v->mce = *mce;
+	v->full = full;
+	v->bcast = bcast;
+	atomic_store(&v->state, SHIM_MCE_READY);
+	atomic_store(&shim_mce_queued, 1);
+	(void)syscall(SYS_tgkill, getpid(), atomic_load(&v->tid), SIGUSR1);
+}
+
+/* QEMU's companion record for the vCPUs an error is broadcast to. */
+static void
+shim_mce_broadcast(int except)
+{
+	struct kvm_x86_mce	mce;
+	unsigned int		i, n = atomic_load(&shim_mce_nvcpus);
+
+	memset(&mce, 0, sizeof mce);
+	mce.bank = 1;
+	mce.status = MCI_STATUS_VAL | MCI_STATUS_UC;
+	mce.mcg_status = MCG_STATUS_MCIP | MCG_STATUS_RIPV;
+	for (i = 0; i < n && i < SHIM_MCE_VCPUS; i++)
+		if ((int)i != except && atomic_load(&shim_mce_vcpus[i].fd) >= 0)
+			shim_mce_queue(&shim_mce_vcpus[i], &mce, 0, 0);
+}
+
+/*
+ * Hold a vCPU while the VM is stopped. QEMU's kick (pause, migrate, quit)
+ * sets kvm_run->immediate_exit: the KVM_RUN is then let through, returns
+ * EINTR at once, and the next one lands here again.
+ */
+static void
+shim_mce_hold(struct shim_mce_vcpu *v, int fd)
+{
+	struct timespec	 nap = { 0, SHIM_MCE_HOLD_NS };
+	void		*p;
+
+	if (v != NULL && v->run == NULL) {
+		p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ,
+		    MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED)
+			v->run = p;
+	}
+	while (atomic_load(&shim_mce_stop_v)) {
+		if (v != NULL && v->run != NULL && v->run->immediate_exit)
+			return;
+		nanosleep(&nap, NULL);
+	}
+}
+
+/*
+ * The KVM_RUN path of a vCPU thread in enforcing mode: set what was
+ * queued for this vCPU, hold it while the VM is stopped. The fast path is
+ * two atomic loads.
+ */
+void
+shim_mce_run(int fd)
+{
+	struct shim_mce_vcpu	*v;
+	struct kvm_x86_mce	 mce;
+	int			 full, bcast;
+
+	v = shim_mce_mine(fd);
+	if (atomic_load(&shim_mce_queued) && v != NULL &&
+	    atomic_load(&v->state) == SHIM_MCE_READY) {
+		mce = v->mce;
+		full = v->full;
+		bcast = v->bcast;
+		atomic_store(&v->state, SHIM_MCE_FREE);
+		if (shim_mce_set(fd, &mce, full) == 0 && bcast &&
+		    !(mce.mcg_status & MCG_STATUS_LMCE))
+			shim_mce_broadcast(shim_mce_self);
+	}
+	if (atomic_load(&shim_mce_stop_v))
+		shim_mce_hold(v, fd);
+}
+
+/* The decision's bank values. */
+static void
+shim_mce_from(const struct rasc_decision *d, struct kvm_x86_mce *mce)
+{
+	memset(mce, 0, sizeof *mce);
+	mce->bank = (uint8_t)d->mce_bank;
+	mce->status = d->mce_status;
+	mce->mcg_status = d->mcg_status;
+	mce->addr = d->addr;
+	mce->misc = d->mce_misc;
+}
+
+/*
+ * Carry out a decision for a memory error of kind (RASC_KIND_*) that came
+ * to this thread. Returns 1 when done (QEMU's handler must not see the
+ * error), 0 when QEMU's handler must act. Async-signal-safe.
+ */
+int
+shim_mce_carry_out(int kind, const struct rasc_decision *d)
+{
+	struct shim_mce_vcpu	*v;
+	struct kvm_x86_mce	 mce;
+	uint64_t		 cap = atomic_load(&shim_mce_cap);
+	int			 fd;
+
+	if (d->action == RASC_ACTION_INJECT && d->notify == RAS_NOTIFY_MCE &&
+	    kind == RASC_KIND_AR && !(cap & MCG_SER_P))
+		return 0;	/* QEMU's own answer: it stops, saying why */
+
+	if (d->action == RASC_ACTION_IGNORE)
+		return 1;
+	if (d->action == RASC_ACTION_STOP_VM) {
+		atomic_store(&shim_mce_stop_v, 1);
+		shim_wake();	/* its thread says so in QEMU's log */
+		return 1;
+	}
+	if (d->action != RASC_ACTION_INJECT || d->notify != RAS_NOTIFY_MCE ||
+	    (cap & 0xff) <= (uint64_t)d->mce_bank)
+		return 0;
+	shim_mce_from(d, &mce);
+	if (kind == RASC_KIND_AR && shim_mce_self >= 0) {
+		/* On the faulting vCPU, before it runs the guest again. */
+		fd = atomic_load(&shim_mce_vcpus[shim_mce_self].fd);
+		if (shim_mce_set(fd, &mce, 1) == -1)
+			return 0;
+		if (d->mce_broadcast && !(mce.mcg_status & MCG_STATUS_LMCE))
+			shim_mce_broadcast(shim_mce_self);
+		return 1;
+	}
+	/* As QEMU does: the first vCPU, at its next KVM_RUN. */
+	if (atomic_load(&shim_mce_nvcpus) == 0)
+		return 0;
+	v = &shim_mce_vcpus[0];
+	shim_mce_queue(v, &mce, 1, d->mce_broadcast);
+	return 1;
+}
+
+/* Machine checks not delivered because one was still queued (and reset). */
+unsigned int
+shim_mce_take_dropped(void)
+{
+	return atomic_exchange(&shim_mce_dropped, 0);
+}
