@@ -141,9 +141,12 @@ shim_current(void)
 /*
  * Register the VM with rasd. x86 QEMU 7.2 gives the guest no HEST and
  * injects memory errors as machine checks only, so it declares one MCE
- * source. arm64 QEMU describes its error sources in the HEST it builds
- * into the `etc/acpi/tables` fw_cfg blob; reading that blob is a later
- * issue, so until then arm64 registers with an empty declared profile.
+ * source. arm64 QEMU describes its error sources in the HEST it builds for
+ * the "virt" machine with ras=on; the shim declares what QEMU builds for
+ * the machine type on its command line (shim_id_arm_profile()). QEMU
+ * itself injects only SEA, and only for an AR (an AO it leaves alone), so
+ * SEA is all it can deliver: the caps say so, and rasd records what QEMU
+ * really does (an AO: ignore). arm64 has no enforcing mode yet.
  */
 static struct rasc *
 shim_open(const struct shim_id *id, const struct rasc_slot *slots,
@@ -154,6 +157,8 @@ shim_open(const struct shim_id *id, const struct rasc_slot *slots,
 	char			 err[256];
 #if defined(__x86_64__)
 	static const struct rasc_declared mce[] = { { 0, RAS_NOTIFY_MCE } };
+#elif defined(__aarch64__)
+	struct rasc_declared	 arm[2];
 #endif
 
 	memset(&cfg, 0, sizeof cfg);
@@ -167,6 +172,9 @@ shim_open(const struct shim_id *id, const struct rasc_slot *slots,
 	cfg.caps = RASC_CAP(RAS_NOTIFY_MCE);
 #elif defined(__aarch64__)
 	cfg.arch = "arm64";
+	cfg.declared = arm;
+	cfg.declared_count = shim_id_arm_profile(id->machine, id->ras, arm);
+	cfg.caps = RASC_CAP(RAS_NOTIFY_SEA);
 #else
 	shim_log("VM %s (%s): this architecture has no memory-error "
 	    "forwarding; not forwarding memory errors", id->name,

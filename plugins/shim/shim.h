@@ -24,6 +24,8 @@ struct shim_id {
 	char		 socket[SHIM_PATH_MAX];
 	int		 resume;	/* -incoming: the guest is not booting */
 	int		 enforce;	/* RASD_SHIM_MODE=enforce (shim_mce.c) */
+	char		 machine[64];	/* -machine type, "" if none given */
+	int		 ras;		/* -machine ...,ras=on */
 	const char	*mode_bad;	/* an unknown RASD_SHIM_MODE, or NULL */
 };
 
@@ -45,6 +47,7 @@ int	shim_registered(void);
 
 /* shim_id.c */
 void	shim_id_load(void);
+unsigned int shim_id_arm_profile(const char *, int, struct rasc_declared *);
 int	shim_id_ready(void);
 const struct shim_id *shim_id_get(void);
 

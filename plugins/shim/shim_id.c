@@ -116,6 +116,65 @@ shim_id_name_opt(const char *arg, char *out, size_t outlen)
 	}
 }
 
+/*
+ * The machine type and ras= of a -machine argument ("virt-10.1,ras=on",
+ * "type=virt,ras=on"); later -machine options add to earlier ones, as in
+ * QEMU.
+ */
+static void
+shim_id_machine_opt(const char *arg, struct shim_id *id)
+{
+	char		 elem[96];
+	const char	*p = arg, *v;
+	int		 first = 1, overflow;
+
+	while (p != NULL) {
+		p = shim_id_opt_next(p, elem, sizeof elem, &overflow);
+		if (overflow)
+			continue;
+		if ((v = strchr(elem, '=')) == NULL) {
+			if (first && strlen(elem) < sizeof id->machine)
+				strcpy(id->machine, elem);
+		} else if (strncmp(elem, "type=", 5) == 0) {
+			if (strlen(elem + 5) < sizeof id->machine)
+				strcpy(id->machine, elem + 5);
+		} else if (strncmp(elem, "ras=", 4) == 0) {
+			v++;
+			id->ras = strcmp(v, "on") == 0 || strcmp(v, "yes") == 0 ||
+			    strcmp(v, "true") == 0 || strcmp(v, "y") == 0;
+		}
+		first = 0;
+	}
+}
+
+/*
+ * The error sources QEMU's arm64 "virt" machine puts in the HEST it builds
+ * (hw/arm/virt-acpi-build.c), for a machine type and ras=: none without
+ * ras=on; {0: SEA} up to virt-10.0 (the x-has-hest-addr compat property
+ * off selects hest_ghes_notify_10_0); {0: SEA, 1: GPIO} from virt-10.1.
+ * An unversioned "virt" is the newest machine of a QEMU the shim cannot
+ * date: it is taken as {0: SEA}, the sources every version has. Fills
+ * out (2 entries) and returns the count.
+ */
+unsigned int
+shim_id_arm_profile(const char *machine, int ras, struct rasc_declared *out)
+{
+	unsigned int	major = 0, minor = 0;
+	char		tail;
+
+	if (!ras || strncmp(machine, "virt", 4) != 0)
+		return 0;
+	out[0].source_id = 0;
+	out[0].notify = RAS_NOTIFY_SEA;
+	if (sscanf(machine, "virt-%u.%u%c", &major, &minor, &tail) == 2 &&
+	    (major > 10 || (major == 10 && minor >= 1))) {
+		out[1].source_id = 1;
+		out[1].notify = RAS_NOTIFY_GPIO;
+		return 2;
+	}
+	return 1;
+}
+
 /* Whether arg is the QEMU option opt, written with one dash or two. */
 static int
 shim_id_is_opt(const char *arg, const char *opt)
@@ -148,6 +207,9 @@ shim_id_scan(struct shim_id *id, char *uuid, size_t uuidlen)
 			strcpy(uuid, next);
 		else if (shim_id_is_opt(arg, "name"))
 			shim_id_name_opt(next, id->name, sizeof id->name);
+		else if (shim_id_is_opt(arg, "machine") ||
+		    shim_id_is_opt(arg, "M"))
+			shim_id_machine_opt(next, id);
 	}
 	free(cmd);
 }

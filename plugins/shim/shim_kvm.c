@@ -212,7 +212,7 @@ shim_kvm_mce(int fd)
 }
 
 /* A vCPU's CPUID and machine-check setup, for shim_mce.c. */
-static int
+static int __attribute__((unused))
 shim_kvm_watch(int fd, unsigned long request, void *arg)
 {
 	int	rc, saved_errno;
@@ -261,8 +261,10 @@ ioctl(int fd, unsigned long request, ...)
 			shim_kvm_mce(fd);
 		return shim_kvm_real(fd, request, arg);
 	}
+#if defined(__x86_64__)
 	if (request == KVM_SET_CPUID2 || request == KVM_X86_SETUP_MCE)
 		return shim_kvm_watch(fd, request, arg);
+#endif
 	if (request == KVM_SET_USER_MEMORY_REGION ||
 	    request == SHIM_KVM_SET_REGION2)
 		return shim_kvm_region(fd, request, arg);

@@ -38,6 +38,8 @@
  * Everything here runs in signal handlers or on the KVM_RUN path: atomics
  * and system calls only, no locks, no allocation.
  */
+#if defined(__x86_64__)
+
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -361,3 +363,22 @@ shim_mce_take_dropped(void)
 {
 	return atomic_exchange(&shim_mce_dropped, 0);
 }
+
+#else	/* !__x86_64__: no enforcing mode (yet); the shim observes */
+
+#include <stdatomic.h>
+
+#include "shim.h"
+
+atomic_int	shim_mce_on_v;
+
+void shim_mce_init(void) { }
+int shim_mce_enforcing(void) { return 0; }
+int shim_mce_vendor(void) { return RASC_CPU_UNKNOWN; }
+int shim_mce_stopped(void) { return 0; }
+void shim_mce_watch(unsigned long request, const void *arg) { }
+void shim_mce_run(int fd) { }
+int shim_mce_carry_out(int kind, const struct rasc_decision *d) { return 0; }
+unsigned int shim_mce_take_dropped(void) { return 0; }
+
+#endif
