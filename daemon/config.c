@@ -6,6 +6,11 @@
  * max_vms_per_uid, and the connection limits idle_timeout, frame_timeout,
  * max_unregistered, max_unregistered_per_uid, reserved_clients,
  * unregistered_frame_max. Command-line options override the file.
+ *
+ * config_print writes every key, one "key = value" line each, in the order
+ * rasd.conf(5) lists them; what it prints parses back to the same settings
+ * and prints the same (tests/e2e/t_config.sh diffs it against golden
+ * files). An optional setting that is off prints as "none".
  */
 #include <ctype.h>
 #include <errno.h>
@@ -77,6 +82,10 @@ config_group(const char *v, gid_t *gid, char *err, size_t errlen)
 	char *end;
 	unsigned long n;
 
+	if (strcmp(v, "none") == 0) {
+		*gid = (gid_t)-1;
+		return 0;
+	}
 	if ((gr = getgrnam(v)) != NULL) {
 		*gid = gr->gr_gid;
 		return 0;
@@ -89,6 +98,17 @@ config_group(const char *v, gid_t *gid, char *err, size_t errlen)
 	}
 	snprintf(err, errlen, "unknown group \"%s\"", v);
 	return -1;
+}
+
+/* The address other rasd reach a peer_listen at: "" for "". */
+static void
+config_peer_derive(const char *listen, char *out, size_t outlen)
+{
+	if (*listen == '\0')
+		*out = '\0';
+	else
+		snprintf(out, outlen, "%s%s", *listen == '/' ? "unix:" : "tcp:",
+		    listen);
 }
 
 /* Set one key; used by the file parser and by command-line options. */
@@ -108,6 +128,17 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 			    "the value", key, (unsigned char)*p);
 			return -1;
 		}
+	/* Nor can it hold what the file syntax strips: '#' and edge blanks. */
+	if (strchr(v, '#') != NULL) {
+		snprintf(err, errlen, "%s: '#' starts a comment in rasd.conf; "
+		    "a value cannot hold it", key);
+		return -1;
+	}
+	if (*v == ' ' || (*v != '\0' && v[strlen(v) - 1] == ' ')) {
+		snprintf(err, errlen, "%s: a value cannot begin or end with a "
+		    "blank", key);
+		return -1;
+	}
 	if (strcmp(key, "socket") == 0 || strcmp(key, "state_dir") == 0) {
 		char *dst = key[1] == 'o' ? c->socket_path : c->state_dir;
 
@@ -138,20 +169,34 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		char *dst = key[5] == 'l' ? c->peer_listen : c->peer_advertise;
 		size_t cap = key[5] == 'l' ? sizeof c->peer_listen :
 		    sizeof c->peer_advertise;
+		char derived[sizeof c->peer_advertise];
 
+		if (strcmp(v, "none") == 0)
+			v = "";
 		if (strlen(v) >= cap) {
 			snprintf(err, errlen, "%s is too long", key);
 			return -1;
 		}
+		/*
+		 * Other rasd reach us where we listen, unless told: an
+		 * advertised address derived from an earlier peer_listen
+		 * follows a later one.
+		 */
+		if (key[5] == 'l') {
+			config_peer_derive(c->peer_listen, derived,
+			    sizeof derived);
+			if (strcmp(c->peer_advertise, derived) == 0)
+				config_peer_derive(v, c->peer_advertise,
+				    sizeof c->peer_advertise);
+		}
 		strcpy(dst, v);
-		/* Other rasd reach us where we listen, unless told. */
-		if (key[5] == 'l' && c->peer_advertise[0] == '\0' && *v != '\0')
-			snprintf(c->peer_advertise, sizeof c->peer_advertise,
-			    "%s%.*s", *v == '/' ? "unix:" : "tcp:",
-			    (int)sizeof c->peer_listen - 1, v);
 		return 0;
 	}
 	if (strcmp(key, "fleet_key") == 0) {
+		if (strcmp(v, "none") == 0) {
+			c->fleet_key[0] = '\0';
+			return 0;
+		}
 		if (*v != '/' || strlen(v) >= sizeof c->fleet_key) {
 			snprintf(err, errlen, "fleet_key must be an absolute "
 			    "path");
@@ -167,11 +212,11 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		return policy_parse_order(v, c->policy.ao_order,
 		    &c->policy.ao_count, err, errlen);
 	if (strcmp(key, "admin_group") == 0) {
-		c->has_admin_group = 1;
+		c->has_admin_group = strcmp(v, "none") != 0;
 		return config_group(v, &c->admin_gid, err, errlen);
 	}
 	if (strcmp(key, "socket_group") == 0) {
-		c->has_socket_group = 1;
+		c->has_socket_group = strcmp(v, "none") != 0;
 		return config_group(v, &c->socket_gid, err, errlen);
 	}
 	if (strcmp(key, "socket_mode") == 0 || strcmp(key,
@@ -304,7 +349,26 @@ config_load(struct rasd_config *c, const char *path, char *err,
 	return rc;
 }
 
-/* Print the effective configuration in the file's own syntax. */
+/* Print a group by name when the name leads back to it, else by number. */
+static void
+config_print_group(FILE *f, const char *key, int has, gid_t gid)
+{
+	struct group *gr;
+
+	if (!has)
+		fprintf(f, "%s = none\n", key);
+	else if ((gr = getgrgid(gid)) != NULL && strcmp(gr->gr_name,
+	    "none") != 0 && strpbrk(gr->gr_name, "# ") == NULL &&
+	    (gr = getgrnam(gr->gr_name)) != NULL && gr->gr_gid == gid)
+		fprintf(f, "%s = %s\n", key, gr->gr_name);
+	else
+		fprintf(f, "%s = %u\n", key, (unsigned int)gid);
+}
+
+/*
+ * Print the effective configuration in the file's own syntax: every key,
+ * in rasd.conf(5)'s order, "none" for an optional setting that is off.
+ */
 void
 config_print(const struct rasd_config *c, FILE *f)
 {
@@ -313,28 +377,28 @@ config_print(const struct rasd_config *c, FILE *f)
 
 	fprintf(f, "socket = %s\n", c->socket_path);
 	fprintf(f, "state_dir = %s\n", c->state_dir);
+	config_print_group(f, "socket_group", c->has_socket_group,
+	    c->socket_gid);
+	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
+	config_print_group(f, "admin_group", c->has_admin_group, c->admin_gid);
 	policy_format_order(c->policy.ar_order, c->policy.ar_count, order,
 	    sizeof order);
 	fprintf(f, "ar_order = %s\n", order);
 	policy_format_order(c->policy.ao_order, c->policy.ao_count, order,
 	    sizeof order);
 	fprintf(f, "ao_order = %s\n", order);
-	if (c->has_admin_group)
-		fprintf(f, "admin_group = %u\n", (unsigned int)c->admin_gid);
-	if (c->has_socket_group)
-		fprintf(f, "socket_group = %u\n", (unsigned int)c->socket_gid);
-	fprintf(f, "libvirt = %s\n", c->libvirt_uri[0] ? c->libvirt_uri :
-	    "off");
-	if (c->fleet_key[0] != '\0')
-		fprintf(f, "fleet_key = %s\n", c->fleet_key);
-	if (c->peer_listen[0] != '\0')
-		fprintf(f, "peer_listen = %s\npeer_advertise = %s\n",
-		    c->peer_listen, c->peer_advertise);
-	fprintf(f, "socket_mode = %04o\n", c->socket_mode);
 	fprintf(f, "max_clients = %u\n", c->max_clients);
-	fprintf(f, "max_vms_per_uid = %u\n", c->max_vms_per_uid);
 	for (i = 0; i < sizeof config_uints / sizeof config_uints[0]; i++)
 		fprintf(f, "%s = %u\n", config_uints[i].key,
 		    *(const unsigned int *)(const void *)((const char *)c +
 		    config_uints[i].off));
+	fprintf(f, "max_vms_per_uid = %u\n", c->max_vms_per_uid);
+	fprintf(f, "libvirt = %s\n", c->libvirt_uri[0] ? c->libvirt_uri :
+	    "off");
+	fprintf(f, "fleet_key = %s\n", c->fleet_key[0] ? c->fleet_key :
+	    "none");
+	fprintf(f, "peer_listen = %s\n", c->peer_listen[0] ? c->peer_listen :
+	    "none");
+	fprintf(f, "peer_advertise = %s\n", c->peer_advertise[0] ?
+	    c->peer_advertise : "none");
 }
