@@ -196,6 +196,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/lib/rasd $(DESTDIR)$(PREFIX)/include \
 	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man5 \
 	    $(DESTDIR)/etc/rasd $(DESTDIR)/lib/systemd/system \
 	    $(DESTDIR)/usr/lib/tmpfiles.d
 	install -m 0755 $(B)/bin/rasd $(DESTDIR)$(PREFIX)/sbin/rasd
@@ -209,6 +210,7 @@ install: all
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
 	    plugins/rasclient/rasclient.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rasclient.pc
 	install -m 0644 deploy/man/rasd.8 deploy/man/rasctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 deploy/man/rasd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 	install -m 0644 deploy/systemd/rasd.service $(DESTDIR)/lib/systemd/system/
 	install -m 0644 deploy/systemd/rasd.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/rasd.conf
 	[ -e $(DESTDIR)/etc/rasd/rasd.conf ] || \
