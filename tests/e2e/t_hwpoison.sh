@@ -55,7 +55,7 @@ hist() {
 	rasctl --json history "$1" |
 	    jq -r '.[] | "\(.gpa) \(.length) \(.kind)"' | tr '\n' ,
 }
-covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK"; }
+covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (observing: QEMU acts on its own)"; }
 # wait_long COMMAND...: wait_for, for the slower nested host (~30 s).
 wait_long() {
 	local i

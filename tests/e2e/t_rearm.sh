@@ -56,7 +56,7 @@ ranges() {
 	    jq -r '.[] | "\(.gpa) \(.length) \(.kind)"' | tr '\n' ,
 }
 state() { rasctl --json show "$1" 2>/dev/null | jq -r .state; }
-covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK"; }
+covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (observing: QEMU acts on its own)"; }
 
 start_rasd || { notok "rasd starts"; exit 1; }
 

@@ -33,7 +33,7 @@ slots() { rasctl --json show "$1" | jq -r '.slots[] | "\(.gpa) \(.hva) \(.size)"
 layout() {
 	sed -n 's/^layout ram gpa=\([^ ]*\) size=\([^ ]*\) hva=\([^ ]*\)$/\1 \3 \2/p' <<<"$1"
 }
-covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK"; }
+covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (observing: QEMU acts on its own)"; }
 
 start_rasd || { notok "rasd starts"; exit 1; }
 
