@@ -71,6 +71,7 @@ void	shim_gate_refused(const char *);
 /* shim_poison.c */
 int	shim_poison_arm(uintptr_t, uint64_t, char *, size_t);
 void	shim_poison_add(uintptr_t, uint64_t, int);
+void	shim_poison_reset(void);
 int	shim_poison_rescue(const siginfo_t *);
 int	shim_poison_service(void);
 

@@ -226,6 +226,26 @@ shim_kvm_watch(int fd, unsigned long request, void *arg)
 	return rc;
 }
 
+/*
+ * Enforcing mode: a vCPU put back at the reset vector (QEMU's reset, and
+ * the first boot) is a guest reset; the shim then does for its poisoned
+ * ranges what QEMU does for those in its own list (shim_poison_reset()).
+ */
+static int __attribute__((unused))
+shim_kvm_set_regs(int fd, void *arg)
+{
+	int	rc, saved_errno;
+
+	rc = shim_kvm_real(fd, KVM_SET_REGS, arg);
+	if (rc == 0 && arg != NULL &&
+	    ((const struct kvm_regs *)arg)->rip == 0xfff0) {
+		saved_errno = errno;
+		shim_poison_reset();
+		errno = saved_errno;
+	}
+	return rc;
+}
+
 /* A KVM_RUN while the gate is closed: it may hold the thread. */
 static void __attribute__((noinline))
 shim_kvm_gate(int fd)
@@ -264,6 +284,9 @@ ioctl(int fd, unsigned long request, ...)
 #if defined(__x86_64__)
 	if (request == KVM_SET_CPUID2 || request == KVM_X86_SETUP_MCE)
 		return shim_kvm_watch(fd, request, arg);
+	if (request == KVM_SET_REGS && atomic_load_explicit(&shim_mce_on_v,
+	    memory_order_relaxed))
+		return shim_kvm_set_regs(fd, arg);
 #endif
 	if (request == KVM_SET_USER_MEMORY_REGION ||
 	    request == SHIM_KVM_SET_REGION2)

@@ -64,10 +64,13 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
+#include <linux/falloc.h>
+
 #include <linux/userfaultfd.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -105,7 +108,8 @@ _Static_assert(sizeof(struct shim_uffdio_poison) == 32,
 
 /* One poisoned host range of this process. */
 struct shim_poison {
-	atomic_int		ready;		/* the fields below are set */
+	atomic_int		ready;		/* 1: the fields below are set;
+						   2: retired by a guest reset */
 	uintptr_t		start;
 	uint64_t		len;
 	atomic_uint		zeroed;		/* rescues so far */
@@ -215,7 +219,7 @@ shim_poison_find(uintptr_t addr)
 
 	for (i = 0; i < n; i++) {
 		e = &shim_poison_tab[i];
-		if (atomic_load(&e->ready) && addr - e->start < e->len)
+		if (atomic_load(&e->ready) == 1 && addr - e->start < e->len)
 			return e;
 	}
 	return NULL;
@@ -239,8 +243,8 @@ shim_poison_add(uintptr_t start, uint64_t len, int check)
 	start &= ~(uintptr_t)(SHIM_PAGE - 1);
 	for (i = 0; i < n; i++) {
 		e = &shim_poison_tab[i];
-		if (atomic_load(&e->ready) && start - e->start < e->len &&
-		    end - e->start <= e->len)
+		if (atomic_load(&e->ready) == 1 &&
+		    start - e->start < e->len && end - e->start <= e->len)
 			goto found;
 	}
 	if ((i = atomic_fetch_add(&shim_poison_n, 1)) >= SHIM_POISON_MAX) {
@@ -366,7 +370,7 @@ shim_poison_service(void)
 
 	for (i = 0; i < n; i++) {
 		e = &shim_poison_tab[i];
-		if (!atomic_load(&e->ready))
+		if (atomic_load(&e->ready) != 1)
 			continue;
 		if (atomic_exchange(&e->check, 0))
 			shim_poison_check(e);
@@ -426,4 +430,107 @@ shim_poison_service(void)
 	if (wait == UINT64_MAX)
 		return -1;
 	return (int)((wait + 999999) / 1000000);
+}
+
+/*
+ * Give [start, start + len) fresh memory of the kind that backs it, as
+ * QEMU's qemu_ram_remap() does: anonymous private memory gets new zero
+ * pages; a shared file (memfd, hugetlbfs) has the range punched out and
+ * mapped again, so it stays shared; a private file mapping is mapped
+ * again. Returns 0, or -1 with errno.
+ */
+static int
+shim_poison_remap(uintptr_t start, uint64_t len)
+{
+	unsigned long	 lo, hi, off, inode;
+	char		 line[512], perms[8], path[64];
+	FILE		*f;
+	void		*p;
+	int		 fd, prot, found = 0, error;
+	off_t		 foff;
+
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof line, f) != NULL) {
+		if (sscanf(line, "%lx-%lx %7s %lx %*s %lu", &lo, &hi, perms,
+		    &off, &inode) != 5)
+			continue;
+		if (start >= lo && start < hi) {
+			found = 1;
+			break;
+		}
+	}
+	fclose(f);
+	if (!found) {
+		errno = ENOENT;
+		return -1;
+	}
+	prot = (perms[0] == 'r' ? PROT_READ : 0) |
+	    (perms[1] == 'w' ? PROT_WRITE : 0);
+	if (inode == 0) {
+		p = mmap((void *)start, (size_t)len, prot, MAP_PRIVATE |
+		    MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		return p == MAP_FAILED ? -1 : 0;
+	}
+	snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", lo, hi);
+	if ((fd = open(path, (prot & PROT_WRITE ? O_RDWR : O_RDONLY) |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	foff = (off_t)(off + (start - lo));
+	if (perms[3] == 's' && fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+	    FALLOC_FL_KEEP_SIZE, foff, (off_t)len) == -1 &&
+	    errno != EOPNOTSUPP) {
+		error = errno;
+		close(fd);
+		errno = error;
+		return -1;
+	}
+	p = mmap((void *)start, (size_t)len, prot, (perms[3] == 's' ?
+	    MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd, foff);
+	error = errno;
+	close(fd);
+	errno = error;
+	return p == MAP_FAILED ? -1 : 0;
+}
+
+/*
+ * The guest was reset in enforcing mode (shim_kvm.c saw a vCPU put back
+ * at the reset vector). QEMU never saw these memory errors, so its own
+ * reset (qemu_ram_remap() of the pages in its list) leaves them: the shim
+ * does it instead -- every live range gets fresh memory and is retired, as
+ * rasd retires the VM's active poison on the reset. A vCPU thread, not a
+ * signal handler; the first vCPU does the work, the others find nothing.
+ */
+void
+shim_poison_reset(void)
+{
+	static pthread_mutex_t	 lock = PTHREAD_MUTEX_INITIALIZER;
+	const struct shim_id	*id = shim_id_get();
+	struct shim_poison	*e;
+	unsigned int		 i, n, done = 0, failed = 0;
+	int			 saved_errno = errno, error = 0;
+
+	pthread_mutex_lock(&lock);
+	n = shim_poison_count();
+	for (i = 0; i < n; i++) {
+		e = &shim_poison_tab[i];
+		if (atomic_load(&e->ready) != 1)
+			continue;
+		atomic_store(&e->ready, 2);
+		if (shim_poison_remap(e->start, e->len) == 0)
+			done++;
+		else {
+			failed++;
+			error = errno;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	if (done > 0)
+		shim_log("VM %s: guest reset: %u poisoned ranges given fresh "
+		    "memory", id->name, done);
+	if (failed > 0)
+		shim_log("VM %s: guest reset: %u poisoned ranges could not be "
+		    "given fresh memory (%s); the guest faults there again",
+		    id->name, failed, strerror(error));
+	errno = saved_errno;
 }

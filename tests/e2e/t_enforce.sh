@@ -87,6 +87,31 @@ check "QEMU's handler did not see the AO either" \
 sleep 1
 expect_eq "a deferred error: no #MC in the guest for the AO" \
 	"$(grep -ac 'MCE status' "$(virt_serial e1)")" 2
+
+# A guest reset: QEMU never saw these errors, so the shim gives the
+# poisoned pages fresh memory, as QEMU does for those in its own list.
+# (0x9f000 is the page of SeaBIOS's EBDA, which the BIOS writes while it
+# boots: the reboot itself touches the formerly poisoned page.)
+check "virsh reset e1" vsh reset e1
+check "the shim gave both poisoned ranges fresh memory" \
+	virt_wait_log e1 "guest reset: 2 poisoned ranges given fresh memory"
+check "the guest boots again" virt_wait_serial e1 READY 2
+wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison e1 | jq length)\" = 0 ]"
+expect_eq "rasd retired the VM's poison at the reset (libvirt's reboot event)" \
+	"$(poison_json e1 | jq length)" 0
+expect_eq "and keeps it in history" "$(rasctl --json history e1 | jq length)" 2
+check "QEMU's handler still saw nothing" \
+	bash -c "! grep -q 'Guest MCE Memory Error' '$(virt_qemu_log e1)'"
+# The page is memory again: a new error there is a new record. (The fresh
+# pages split QEMU's RAM mapping, so ras-inject takes the host address it
+# found the first time.)
+HVA=$(sed -n 's/.*at host VA \(0x[0-9a-f]*\).*/\1/p' "$T/inject1.out")
+"$INJECT" --pid "$QPID" --code AR --addr "$HVA" >"$T/inject5.out" 2>&1
+check "ptrace AR injected again at host address $HVA" test $? -eq 0
+wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison e1 | jq length)\" = 1 ]"
+expect_eq "a new record after the reset" "$(rasctl --json history e1 | jq length)" 3
+check "a new AR after the reset reaches the guest" \
+	virt_wait_serial e1 "addr=000000000009F000" 3
 vsh destroy e1 >/dev/null
 
 # --- stop-vm: nothing deliverable for an AR ---------------------------------
