@@ -49,7 +49,7 @@ running() { [ "$(rasctl --json show "$1" 2>/dev/null | jq -r .state)" = running 
 # --- inject: rasd's values reach the guest, QEMU's handler is not called ----
 enforced e1 || notok "e1 defined"
 check "e1 starts under libvirt with the shim enforcing" vsh start e1
-check "e1 guest is ready" virt_wait_serial e1 READY
+check "e1 guest is ready" virt_wait_ready e1
 wait_for running e1
 check "the shim registered e1" running e1
 check "QEMU's log says the shim enforces" \
@@ -126,7 +126,7 @@ check "rasd-cover --mode enforce e2" grep -q "^e2: covered" "$T/cover.out"
 check "the definition has RASD_SHIM_MODE=enforce" \
 	bash -c "virsh -c '$VIRT_URI' dumpxml e2 | grep -q \"name='RASD_SHIM_MODE' value='enforce'\""
 check "e2 starts" vsh start e2
-check "e2 guest is ready" virt_wait_serial e2 READY
+check "e2 guest is ready" virt_wait_ready e2
 wait_for running e2
 QPID=$(virt_qemu_pid e2)
 "$INJECT" --pid "$QPID" --code AR --gpa 0x9f000 >"$T/inject4.out" 2>&1

@@ -38,7 +38,7 @@ state() { rasctl --json show "$1" 2>/dev/null | jq -r .state; }
 # --- a guest that takes machine checks, covered by the shim ----------------
 virt_define_guest g1 "$(virt_share "$B/tests/tools/mce-guest.img")" --shim "$SHIM"
 check "g1 starts under libvirt with the shim" vsh start g1
-check "g1 guest is ready" virt_wait_serial g1 READY
+check "g1 guest is ready" virt_wait_ready g1
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show g1 2>/dev/null | jq -r .state)\" = running ]"
 expect_eq "the shim registered g1 with rasd" "$(state g1)" running
 check "QEMU's log says the shim covers g1" grep -q "rasd-shim: VM g1" "$(virt_qemu_log g1)"
@@ -115,7 +115,7 @@ check "the hook told rasd" grep -q " g1 .* stopped end" "$VIRT_HOOK_LOG"
 # --- guest reset: a guest that cannot take the machine check --------------
 virt_define_guest g2 "$(virt_share "$B/tests/tools/nomce-guest.img")" --shim "$SHIM"
 check "g2 starts" vsh start g2
-check "g2 guest is ready" virt_wait_serial g2 READY
+check "g2 guest is ready" virt_wait_ready g2
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show g2 2>/dev/null | jq -r .state)\" = running ]"
 # QEMU >= 9.1 resets an AMD-vendor guest without CR4.MCE only for an AR
 # (an AO is a deferred error there, no #MC: libvirt-lib.sh).

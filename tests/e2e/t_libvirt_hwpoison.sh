@@ -50,7 +50,7 @@ has_event() { [ "$(first_event "$1")" = "$2" ]; }
 
 virt_define_guest g1 "$(virt_share "$B/tests/tools/mce-guest.img")" --shim "$SHIM"
 check "g1 starts under libvirt with the shim" vsh start g1
-check "g1's guest is ready (it takes machine checks)" virt_wait_serial g1 READY 1 30
+check "g1's guest is ready (it takes machine checks)" virt_wait_ready g1
 check "the shim registered g1 with rasd" wait_for is_state g1 running
 pid=$(virt_qemu_pid g1)
 

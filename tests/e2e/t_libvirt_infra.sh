@@ -59,7 +59,7 @@ virt_define_guest g1 "$MCE_IMG" && virt_define_guest g2 "$NOMCE_IMG"
 check "guests defined" test $? -eq 0
 check "g1 (no shim) starts: the hook does not block it" vsh start g1
 check "g2 (no shim) starts" vsh start g2
-check "g1 boots: READY on its COM1" virt_wait_serial g1 READY 1 30
+check "g1 boots: READY on its COM1" virt_wait_ready g1
 check "g2 boots: READY on its COM1" virt_wait_serial g2 "READY (no CR4.MCE)" 1 30
 
 check "hook: prepare logs NOT covered" \

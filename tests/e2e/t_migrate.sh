@@ -222,7 +222,7 @@ start_guest() {
 	mig_define_guest "$1" "$MCE_IMG" --shim "$SHIM" \
 	    --env RASD_SHIM_REQUIRED=1 || return 1
 	vsh start "$1" >/dev/null || return 1
-	virt_wait_serial "$1" READY || return 1
+	virt_wait_ready "$1" || return 1
 	wait_st rasctl_a "$1" running
 }
 # hooklog_a NAME PHASE: A's hook line for NAME and PHASE (the last).
