@@ -158,15 +158,16 @@ kvm_tests_here() {
 }
 
 # Run the KVM tests in nested hosts: a fresh host for each test and QEMU
-# lane, two at a time (one TCG thread each: the machine's two cores). A
-# fresh host per test keeps one test's guests from changing the next
-# one's: after several KVM guests in one nested host, a later guest's
-# SeaBIOS was seen caught in the nested SVM's #UD loop (tests/kvmhost/
-# README, Limits) where the same test alone passed. A boot costs ~10 s.
+# lane, one at a time. A fresh host per test keeps one test's guests from
+# changing the next one's, and one at a time keeps a second TCG host off
+# the other core: after several KVM guests in one nested host, or with a
+# second nested host running, a guest's SeaBIOS was seen stuck (the nested
+# SVM's #UD loop, tests/kvmhost/README, Limits) where the same test alone
+# passed. A boot costs ~10 s. RAS_KVM_PARALLEL=2 runs two at a time.
 # Add up the counts they report.
 kvm_tests_nested() {
 	local lane t n name out jobs=() j n_run=0 pids=() outs=() i line p f s
-	local t0 p0=$pass first=${LANES%% *}
+	local t0 p0=$pass first=${LANES%% *} par=${RAS_KVM_PARALLEL:-1}
 	t0=$(date +%s)
 	for t in tests/e2e/t_*.sh; do
 		wanted "$t" || continue
@@ -179,7 +180,7 @@ kvm_tests_nested() {
 	for j in "${jobs[@]}"; do
 		lane=${j%% *} t=${j#* }
 		name=$(basename "$t" .sh)
-		[ "$n_run" -ge 2 ] && wait "${pids[$((n_run - 2))]}"
+		[ "$n_run" -ge "$par" ] && wait "${pids[$((n_run - par))]}"
 		out=$log/kvmhost-$name-qemu$lane.out
 		tests/kvmhost/kvmhost run --timeout $(( TEST_TIMEOUT * 2 )) -- \
 		    env RAS_SUITE=kvm RAS_KVM_WHERE=local RAS_QEMU_LANES="$lane" \
