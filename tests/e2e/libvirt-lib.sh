@@ -339,18 +339,20 @@ virt_wait_serial() {
 	virt_wait_file "$(virt_serial "$1")" "$2" "${3:-1}" "${4:-20}"
 }
 
-# virt_wait_ready NAME: wait for a freshly started guest's first READY on
-# COM1. In the nested KVM host a guest's SeaBIOS is now and then caught in
-# the nested SVM's #UD loop (tests/kvmhost/README, Limits) and never gets
-# to its boot sector; a reset gets it out. So when READY does not come
-# within 60 s (times TIME_SCALE), the guest is reset once, saying so, and
-# waited for again; the reboot event that reset causes is left out of
-# what virt_wait_event looks at from then on.
+# virt_wait_ready NAME [COUNT]: wait until the guest's COM1 has COUNT (1)
+# READY lines: its first boot, or COUNT-1 reboots. In the nested KVM host a
+# guest's SeaBIOS is now and then caught in the nested SVM's #UD loop
+# (tests/kvmhost/README, Limits) and never gets to its boot sector; a reset
+# gets it out. So when READY does not come within 60 s (times TIME_SCALE),
+# the guest is reset once, saying so, and waited for again; the reboot
+# event that reset causes is left out of what virt_wait_event looks at
+# from then on.
 virt_wait_ready() {
-	local end
+	local end want=${2:-1}
 	end=$(( $(date +%s) + 60 * TIME_SCALE ))
 	while [ "$(date +%s)" -lt "$end" ]; do
-		grep -aq READY "$(virt_serial "$1")" 2>/dev/null && return 0
+		[ "$(grep -ac READY "$(virt_serial "$1")" 2>/dev/null)" -ge "$want" ] &&
+		    return 0
 		sleep 0.5
 	done
 	echo "# $1: no READY on COM1 in $((60 * TIME_SCALE)) s; its vCPU:"
@@ -360,7 +362,7 @@ virt_wait_ready() {
 	vsh reset "$1" >/dev/null || return 1
 	end=$(( $(date +%s) + 60 * TIME_SCALE ))
 	while [ "$(date +%s)" -lt "$end" ]; do
-		if grep -aq READY "$(virt_serial "$1")" 2>/dev/null; then
+		if [ "$(grep -ac READY "$(virt_serial "$1")" 2>/dev/null)" -ge "$want" ]; then
 			sleep 1
 			VIRT_EVENTS_FROM=$(wc -l <"$VIRT_EVENTS")
 			return 0

@@ -95,7 +95,7 @@ expect_eq "a deferred error: no #MC in the guest for the AO" \
 check "virsh reset e1" vsh reset e1
 check "the shim gave both poisoned ranges fresh memory" \
 	virt_wait_log e1 "guest reset: 2 poisoned ranges given fresh memory"
-check "the guest boots again" virt_wait_serial e1 READY 2
+check "the guest boots again" virt_wait_ready e1 2
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison e1 | jq length)\" = 0 ]"
 expect_eq "rasd retired the VM's poison at the reset (libvirt's reboot event)" \
 	"$(poison_json e1 | jq length)" 0

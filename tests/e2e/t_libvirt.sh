@@ -123,7 +123,7 @@ code=AO
 virt_qemu_amd_mce && code=AR
 "$INJECT" --pid "$(virt_qemu_pid g2)" --code $code --ram-offset 0x6000000 >"$T/inject3.out" 2>&1
 check "libvirt reported the reset ($code)" virt_wait_event "reboot.*'g2'"
-check "QEMU resets g2 (the guest boots again)" virt_wait_serial g2 READY 2
+check "QEMU resets g2 (the guest boots again)" virt_wait_ready g2 2
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json history g2 | jq length)\" = 1 ]"
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison g2 | jq length)\" = 0 ]"
 expect_eq "the reset retired g2's active poison" "$(poison_json g2 | jq length)" 0

@@ -127,8 +127,7 @@ check "libvirt: g2 memory-failure, then a reboot event" \
 	virt_wait_event "event 'reboot' for domain 'g2'"
 expect_eq "g2's memory-failure event fields" "$(mf_event g2)" \
 	"recipient: guest action: reset "
-check "g2 boots again in the same QEMU" \
-	virt_wait_serial g2 "READY (no CR4.MCE)" 2 30
+check "g2 boots again in the same QEMU" virt_wait_ready g2 2
 check "g2's QEMU is the same process" test "$(virt_qemu_pid g2)" = "$pid2"
 check "g2 took no machine check" test "$(grep -ac 'MCE status=' "$(virt_serial g2)")" -eq 0
 
