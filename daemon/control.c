@@ -142,6 +142,23 @@ control_show_vm(struct client *c, uint64_t id, struct vm *vm)
 	control_vm_info_free(&vi);
 }
 
+/* One kind's decision of a range into its PoisonRange fields. */
+static void
+control_decision(const struct poison_decision *d, protobuf_c_boolean *has_a,
+    uint32_t *action, protobuf_c_boolean *has_n, uint32_t *notify,
+    protobuf_c_boolean *has_s, uint32_t *source_id)
+{
+	if (d->action == 0)
+		return;
+	*has_a = 1;
+	*action = d->action;
+	if (d->notify != RAS_NOTIFY_NONE) {
+		*has_n = *has_s = 1;
+		*notify = d->notify;
+		*source_id = d->source_id;
+	}
+}
+
 /*
  * The wire form of a VM's active range set. Returns the pointer array
  * (free it and *storage with free()).
@@ -169,26 +186,12 @@ control_ranges(const struct poison_set *ps, Ras__PoisonRange **storage)
 		}
 		pr[i].first_seen = r->first_seen;
 		pr[i].records = r->records;
-		if (r->ar.action != 0) {
-			pr[i].has_ar_action = 1;
-			pr[i].ar_action = r->ar.action;
-			if (r->ar.notify != RAS_NOTIFY_NONE) {
-				pr[i].has_ar_notify = 1;
-				pr[i].has_ar_source_id = 1;
-				pr[i].ar_notify = r->ar.notify;
-				pr[i].ar_source_id = r->ar.source_id;
-			}
-		}
-		if (r->ao.action != 0) {
-			pr[i].has_ao_action = 1;
-			pr[i].ao_action = r->ao.action;
-			if (r->ao.notify != RAS_NOTIFY_NONE) {
-				pr[i].has_ao_notify = 1;
-				pr[i].has_ao_source_id = 1;
-				pr[i].ao_notify = r->ao.notify;
-				pr[i].ao_source_id = r->ao.source_id;
-			}
-		}
+		control_decision(&r->ar, &pr[i].has_ar_action, &pr[i].ar_action,
+		    &pr[i].has_ar_notify, &pr[i].ar_notify,
+		    &pr[i].has_ar_source_id, &pr[i].ar_source_id);
+		control_decision(&r->ao, &pr[i].has_ao_action, &pr[i].ao_action,
+		    &pr[i].has_ao_notify, &pr[i].ao_notify,
+		    &pr[i].has_ao_source_id, &pr[i].ao_source_id);
 		prs[i] = &pr[i];
 	}
 	*storage = pr;

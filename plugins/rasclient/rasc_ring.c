@@ -11,8 +11,8 @@
  *
  * The ring is fixed at RASC_REPLAY_MAX entries (4096: a VM would need
  * that many distinct poisoned granules unacknowledged while rasd is away).
- * A forward whose kind, granule and flags match an entry still waiting
- * takes no entry of its own: rasd records that granule once when the
+ * A forward made while rasd is away whose kind, granule and flags match an
+ * entry still waiting takes no entry of its own: rasd records that granule once when the
  * entry is sent, and the second forward would only be its repeat. A guest
  * touching a poisoned page again and again therefore uses one entry. Only
  * when the ring is full of distinct errors is a forward not kept: it still
@@ -68,7 +68,12 @@ rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb,
 
 	s = atomic_fetch_add(&c->next_seq, 1);
 	*seq = s;
-	if (rasc_ring_covered(c, kind, hva, lsb, flags))
+	/*
+	 * Only while rasd is away: an online forward is answered and freed
+	 * at once, and the scan would cost every forward 4096 loads.
+	 */
+	if (state == RASC_ENTRY_PENDING &&
+	    rasc_ring_covered(c, kind, hva, lsb, flags))
 		return NULL;
 	for (i = 0; i < RASC_REPLAY_MAX; i++) {
 		e = &c->ring[(s + i) % RASC_REPLAY_MAX];
