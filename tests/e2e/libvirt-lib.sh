@@ -200,14 +200,17 @@ virt_start() {
 	libvirtd -p /run/libvirt/libvirtd.pid -f /etc/libvirt/libvirtd.conf \
 	    >>"$VIRT_ROOT/libvirtd.out" 2>&1 &
 	LIBVIRTD_PID=$!
-	# The first start probes QEMU's capabilities: 7-12 s here.
-	for i in $(seq 1 600); do
+	# The first start probes QEMU's capabilities: 7-12 s here. Waits are
+	# bounded by the clock, not by a count of tries: in the nested host
+	# every try (a fork of virsh) itself takes a good part of a second.
+	local end=$(( EPOCHSECONDS + 60 * TIME_SCALE ))
+	while [ "$EPOCHSECONDS" -lt "$end" ]; do
 		vsh list >/dev/null 2>&1 && return 0
 		kill -0 "$LIBVIRTD_PID" 2>/dev/null ||
 		    { echo "# libvirtd died"; LIBVIRTD_PID=; return 1; }
 		sleep 0.1
 	done
-	echo "# libvirtd did not answer within 60 s"
+	echo "# libvirtd did not answer within $((60 * TIME_SCALE)) s"
 	return 1
 }
 
@@ -324,14 +327,15 @@ virt_write_domain() {
 }
 
 # virt_wait_file FILE TEXT COUNT SECONDS: COUNT lines of FILE hold TEXT.
+# SECONDS (times TIME_SCALE) are wall-clock time, whatever each try costs.
 virt_wait_file() {
-	local i n
-	for i in $(seq 1 $(( $4 * 20 * TIME_SCALE ))); do
+	local n end=$(( EPOCHSECONDS + $4 * TIME_SCALE ))
+	while :; do
 		n=$(grep -acF -- "$2" "$1" 2>/dev/null)
 		[ "${n:-0}" -ge "$3" ] && return 0
+		[ "$EPOCHSECONDS" -lt "$end" ] || return 1
 		sleep 0.05
 	done
-	return 1
 }
 
 # virt_wait_serial NAME TEXT [COUNT [SECONDS]]
@@ -387,13 +391,13 @@ virt_events_start() {
 
 # virt_wait_event REGEX [SECONDS]: wait for an event line matching REGEX.
 virt_wait_event() {
-	local i
-	for i in $(seq 1 $(( ${2:-10} * 20 * TIME_SCALE ))); do
+	local end=$(( EPOCHSECONDS + ${2:-10} * TIME_SCALE ))
+	while :; do
 		tail -n +$(( ${VIRT_EVENTS_FROM:-0} + 1 )) "$VIRT_EVENTS" 2>/dev/null |
 		    grep -qE -- "$1" && return 0
+		[ "$EPOCHSECONDS" -lt "$end" ] || return 1
 		sleep 0.05
 	done
-	return 1
 }
 
 # Show what libvirt, QEMU and the hook said (after a failure).

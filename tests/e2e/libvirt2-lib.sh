@@ -188,14 +188,14 @@ b_start_libvirtd() {
 
 # Wait (up to 60 s) until B's libvirtd answers.
 b_wait_libvirtd() {
-	local i
-	for i in $(seq 1 600); do
+	local end=$(( EPOCHSECONDS + 60 * TIME_SCALE ))
+	while [ "$EPOCHSECONDS" -lt "$end" ]; do
 		vsh_b list >/dev/null 2>&1 && return 0
 		kill -0 "$B_LIBVIRTD_PID" 2>/dev/null ||
 		    { echo "# libvirtd B died"; B_LIBVIRTD_PID=; return 1; }
 		sleep 0.1
 	done
-	echo "# libvirtd B did not answer within 60 s"
+	echo "# libvirtd B did not answer within $((60 * TIME_SCALE)) s"
 	return 1
 }
 
@@ -236,12 +236,12 @@ b_events_start() {
 
 # b_wait_event REGEX [SECONDS]
 b_wait_event() {
-	local i
-	for i in $(seq 1 $(( ${2:-10} * 20 * TIME_SCALE ))); do
+	local end=$(( EPOCHSECONDS + ${2:-10} * TIME_SCALE ))
+	while :; do
 		grep -qE -- "$1" "$B_EVENTS" 2>/dev/null && return 0
+		[ "$EPOCHSECONDS" -lt "$end" ] || return 1
 		sleep 0.05
 	done
-	return 1
 }
 
 # mig_rasd_conf FILE HOST: a rasd config for host HOST (a or b).
