@@ -40,7 +40,8 @@ LIBS := $(B)/lib/librasclient.so $(B)/lib/librasclient.a \
 	$(B)/lib/pkgconfig/rasclient.pc $(B)/lib/rasd-shim.so
 GUEST_SRC := $(wildcard tests/tools/*-guest.S)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(B)/tests/tools/%,$(TOOL_SRC)) \
-	$(patsubst tests/tools/%.S,$(B)/tests/tools/%.img,$(GUEST_SRC))
+	$(patsubst tests/tools/%.S,$(B)/tests/tools/%.img,$(GUEST_SRC)) \
+	$(patsubst tests/tools/%.S,$(B)/tests/tools/%.rom,$(GUEST_SRC))
 UNIT_BINS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 E2E_C_BINS := $(patsubst tests/e2e/test_%.c,$(B)/tests/e2e_%,$(E2E_C_SRC))
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
@@ -101,6 +102,19 @@ $(B)/tests/tools/%-guest.img: tests/tools/%-guest.S tests/tools/mce-guest.S
 	$(CC) -c -Itests/tools -o $(B)/obj/guest/$*.o $<
 	ld -m elf_x86_64 -Ttext=0x7c00 --oformat=binary -o $(B)/obj/guest/$*.bin $(B)/obj/guest/$*.o
 	cp $(B)/obj/guest/$*.bin $@ && truncate -s 1M $@
+
+# ... and as 64 KiB firmware images that start the same boot sector without
+# SeaBIOS (tests/tools/guest-rom.S): the boot sector at offset 0, the
+# reset code in the last 256 bytes.
+$(B)/obj/guest/rom-reset.bin: tests/tools/guest-rom.S
+	@mkdir -p $(dir $@)
+	$(CC) -c -o $(B)/obj/guest/rom-reset.o $<
+	ld -m elf_x86_64 -Ttext=0xff00 --oformat=binary -o $@ $(B)/obj/guest/rom-reset.o
+
+$(B)/tests/tools/%-guest.rom: $(B)/tests/tools/%-guest.img $(B)/obj/guest/rom-reset.bin
+	head -c 512 $< > $@.tmp && truncate -s 65280 $@.tmp
+	cat $(B)/obj/guest/rom-reset.bin >> $@.tmp
+	test "$$(stat -c %s $@.tmp)" -eq 65536 && mv $@.tmp $@
 
 $(B)/lib/librasclient.a: $(CLIENT_OBJ) $(LIB_OBJ)
 	@mkdir -p $(dir $@)

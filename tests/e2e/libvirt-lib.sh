@@ -281,15 +281,29 @@ virt_define_guest() {
 	virt_write_domain "$name" "$disk" "$ns" "$env"
 }
 
+# virt_rom DISK: the firmware image (tests/tools/guest-rom.S) that runs the
+# boot sector DISK starts with, shared with QEMU; nothing if none is built.
+virt_rom() {
+	local r
+	for r in "$B"/tests/tools/*-guest.rom; do
+		[ -f "$r" ] && cmp -s -n 512 "$1" "$r" && { virt_share "$r"; return; }
+	done
+	echo "# virt_rom: no firmware image for $1: SeaBIOS boots it" >&2
+}
+
 # virt_write_domain NAME DISK NS ENV: define the test guest (q35, 128 MiB,
 # 1 vCPU, KVM, with ACPI like every real domain: without it libvirt 9.0
 # passes -no-acpi, which QEMU 10 removed; DISK as raw SATA, COM1 into a
-# file), with NS added to
-# <domain> and ENV (a <qemu:commandline> block, or "") inside it. Shared
-# with libvirt2-lib.sh.
+# file), with NS added to <domain> and ENV (a <qemu:commandline> block, or
+# "") inside it. The guest's firmware is the boot sector's own ROM
+# (virt_rom), not SeaBIOS: it never enables interrupts, which the nested
+# host's emulated SVM now and then delivers wrongly to real-mode code.
+# Shared with libvirt2-lib.sh.
 virt_write_domain() {
-	local name=$1 disk=$2 ns=$3 env=$4 xml
+	local name=$1 disk=$2 ns=$3 env=$4 xml rom loader=''
 	xml=$VIRT_ROOT/$name.xml
+	rom=$(virt_rom "$disk")
+	[ -z "$rom" ] || loader="<loader type='rom'>$rom</loader>"
 	cat >"$xml" <<-EOF
 	<domain type='kvm'$ns>
 	  <name>$name</name>
@@ -297,6 +311,7 @@ virt_write_domain() {
 	  <vcpu>1</vcpu>
 	  <os>
 	    <type arch='x86_64' machine='q35'>hvm</type>
+	    $loader
 	    <boot dev='hd'/>
 	  </os>
 	  <features>

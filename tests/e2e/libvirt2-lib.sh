@@ -285,7 +285,7 @@ stop_rasd_b() {
 
 # mig_define_guest NAME IMG [--shim PATH] [--socket PATH] [--env N=V]...
 mig_define_guest() {
-	local name=$1 img=$2 shim='' sock=$SOCK disk xml ns='' env='' extra=''
+	local name=$1 img=$2 shim='' sock=$SOCK disk xml ns='' env='' extra='' rom
 	shift 2
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -298,8 +298,11 @@ mig_define_guest() {
 	done
 	disk=$VIRT_SHARE/$name.img
 	cp "$img" "$disk" && chmod 0644 "$disk" || return 1
-	# The same disk and serial file on B (no shared storage here).
+	# The same disk, firmware and serial file on B (no shared storage here).
 	cp "$img" "$(b_path "$disk")" && chmod 0644 "$(b_path "$disk")" || return 1
+	rom=$(virt_rom "$disk")
+	[ -z "$rom" ] || { cp "$rom" "$(b_path "$rom")" &&
+	    chmod 0644 "$(b_path "$rom")"; } || return 1
 	: >"$(virt_serial "$name")"
 	: >"$(b_serial "$name")"
 	if [ -n "$shim" ]; then

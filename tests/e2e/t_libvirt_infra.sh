@@ -72,6 +72,8 @@ check "hook: started logged" test -n "$(hooklog g1 'started begin')"
 
 # AO into g1: QEMU injects a machine check, the guest handles it.
 pid1=$(virt_qemu_pid g1)
+check "g1's firmware is its own ROM, not SeaBIOS (QEMU has -bios)" \
+	grep -qF -- "-bios $VIRT_SHARE/mce-guest.rom" <<<"$(tr '\0' ' ' <"/proc/$pid1/cmdline")"
 "$INJECT" --pid "$pid1" --ram-size 128M --code AO --lsb 12 --dry-run \
 	--ram-offset 0x6000000 >/dev/null
 check "ras-inject --dry-run finds guest RAM" test $? -eq 0
