@@ -62,6 +62,8 @@ struct virt_handle {
 
 static struct event_base *virt_base;
 static struct virt_handle *virt_handles;
+static struct virt_handle *virt_dead;	/* removed, freed by virt_reap() */
+static struct event *virt_reap_ev;
 static int virt_next_id = 1;
 static virConnectPtr virt_conn;
 static char virt_uri[256];
@@ -151,15 +153,28 @@ virt_update_handle(int id, int events)
 		virt_fd_arm(h, events);
 }
 
-/* Free callbacks run later, from the loop, as libvirt requires. */
+/*
+ * Free callbacks run later, from the loop, as libvirt requires: removed
+ * handles wait on virt_dead until the loop's next turn, or until
+ * virt_stop() (the loop does not turn again after the last close).
+ */
 static void
-virt_free_cb(evutil_socket_t fd, short what, void *arg)
+virt_reap(void)
 {
-	struct virt_handle *h = arg;
+	struct virt_handle *h;
 
-	if (h->ff != NULL)
-		h->ff(h->opaque);
-	free(h);
+	while ((h = virt_dead) != NULL) {
+		virt_dead = h->next;
+		if (h->ff != NULL)
+			h->ff(h->opaque);
+		free(h);
+	}
+}
+
+static void
+virt_reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	virt_reap();
 }
 
 /* Unlink a handle or timeout and free it from the loop. */
@@ -174,8 +189,13 @@ virt_remove(int id, int timer)
 			if (h->ev != NULL)
 				event_free(h->ev);
 			h->ev = NULL;
-			event_base_once(virt_base, -1, EV_TIMEOUT, virt_free_cb,
-			    h, NULL);
+			h->next = virt_dead;
+			virt_dead = h;
+			if (virt_reap_ev == NULL &&
+			    (virt_reap_ev = event_new(virt_base, -1, 0,
+			    virt_reap_cb, NULL)) == NULL)
+				fatalx("event_new");
+			event_active(virt_reap_ev, EV_TIMEOUT, 0);
 			return 0;
 		}
 	}
@@ -846,6 +866,10 @@ virt_stop(void)
 		free(h);
 	}
 	virt_handles = NULL;
+	virt_reap();
+	if (virt_reap_ev != NULL)
+		event_free(virt_reap_ev);
+	virt_reap_ev = NULL;
 	free(virt_doms);
 	virt_doms = NULL;
 	virt_ndoms = 0;

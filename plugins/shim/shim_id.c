@@ -251,13 +251,21 @@ shim_id_init(void)
 	if ((env = getenv("RASD_SHIM_NAME")) != NULL && *env != '\0')
 		snprintf(id->name, sizeof id->name, "%s", env);
 	shim_id_socket(id);
-	/* Observing unless told to enforce (shim_mce.c). */
+	/*
+	 * Enforcing where the shim can carry decisions out (x86: shim_mce.c),
+	 * unless told to observe; observing elsewhere.
+	 */
+#if defined(__x86_64__)
+	id->enforce = 1;
+#endif
 	if ((env = getenv("RASD_SHIM_MODE")) != NULL && *env != '\0') {
-		if (strcmp(env, "enforce") == 0)
-			id->enforce = 1;
-		else if (strcmp(env, "observe") != 0)
-			id->mode_bad = "RASD_SHIM_MODE is neither enforce nor "
-			    "observe; observing";
+		if (strcmp(env, "observe") == 0)
+			id->enforce = 0;
+		else if (strcmp(env, "enforce") != 0)
+			id->mode_bad = id->enforce ?
+			    "RASD_SHIM_MODE is neither enforce nor observe; "
+			    "enforcing" : "RASD_SHIM_MODE is neither enforce "
+			    "nor observe; observing";
 	}
 
 	if (uuid[0] == '\0') {

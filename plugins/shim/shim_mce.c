@@ -2,10 +2,10 @@
  * shim_mce.c -- enforcing mode on x86: the shim carries out rasd's
  * decision through KVM instead of handing the memory error to QEMU.
  *
- * DESIGN: in observing mode (the default) the SIGBUS wrapper forwards a
- * memory error and then calls QEMU's handler, which injects what QEMU
- * always injects. In enforcing mode (RASD_SHIM_MODE=enforce, set per VM by
- * the libvirt hook's domain configuration or rasd-cover) the wrapper asks
+ * DESIGN: in observing mode (RASD_SHIM_MODE=observe, set per VM by
+ * rasd-cover --mode observe) the SIGBUS wrapper forwards a memory error
+ * and then calls QEMU's handler, which injects what QEMU always injects.
+ * In enforcing mode (the default on x86) the wrapper asks
  * for rasd's decision (or the library's local fallback, the same bytes)
  * and carries it out here; QEMU's handler never sees the error, so QEMU
  * keeps no list of poisoned pages of its own (QEMU >= 9 refuses to

@@ -18,7 +18,7 @@
 # What the test gets:
 #   virt_start, virt_stop_libvirtd, virt_restart_libvirtd
 #   vsh ARGS...               virsh on the private qemu:///system
-#   virt_define_guest NAME IMG [--shim PATH] [--socket PATH]
+#   virt_define_guest NAME IMG [--shim PATH] [--socket PATH] [--env N=V]...
 #                             q35, 128 MiB, 1 vCPU, KVM; IMG as a raw SATA
 #                             disk; COM1 into the file $(virt_serial NAME);
 #                             --shim adds <qemu:env> LD_PRELOAD=PATH and
@@ -253,14 +253,17 @@ virt_serial() { echo "$VIRT_SHARE/$1.serial"; }
 virt_qemu_log() { echo "/var/log/libvirt/qemu/$1.log"; }
 virt_qemu_pid() { cat "/run/libvirt/qemu/$1.pid" 2>/dev/null; }
 
-# virt_define_guest NAME IMG [--shim PATH] [--socket PATH]: define NAME.
+# virt_define_guest NAME IMG [--shim PATH] [--socket PATH] [--env N=V]...:
+# define NAME; each --env goes into QEMU's environment with the shim's.
 virt_define_guest() {
-	local name=$1 img=$2 shim='' sock=$SOCK disk xml ns='' env=''
+	local name=$1 img=$2 shim='' sock=$SOCK disk xml ns='' env='' extra=''
 	shift 2
 	while [ $# -gt 0 ]; do
 		case $1 in
 		--shim) shim=$2; shift 2 ;;
 		--socket) sock=$2; shift 2 ;;
+		--env) extra="$extra
+    <qemu:env name='${2%%=*}' value='${2#*=}'/>"; shift 2 ;;
 		*) echo "# virt_define_guest: bad option $1"; return 1 ;;
 		esac
 	done
@@ -275,7 +278,7 @@ virt_define_guest() {
 		ns=" xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'"
 		env="  <qemu:commandline>
     <qemu:env name='LD_PRELOAD' value='$shim'/>
-    <qemu:env name='RASD_SOCKET' value='$sock'/>
+    <qemu:env name='RASD_SOCKET' value='$sock'/>$extra
   </qemu:commandline>"
 	fi
 	virt_write_domain "$name" "$disk" "$ns" "$env"

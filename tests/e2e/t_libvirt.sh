@@ -2,8 +2,10 @@
 # needs: kvm qemu
 # Issue 3 end to end: an unmodified QEMU/KVM started by a real (private)
 # libvirtd, covered by rasd through the LD_PRELOAD shim, rasd watching
-# libvirt. A real memory-error SIGBUS is raised in QEMU's vCPU thread with
-# ptrace (TESTBED.md) at a host address inside guest RAM, and:
+# libvirt, the shim observing (RASD_SHIM_MODE=observe: QEMU's own handler
+# acts; t_enforce.sh has the default, enforcing). A real memory-error
+# SIGBUS is raised in QEMU's vCPU thread with ptrace (TESTBED.md) at a
+# host address inside guest RAM, and:
 #  - rasctl list-poison shows the guest-physical address QEMU itself logged;
 #  - QEMU's own handling still happened (its log line, the guest's MCE
 #    handler, libvirt's memory-failure event), and rasd recorded that event
@@ -36,7 +38,7 @@ virt_events_start
 state() { rasctl --json show "$1" 2>/dev/null | jq -r .state; }
 
 # --- a guest that takes machine checks, covered by the shim ----------------
-virt_define_guest g1 "$(virt_share "$B/tests/tools/mce-guest.img")" --shim "$SHIM"
+virt_define_guest g1 "$(virt_share "$B/tests/tools/mce-guest.img")" --shim "$SHIM" --env RASD_SHIM_MODE=observe
 check "g1 starts under libvirt with the shim" vsh start g1
 check "g1 guest is ready" virt_wait_ready g1
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show g1 2>/dev/null | jq -r .state)\" = running ]"
@@ -113,7 +115,7 @@ expect_eq "its poison stays recorded while stopped" "$(poison_json g1 | jq lengt
 check "the hook told rasd" grep -q " g1 .* stopped end" "$VIRT_HOOK_LOG"
 
 # --- guest reset: a guest that cannot take the machine check --------------
-virt_define_guest g2 "$(virt_share "$B/tests/tools/nomce-guest.img")" --shim "$SHIM"
+virt_define_guest g2 "$(virt_share "$B/tests/tools/nomce-guest.img")" --shim "$SHIM" --env RASD_SHIM_MODE=observe
 check "g2 starts" vsh start g2
 check "g2 guest is ready" virt_wait_ready g2
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show g2 2>/dev/null | jq -r .state)\" = running ]"

@@ -10,6 +10,8 @@
 # guest (the boot-sector guest's #MC handler reports it on COM1; QEMU >= 9.1
 # writes a deferred error without #MC instead) and libvirt emits its
 # memory-failure event, which rasd links to the record.
+# The shim observes here (RASD_SHIM_MODE=observe): this is QEMU's own path
+# with real poison; t_enforce.sh has the shim's (the default).
 # Runs against the lane's QEMU (RAS_QEMU: 7.2 or 10). Needs root, KVM and
 # hwpoison injection (the nested host of tests/kvmhost has all three);
 # skips where they are missing. The page is unpoisoned at the end.
@@ -48,7 +50,8 @@ first_event() {
 }
 has_event() { [ "$(first_event "$1")" = "$2" ]; }
 
-virt_define_guest g1 "$(virt_share "$B/tests/tools/mce-guest.img")" --shim "$SHIM"
+virt_define_guest g1 "$(virt_share "$B/tests/tools/mce-guest.img")" --shim "$SHIM" \
+	--env RASD_SHIM_MODE=observe
 check "g1 starts under libvirt with the shim" vsh start g1
 check "g1's guest is ready (it takes machine checks)" virt_wait_ready g1
 check "the shim registered g1 with rasd" wait_for is_state g1 running
