@@ -17,7 +17,7 @@
 # Settings (environment):
 #   RAS_SUITE=all|fast|kvm   all (default); fast: everything but the KVM
 #                            tests; kvm: only the KVM tests, run here
-#   RAS_QEMU_LANES="7.2 10"  the QEMU lanes (default 7.2): 7.2 is the
+#   RAS_QEMU_LANES="7.2 10"  the QEMU lanes (default both): 7.2 is the
 #                            installed qemu-system-x86_64, 10 the backported
 #                            one that tests/kvmhost unpacks beside it
 #   RAS_KVM_WHERE=auto|local|nested   force where the KVM tests run
@@ -33,10 +33,9 @@ B=${B:-build}
 cd "$(dirname "$0")/.."
 export B RASD_BIN=$B/bin/rasd RASCTL_BIN=$B/bin/rasctl VMMSIM_BIN=$B/bin/ras-vmmsim
 SUITE=${RAS_SUITE:-all}
-# QEMU 10 is not a default lane yet: with SeaBIOS 1.16.3 it boots by hand
-# in the nested host, but t_libvirt's guest still never got ready under
-# libvirt there (tests/kvmhost/QEMU10.md).
-LANES=${RAS_QEMU_LANES:-7.2}
+# Both QEMU lanes by default: the guests boot from their own ROM, not
+# SeaBIOS (tests/tools/guest-rom.S), under QEMU 10 as under 7.2.
+LANES=${RAS_QEMU_LANES:-7.2 10}
 TEST_TIMEOUT=${RAS_TEST_TIMEOUT:-1200}
 pass=0 fail=0 skip=0 todo=0
 # Inside the nested host, the logs go to its run folder, which the outer

@@ -22,7 +22,12 @@
 #     A has before the guest runs there, or the migration fails and the
 #     VM runs on A with all of them;
 #  f. a forged bundle in the migrating domain XML: B's hook refuses it
-#     (REQUIRED=yes), the migration fails, the VM keeps running on A.
+#     (REQUIRED=yes), the migration fails, the VM keeps running on A;
+#  g. with the shim observing (QEMU's handler acts, QEMU keeps its own
+#     list of poisoned pages), QEMU >= 9 refuses to migrate a poisoned VM
+#     and says why; QEMU 7.2 migrates it.
+# The shim enforces everywhere else (the default): QEMU's handler never
+# sees the errors, so every QEMU migrates a poisoned VM.
 # Skips where root, KVM or libvirt are missing (libvirt-lib.sh).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/libvirt-lib.sh"
@@ -219,8 +224,11 @@ final_sync_ms() {
 # start_guest NAME: define NAME on A (covered, RASD_SHIM_REQUIRED=1), start
 # it, wait until the guest is ready and rasd A has it running.
 start_guest() {
-	mig_define_guest "$1" "$MCE_IMG" --shim "$SHIM" \
-	    --env RASD_SHIM_REQUIRED=1 || return 1
+	local name=$1
+	shift
+	mig_define_guest "$name" "$MCE_IMG" --shim "$SHIM" \
+	    --env RASD_SHIM_REQUIRED=1 "$@" || return 1
+	set -- "$name"
 	vsh start "$1" >/dev/null || return 1
 	virt_wait_ready "$1" || return 1
 	wait_st rasctl_a "$1" running
@@ -520,6 +528,31 @@ expect_eq "f: rasd B does not know m6" "$(st rasctl_b m6)" ""
 expect_eq "f: A's records intact" "$(ranges rasctl_a m6)" "$(cat "$T/m6.a")"
 check "f: rasd A has m6 running" wait_st rasctl_a m6 running
 vsh destroy m6 >/dev/null
+
+# --- g. the shim observing: QEMU's own handler, QEMU's own list ----------
+# QEMU >= 9.0 refuses to migrate once its list of poisoned pages is not
+# empty (upstream 06152b89db64); 7.2 migrates.
+check "g: m7 starts on A, the shim observing" start_guest m7 --env RASD_SHIM_MODE=observe
+n=$(grep -ac "of type BUS_MCEERR_" "$(virt_qemu_log m7)")
+check "g: AO injected into m7 on A" inject_a m7 $GPA
+check "g: QEMU's own handler injected it" virt_wait_file "$(virt_qemu_log m7)" \
+	"GUEST addr $GPA of type BUS_MCEERR_AO injected" $(( n + 1 )) 10
+wait_nranges rasctl_a m7 1
+mig_migrate m7 "$A_URI" "$B_URI"
+mrc=$?
+if [ "$VIRT_QEMU_VERSION" -ge 900 ]; then
+	check "g: QEMU >= 9 refuses to migrate the observed, poisoned m7" test $mrc -ne 0
+	expect_match "g: ... and libvirt says why" "$MIG_OUT" \
+		"Can't migrate this vm with hardware poisoned memory"
+	check "g: m7 keeps running on A" running_on vsh m7
+	check "g: rasd A has m7 running, its range kept" wait_nranges rasctl_a m7 1
+	vsh destroy m7 >/dev/null
+else
+	check "g: QEMU 7.2 migrates the observed, poisoned m7 ($MIG_OUT)" test $mrc -eq 0
+	check "g: m7 runs on B" running_on vsh_b m7
+	check "g: rasd B has m7's range" wait_nranges rasctl_b m7 1
+	vsh_b destroy m7 >/dev/null
+fi
 
 check "rasd A still running" kill -0 "$RASD_PID"
 check "rasd B still running" kill -0 "$B_RASD_PID"
