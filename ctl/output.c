@@ -348,6 +348,15 @@ output_vm_info(FILE *fp, const Ras__VmInfo *vm)
 	fprintf(fp, "%" PRIu64 "\n", vm->generation);
 	output_key(fp, "profile pinned");
 	fprintf(fp, "%s\n", vm->profile_pinned ? "yes" : "no");
+	if (vm->has_cpu_vendor) {
+		output_key(fp, "mce encoding");
+		fprintf(fp, "%s\n", vm->cpu_vendor == RAS_CPU_AMD ?
+		    "AMD (the guest's CPU is AuthenticAMD)" :
+		    vm->cpu_vendor == RAS_CPU_INTEL ?
+		    "Intel (the guest's CPU is GenuineIntel)" :
+		    "Intel (the guest's vendor not given; QEMU before 9.1 "
+		    "encodes every vendor so)");
+	}
 	for (i = 0; i < vm->n_profile; i++) {
 		src = vm->profile[i];
 		output_key(fp, "profile");

@@ -374,6 +374,9 @@ output_json_vm(struct output_json *j, const Ras__VmInfo *vm, int slots)
 	output_json_uint(j, "pid", vm->pid);
 	output_json_uint(j, "generation", vm->generation);
 	output_json_bool(j, "profile_pinned", vm->profile_pinned);
+	if (vm->has_cpu_vendor)
+		output_json_string(j, "mce_encoding",
+		    vm->cpu_vendor == RAS_CPU_AMD ? "amd" : "intel");
 	output_json_array(j, "profile");
 	for (i = 0; i < vm->n_profile; i++) {
 		src = vm->profile[i];

@@ -34,6 +34,10 @@ control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 	vi->history_count = vm->history_count;
 	vi->has_unrecorded = vm->unrecorded != 0;
 	vi->unrecorded = vm->unrecorded;
+	if (vm->arch == RAS_ARCH_X86_64) {
+		vi->has_cpu_vendor = 1;
+		vi->cpu_vendor = vm->cpu_vendor;
+	}
 	if ((dom = virt_find_domain(vm->uuid)) != NULL)
 		vi->libvirt_state = (char *)dom->state;
 	if (vm->profile.count == 0)

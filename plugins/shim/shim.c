@@ -148,6 +148,8 @@ shim_current(void)
  * SEA is all it can deliver: the caps say so, and rasd records what QEMU
  * really does (an AO: ignore). arm64 has no enforcing mode yet.
  */
+static int shim_qemu;	/* QEMU's version (shim_id_qemu_version()) */
+
 static struct rasc *
 shim_open(const struct shim_id *id, const struct rasc_slot *slots,
     unsigned int n)
@@ -186,11 +188,13 @@ shim_open(const struct shim_id *id, const struct rasc_slot *slots,
 	cfg.slot_count = n;
 	cfg.resume = id->resume;
 	/*
-	 * The MCE encoding follows the guest's vendor only where the shim
-	 * injects it; in observing mode QEMU's own (7.2: Intel values for
-	 * every vendor) is what the guest gets, and what rasd must say.
+	 * The MCE encoding rasd names must be the one the guest gets. The
+	 * shim's (enforcing) follows the guest's vendor; so does QEMU's own
+	 * from 9.1 on (AMD values for an AMD-vendor guest), while QEMU up to
+	 * 9.0 gives Intel values to every vendor.
 	 */
-	if (shim_mce_enforcing())
+	shim_qemu = shim_id_qemu_version();
+	if (shim_mce_enforcing() || shim_qemu >= 901)
 		cfg.cpu_vendor = shim_mce_vendor();
 
 	if ((c = rasc_open(&cfg, err, sizeof err)) == NULL) {
@@ -300,8 +304,10 @@ shim_main(void *arg)
 			shim_log("VM %s (%s) covered, forwarding memory errors "
 			    "to %s (%s)", id->name, id->uuid_str, id->socket,
 			    id->enforce ? "enforcing: the shim carries out "
-			    "rasd's decisions" : "observing: QEMU acts on its "
-			    "own");
+			    "rasd's decisions" : shim_qemu >= 900 ?
+			    "observing: QEMU acts on its own, and refuses to "
+			    "migrate the VM once it has a memory error" :
+			    "observing: QEMU acts on its own");
 			if (id->mode_bad != NULL)
 				shim_log("VM %s: %s", id->name, id->mode_bad);
 			announced = newly = 1;

@@ -50,6 +50,7 @@ void	shim_id_load(void);
 unsigned int shim_id_arm_profile(const char *, int, struct rasc_declared *);
 int	shim_id_ready(void);
 const struct shim_id *shim_id_get(void);
+int	shim_id_qemu_version(void);
 
 /* shim_kvm.c */
 unsigned int shim_kvm_snapshot(struct rasc_slot *, unsigned int, uint64_t *);

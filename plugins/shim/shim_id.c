@@ -11,6 +11,7 @@
  * RASD_SHIM_NAME / RASD_SHIM_UUID override what the command line says, for
  * VMMs that are not started by libvirt. Without a UUID the shim stays inert.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -307,4 +308,40 @@ const struct shim_id *
 shim_id_get(void)
 {
 	return atomic_load(&shim_id_done) ? &shim_id : &shim_id_early;
+}
+
+/*
+ * The QEMU this shim is loaded into, as major * 100 + minor (1000 for
+ * 10.0), or 0 when it is not QEMU or does not say. QEMU exports its QMP
+ * handlers for its modules; qmp_query_version() returns constants in a
+ * freshly allocated VersionInfo, which qapi_free_VersionInfo() frees.
+ * Called from the shim's thread, never from a signal handler.
+ */
+struct shim_qemu_triple {
+	int64_t	major, minor, micro;
+};
+struct shim_qemu_version {
+	struct shim_qemu_triple	*qemu;
+	char			*package;
+};
+
+int
+shim_id_qemu_version(void)
+{
+	struct shim_qemu_version	*(*query)(void **);
+	void				 (*release)(struct shim_qemu_version *);
+	struct shim_qemu_version	*v;
+	int				 n = 0;
+
+	*(void **)&query = dlsym(RTLD_DEFAULT, "qmp_query_version");
+	*(void **)&release = dlsym(RTLD_DEFAULT, "qapi_free_VersionInfo");
+	if (query == NULL || release == NULL)
+		return 0;
+	if ((v = query(NULL)) == NULL)
+		return 0;
+	if (v->qemu != NULL && v->qemu->major > 0 && v->qemu->major < 1000 &&
+	    v->qemu->minor >= 0 && v->qemu->minor < 100)
+		n = (int)(v->qemu->major * 100 + v->qemu->minor);
+	release(v);
+	return n;
 }

@@ -55,6 +55,8 @@ check "the shim registered e1" running e1
 check "QEMU's log says the shim enforces" \
 	grep -q "rasd-shim: VM e1 .*enforcing: the shim carries out" "$(virt_qemu_log e1)"
 QPID=$(virt_qemu_pid e1)
+expect_eq "rasd encodes e1's machine checks for its AMD-vendor CPU" \
+	"$(rasctl --json show e1 | jq -r .mce_encoding)" amd
 
 "$INJECT" --pid "$QPID" --code AR --gpa 0x9f000 >"$T/inject1.out" 2>&1
 check "ptrace AR injected into e1's vCPU thread" test $? -eq 0

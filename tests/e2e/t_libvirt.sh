@@ -44,6 +44,20 @@ check "g1 guest is ready" virt_wait_ready g1
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show g1 2>/dev/null | jq -r .state)\" = running ]"
 expect_eq "the shim registered g1 with rasd" "$(state g1)" running
 check "QEMU's log says the shim covers g1" grep -q "rasd-shim: VM g1" "$(virt_qemu_log g1)"
+# Observing records what QEMU does: QEMU >= 9.1 encodes a machine check
+# for this AMD-vendor guest the AMD way, 7.2 the Intel way; QEMU >= 9.0
+# will refuse to migrate g1 once it has a memory error, and the shim
+# says so.
+if virt_qemu_amd_mce; then enc=amd; else enc=intel; fi
+expect_eq "rasd names QEMU's own MCE encoding for g1 ($enc)" \
+	"$(rasctl --json show g1 | jq -r .mce_encoding)" "$enc"
+if [ "$VIRT_QEMU_VERSION" -ge 900 ]; then
+	check "the shim says QEMU will refuse to migrate g1 once poisoned" \
+		grep -q "rasd-shim: VM g1 .*observing: QEMU acts on its own, and refuses to migrate" "$(virt_qemu_log g1)"
+else
+	check "the shim says QEMU acts on its own" \
+		grep -q "rasd-shim: VM g1 .*(observing: QEMU acts on its own)" "$(virt_qemu_log g1)"
+fi
 expect_eq "rasd sees libvirt's view of g1" "$(rasctl --json show g1 | jq -r .libvirt_state)" running
 expect_eq "x86 QEMU profile: source 0 MCE" \
 	"$(rasctl --json show g1 | jq -r '[.profile[] | "\(.source_id):\(.notification)"] | join(",")')" "0:MCE"
