@@ -62,12 +62,15 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 
 #include <linux/falloc.h>
 
 #include <linux/userfaultfd.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -75,6 +78,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -433,27 +437,66 @@ shim_poison_service(void)
 }
 
 /*
+ * The descriptor this process holds open on the file dev:inode (QEMU
+ * keeps the memfd or hugetlbfs file of a RAM block open), or -1 with
+ * errno. /proc/self/map_files would name the mapping directly, but opening
+ * it takes CAP_SYS_ADMIN, which QEMU under libvirt does not have. The
+ * descriptor is QEMU's: use it, never close it.
+ */
+static int
+shim_poison_file_fd(unsigned int major, unsigned int minor,
+    unsigned long inode)
+{
+	struct stat	 st;
+	struct dirent	*d;
+	DIR		*dir;
+	char		*end;
+	long		 n;
+	int		 fd = -1;
+
+	if ((dir = opendir("/proc/self/fd")) == NULL)
+		return -1;
+	while ((d = readdir(dir)) != NULL) {
+		n = strtol(d->d_name, &end, 10);
+		if (*end != '\0' || n < 0 || n == dirfd(dir) ||
+		    fstat((int)n, &st) == -1)
+			continue;
+		if (st.st_ino == inode && major(st.st_dev) == major &&
+		    minor(st.st_dev) == minor && S_ISREG(st.st_mode)) {
+			fd = (int)n;
+			break;
+		}
+	}
+	closedir(dir);
+	if (fd == -1)
+		errno = EBADF;
+	return fd;
+}
+
+/*
  * Give [start, start + len) fresh memory of the kind that backs it, as
  * QEMU's qemu_ram_remap() does: anonymous private memory gets new zero
  * pages; a shared file (memfd, hugetlbfs) has the range punched out and
- * mapped again, so it stays shared; a private file mapping is mapped
- * again. Returns 0, or -1 with errno.
+ * mapped again from QEMU's own descriptor, so it stays shared (a
+ * vhost-user backend mapping the same file sees the same fresh pages); a
+ * private file mapping is mapped again. Returns 0, or -1 with errno.
  */
 static int
 shim_poison_remap(uintptr_t start, uint64_t len)
 {
 	unsigned long	 lo, hi, off, inode;
-	char		 line[512], perms[8], path[64];
+	unsigned int	 major, minor;
+	char		 line[512], perms[8];
 	FILE		*f;
 	void		*p;
-	int		 fd, prot, found = 0, error;
+	int		 fd, prot, found = 0;
 	off_t		 foff;
 
 	if ((f = fopen("/proc/self/maps", "re")) == NULL)
 		return -1;
 	while (fgets(line, sizeof line, f) != NULL) {
-		if (sscanf(line, "%lx-%lx %7s %lx %*s %lu", &lo, &hi, perms,
-		    &off, &inode) != 5)
+		if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &lo, &hi, perms,
+		    &off, &major, &minor, &inode) != 7)
 			continue;
 		if (start >= lo && start < hi) {
 			found = 1;
@@ -472,24 +515,15 @@ shim_poison_remap(uintptr_t start, uint64_t len)
 		    MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
 		return p == MAP_FAILED ? -1 : 0;
 	}
-	snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", lo, hi);
-	if ((fd = open(path, (prot & PROT_WRITE ? O_RDWR : O_RDONLY) |
-	    O_CLOEXEC)) == -1)
+	if ((fd = shim_poison_file_fd(major, minor, inode)) == -1)
 		return -1;
 	foff = (off_t)(off + (start - lo));
 	if (perms[3] == 's' && fallocate(fd, FALLOC_FL_PUNCH_HOLE |
 	    FALLOC_FL_KEEP_SIZE, foff, (off_t)len) == -1 &&
-	    errno != EOPNOTSUPP) {
-		error = errno;
-		close(fd);
-		errno = error;
+	    errno != EOPNOTSUPP)
 		return -1;
-	}
 	p = mmap((void *)start, (size_t)len, prot, (perms[3] == 's' ?
 	    MAP_SHARED : MAP_PRIVATE) | MAP_FIXED, fd, foff);
-	error = errno;
-	close(fd);
-	errno = error;
 	return p == MAP_FAILED ? -1 : 0;
 }
 

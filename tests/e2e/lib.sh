@@ -45,6 +45,10 @@ check() {
 expect_eq() {
 	if [ "$2" == "$3" ]; then ok "$1"; else notok "$1: got '$2', want '$3'"; fi
 }
+# expect_match DESCRIPTION TEXT PATTERN (grep -E)
+expect_match() {
+	if grep -qE -- "$3" <<<"$2"; then ok "$1"; else notok "$1: '$2' lacks /$3/"; fi
+}
 
 # Start rasd in the foreground on the private socket; wait until it listens.
 # RASD_LIBVIRT=URI makes it watch libvirt; otherwise --no-libvirt.

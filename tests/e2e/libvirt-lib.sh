@@ -294,16 +294,17 @@ virt_rom() {
 	echo "# virt_rom: no firmware image for $1: SeaBIOS boots it" >&2
 }
 
-# virt_write_domain NAME DISK NS ENV: define the test guest (q35, 128 MiB,
+# virt_write_domain NAME DISK NS ENV [XML]: define the test guest (q35, 128 MiB,
 # 1 vCPU, KVM, with ACPI like every real domain: without it libvirt 9.0
 # passes -no-acpi, which QEMU 10 removed; DISK as raw SATA, COM1 into a
 # file), with NS added to <domain> and ENV (a <qemu:commandline> block, or
 # "") inside it. The guest's firmware is the boot sector's own ROM
 # (virt_rom), not SeaBIOS: it never enables interrupts, which the nested
 # host's emulated SVM now and then delivers wrongly to real-mode code.
-# Shared with libvirt2-lib.sh.
+# XML (e.g. <memoryBacking>) goes in after <vcpu>. Shared with
+# libvirt2-lib.sh.
 virt_write_domain() {
-	local name=$1 disk=$2 ns=$3 env=$4 xml rom loader=''
+	local name=$1 disk=$2 ns=$3 env=$4 more=${5:-} xml rom loader=''
 	xml=$VIRT_ROOT/$name.xml
 	rom=$(virt_rom "$disk")
 	[ -z "$rom" ] || loader="<loader type='rom'>$rom</loader>"
@@ -312,6 +313,7 @@ virt_write_domain() {
 	  <name>$name</name>
 	  <memory unit='MiB'>128</memory>
 	  <vcpu>1</vcpu>
+	  $more
 	  <os>
 	    <type arch='x86_64' machine='q35'>hvm</type>
 	    $loader
@@ -342,6 +344,35 @@ virt_write_domain() {
 	</domain>
 	EOF
 	vsh define "$xml" >/dev/null
+}
+
+# peek PID HVA: "ok" when QEMU's page at HVA reads, "EIO" when it is
+# poisoned (hardware poison or a marker), else the error.
+peek() {
+	local out
+	if out=$(dd if="/proc/$1/mem" of=/dev/null bs=4096 count=1 \
+	    skip=$(( $2 / 4096 )) 2>&1); then
+		echo ok
+	elif grep -q "Input/output error" <<<"$out"; then
+		echo EIO
+	else
+		tail -1 <<<"$out"
+	fi
+}
+# peek3 PID HVA: peek of the page before HVA, of HVA's, of the next.
+peek3() {
+	[ -n "$2" ] || { echo "no host address"; return; }
+	echo "$(peek "$1" $(( $2 - 4096 ))) $(peek "$1" "$2") $(peek "$1" $(( $2 + 4096 )))"
+}
+# map_of PID HVA: the permissions and path of PID's mapping holding HVA.
+map_of() {
+	local range perms path
+	while read -r range perms _ _ _ path; do
+		if (( $2 >= 16#${range%-*} && $2 < 16#${range#*-} )); then
+			echo "$perms $path"
+			return
+		fi
+	done <"/proc/$1/maps"
 }
 
 # virt_wait_file FILE TEXT COUNT SECONDS: COUNT lines of FILE hold TEXT.

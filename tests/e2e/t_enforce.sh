@@ -30,8 +30,8 @@ RASD_LIBVIRT=qemu:///system start_rasd --config "$VIRT_RASD_CONF" ||
 SHIM=$(virt_share "$SHIM_BUILD/lib/rasd-shim.so")
 IMG=$(virt_share "$B/tests/tools/mce-guest.img")
 
-# enforced NAME: define NAME (the machine-check guest) with the shim in
-# enforcing mode.
+# enforced NAME [XML]: define NAME (the machine-check guest) with the shim
+# in enforcing mode; XML goes into the domain (virt_write_domain).
 enforced() {
 	local disk=$VIRT_SHARE/$1.img
 	cp "$IMG" "$disk" && chmod 0644 "$disk" || return 1
@@ -42,7 +42,7 @@ enforced() {
     <qemu:env name='LD_PRELOAD' value='$SHIM'/>
     <qemu:env name='RASD_SOCKET' value='$SOCK'/>
     <qemu:env name='RASD_SHIM_MODE' value='enforce'/>
-  </qemu:commandline>"
+  </qemu:commandline>" "${2:-}"
 }
 running() { [ "$(rasctl --json show "$1" 2>/dev/null | jq -r .state)" = running ]; }
 
@@ -92,8 +92,6 @@ expect_eq "a deferred error: no #MC in the guest for the AO" \
 
 # A guest reset: QEMU never saw these errors, so the shim gives the
 # poisoned pages fresh memory, as QEMU does for those in its own list.
-# (0x9f000 is the page of SeaBIOS's EBDA, which the BIOS writes while it
-# boots: the reboot itself touches the formerly poisoned page.)
 check "virsh reset e1" vsh reset e1
 check "the shim gave both poisoned ranges fresh memory" \
 	virt_wait_log e1 "guest reset: 2 poisoned ranges given fresh memory"
@@ -115,6 +113,34 @@ expect_eq "a new record after the reset" "$(rasctl --json history e1 | jq length
 check "a new AR after the reset reaches the guest" \
 	virt_wait_serial e1 "addr=000000000009F000" 3
 vsh destroy e1 >/dev/null
+
+# --- guest RAM on a shared memfd: the reset keeps it shared -----------------
+# (what vhost-user backends need): the shim punches the poisoned range out
+# of the file and maps it again, shared, as QEMU's qemu_ram_remap() does.
+enforced e3 "<memoryBacking><source type='memfd'/><access mode='shared'/></memoryBacking>" ||
+    notok "e3 defined"
+check "e3 (guest RAM on a shared memfd) starts" vsh start e3
+check "e3 guest is ready" virt_wait_ready e3
+wait_for running e3
+Q3=$(virt_qemu_pid e3)
+"$INJECT" --pid "$Q3" --code AR --gpa 0x9f000 >"$T/inject6.out" 2>&1
+check "ptrace AR injected into e3's vCPU thread" test $? -eq 0
+H3=$(sed -n 's/.*at host VA \(0x[0-9a-f]*\).*/\1/p' "$T/inject6.out")
+check "e3's guest took the machine check" virt_wait_serial e3 "addr=000000000009F000"
+expect_match "e3's page is in a shared memfd mapping" "$(map_of "$Q3" "$H3")" \
+	"^rw-s /memfd:"
+check "the shim put a poison marker on e3's page (reads EIO)" \
+	within 5 eval '[ "$(peek "$Q3" "$H3")" = EIO ]'
+check "virsh reset e3" vsh reset e3
+check "the shim gave the shared range fresh memory" \
+	virt_wait_log e3 "guest reset: 1 poisoned ranges given fresh memory"
+check "e3 boots again" virt_wait_ready e3 2
+expect_eq "the page reads again" "$(peek "$Q3" "$H3")" ok
+expect_match "and is still the shared memfd" "$(map_of "$Q3" "$H3")" "^rw-s /memfd:"
+wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison e3 | jq length)\" = 0 ]"
+expect_eq "rasd retired e3's poison, keeping its history" \
+	"$(poison_json e3 | jq length) $(rasctl --json history e3 | jq length)" "0 1"
+vsh destroy e3 >/dev/null
 
 # --- stop-vm: nothing deliverable for an AR ---------------------------------
 stop_rasd

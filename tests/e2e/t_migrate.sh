@@ -110,24 +110,6 @@ hva_rasd() {
 	      | select(.gpa <= $gpa and $gpa < .gpa + .size)] | first
 	    | if . == null then "" else (.hva + $gpa - .gpa) end' 2>/dev/null
 }
-# peek PID HVA: read one page of QEMU's memory; prints "ok", "EIO" or
-# the error.
-peek() {
-	local out
-	if out=$(dd if="/proc/$1/mem" of=/dev/null bs=4096 count=1 \
-	    skip=$(( $2 / 4096 )) 2>&1); then
-		echo ok
-	elif grep -q "Input/output error" <<<"$out"; then
-		echo EIO
-	else
-		tail -1 <<<"$out"
-	fi
-}
-# peek3 PID HVA: the page before, the page, the page after.
-peek3() {
-	[ -n "$2" ] || { echo "no host address"; return; }
-	echo "$(peek "$1" $(( $2 - 4096 ))) $(peek "$1" "$2") $(peek "$1" $(( $2 + 4096 )))"
-}
 # marked PID HVA: the page reads EIO and its neighbours fine.
 marked() { [ "$(peek3 "$1" "$2")" = "ok EIO ok" ]; }
 # in_kvm_run PID: QEMU PID's "CPU 0/KVM" thread is inside KVM_RUN (the
@@ -254,10 +236,6 @@ no_switchover_yet() {
 }
 # hooklog_b NAME PHASE: B's hook line for NAME and PHASE (the last).
 hooklog_b() { grep -a " $1 [-0-9a-f]* $2: " "$B_HOOK_LOG" | tail -1; }
-# expect_match DESCRIPTION TEXT PATTERN (grep -E)
-expect_match() {
-	if grep -qE -- "$3" <<<"$2"; then ok "$1"; else notok "$1: '$2' lacks /$3/"; fi
-}
 # mig_bg NAME FROM TO [OPTIONS...]: mig_migrate in the background; its
 # status, time and output land in $T/NAME.mig; pid in $MIG_BG.
 mig_bg() {

@@ -60,8 +60,8 @@ static const char *usage_text =
 "si_addr = the host address, si_addr_lsb = N (default 12).\n"
 "  --addr HOSTVA      host virtual address in the target\n"
 "  --ram-offset OFF   offset into the guest RAM block: the anonymous rw\n"
-"                     mapping of --ram-size bytes (default 128M) in\n"
-"                     /proc/PID/maps\n"
+"                     (or shared memfd) mapping of --ram-size bytes\n"
+"                     (default 128M) in /proc/PID/maps\n"
 "  --gpa GPA          q35/pc guests of at most 2 GiB: GPA < 0xa0000 or\n"
 "                     0x100000 <= GPA < RAM size, used as the RAM offset\n"
 "  --dry-run          resolve and print the address, send nothing\n"
@@ -131,7 +131,8 @@ inject_find_thread(pid_t pid, const char *name)
 
 /*
  * Find the guest RAM block: the anonymous private read-write mapping of
- * exactly size bytes. Two of them make the choice ambiguous: refuse.
+ * exactly size bytes, or a shared memfd one (guest RAM on
+ * memory-backend-memfd). Two of them make the choice ambiguous: refuse.
  */
 static int
 inject_find_ram(pid_t pid, uint64_t size, uint64_t *base)
@@ -151,18 +152,24 @@ inject_find_ram(pid_t pid, uint64_t size, uint64_t *base)
 		if (sscanf(line, "%llx-%llx %7s %llx %15s %llu %n", &lo, &hi,
 		    perms, &off, dev, &ino, &n) < 6)
 			continue;
-		/* Anonymous: no inode and no backing path. */
-		if (ino != 0 || (n > 0 && line[n] != '\n' && line[n] != '\0'))
+		if (hi - lo != size)
 			continue;
-		if (strncmp(perms, "rw-p", 4) != 0 || hi - lo != size)
+		/* Anonymous (no inode, no backing path) and private, or a
+		 * shared memfd (memory-backend-memfd, share=on). */
+		if (ino == 0 && (n == 0 || line[n] == '\n' || line[n] == '\0')) {
+			if (strncmp(perms, "rw-p", 4) != 0)
+				continue;
+		} else if (n == 0 || strncmp(line + n, "/memfd:", 7) != 0 ||
+		    strncmp(perms, "rw-s", 4) != 0)
 			continue;
 		if (found++ == 0)
 			*base = lo;
 	}
 	fclose(f);
 	if (found == 0) {
-		fprintf(stderr, "ras-inject: no anonymous rw mapping of 0x%" PRIx64
-		    " bytes in %s (wrong --ram-size?)\n", size, path);
+		fprintf(stderr, "ras-inject: no anonymous rw mapping (nor shared "
+		    "memfd) of 0x%" PRIx64 " bytes in %s (wrong --ram-size?)\n",
+		    size, path);
 		return (-1);
 	}
 	if (found > 1) {
