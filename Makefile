@@ -48,7 +48,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRC))
 
 .SECONDARY:
-.PHONY: all check check-fast test-suite kvmhost fuzz bench demo deps clean asan-check install
+.PHONY: all check check-fast test-suite kvmhost fuzz bench bench-inject demo deps clean asan-check install
 all: $(BINS) $(LIBS)
 
 $(PROTO_C) $(PROTO_H): proto/rasd.proto
@@ -196,6 +196,13 @@ asan-check:
 
 bench: all $(BENCH_BINS)
 	@B=$(abspath $(B)) bench/run.sh
+
+# SIGBUS to the guest's #MC handler, enforcing vs observing (bench/inject.sh):
+# on this machine's KVM with RAS_KVM_WHERE=local, else in the nested host.
+bench-inject: all $(BENCH_BINS) $(TOOL_BINS)
+	@if [ "$(RAS_KVM_WHERE)" = local ]; then B=$(B) bench/inject.sh; \
+	else tests/kvmhost/kvmhost fetch && tests/kvmhost/kvmhost run \
+	    --timeout 900 -- env B=$(B) bash bench/inject.sh; fi
 
 demo:
 	@tools/demo.sh

@@ -10,8 +10,13 @@
 # guest (the boot-sector guest's #MC handler reports it on COM1; QEMU >= 9.1
 # writes a deferred error without #MC instead) and libvirt emits its
 # memory-failure event, which rasd links to the record.
-# The shim observes here (RASD_SHIM_MODE=observe): this is QEMU's own path
-# with real poison; t_enforce.sh has the shim's (the default).
+# g1's shim observes (RASD_SHIM_MODE=observe): QEMU's own path with real
+# poison. g2's shim enforces (the default), and its guest (touch-guest)
+# keeps loading from GPA 0x9f000: memory_failure() on the page behind it,
+# then the guest's own load makes KVM send the vCPU thread BUS_MCEERR_AR;
+# the shim carries out rasd's decision (a machine check with rasd's
+# values), the guest's handler runs and takes the page offline, and QEMU's
+# own handler sees nothing.
 # Runs against the lane's QEMU (RAS_QEMU: 7.2 or 10). Needs root, KVM and
 # hwpoison injection (the nested host of tests/kvmhost has all three);
 # skips where they are missing. The page is unpoisoned at the end.
@@ -24,7 +29,8 @@ B=$(virt_abs "${B:-build}")
 # An ASan build's shim cannot load into the plain QEMU: use the plain one.
 SHIM_BUILD=$(virt_abs "${RAS_SHIM_B:-$B}")
 INJECT=$B/tests/tools/ras-inject
-for f in "$SHIM_BUILD/lib/rasd-shim.so" "$INJECT" "$B/tests/tools/mce-guest.img"; do
+for f in "$SHIM_BUILD/lib/rasd-shim.so" "$INJECT" "$B/tests/tools/mce-guest.img" \
+    "$B/tests/tools/touch-guest.img"; do
 	[ -e "$f" ] || { notok "$f is built"; exit 1; }
 done
 GPA=0x6000000
@@ -102,4 +108,36 @@ expect_eq "g1 is still running for libvirt" "$(vsh domstate g1)" running
 vsh destroy g1 >/dev/null
 check "destroying g1 marks it stopped in rasd" wait_for is_state g1 stopped
 expect_eq "its poison stays recorded" "$(ranges g1)" "$GPA 4096 AO inject MCE"
+
+# --- g2: the shim enforcing, the guest's own load of real poison ----------
+TGPA=0x9f000
+virt_define_guest g2 "$(virt_share "$B/tests/tools/touch-guest.img")" --shim "$SHIM"
+check "g2 (loading from GPA $TGPA, the shim enforcing) starts" vsh start g2
+check "g2's guest is ready" virt_wait_ready g2
+check "the shim registered g2 with rasd" wait_for is_state g2 running
+check "QEMU's log says the shim enforces for g2" \
+	grep -q "rasd-shim: VM g2 .*enforcing" "$(virt_qemu_log g2)"
+pid2=$(virt_qemu_pid g2)
+out=$("$INJECT" --pid "$pid2" --code AR --gpa $TGPA --dry-run 2>&1)
+hva2=$(sed -n 's/.* at host VA \(0x[0-9a-f]*\) .*/\1/p' <<<"$out")
+check "the host VA of GPA $TGPA is found" test -n "$hva2"
+head -c 4096 /dev/urandom | dd of="/proc/$pid2/mem" bs=4096 \
+	seek=$((hva2 / 4096)) conv=notrunc status=none 2>"$T/fill2.err"
+pfn2=$(pagemap_pfn "$pid2" "$hva2")
+echo "# GPA $TGPA of g2: host VA $hva2, PFN $pfn2"
+check "g2's page has a PFN" test "$pfn2" != none
+check "hwpoison-inject takes PFN $pfn2 (memory_failure())" inject "$pfn2"
+check "the guest's load reached its #MC handler (addr $TGPA)" \
+	virt_wait_serial g2 "addr=000000000009F000" 1 30
+check "the guest took the page offline (TOUCH DONE)" \
+	virt_wait_serial g2 "TOUCH DONE" 1 10
+grep -a "MCE status" "$(virt_serial g2)" | sed 's/^/# g2 COM1: /'
+check "rasd recorded the guest's AR at $TGPA and decided inject MCE" wait_for \
+	bash -c "$RASCTL_BIN --socket $SOCK --json list-poison g2 | jq -e '.[] | select(.gpa == \"$TGPA\") | .ar.action == \"inject\"' >/dev/null"
+grep -a "vm g2:" "$RASD_LOG" | sed 's/^/# rasd: /'
+check "QEMU's own handler saw nothing (the shim carried it out)" \
+	bash -c "! grep -q 'Guest MCE Memory Error' '$(virt_qemu_log g2)'"
+check "g2's QEMU still runs" kill -0 "$pid2"
+expect_eq "g2 booted once (no reset)" "$(grep -ac READY "$(virt_serial g2)")" 1
+vsh destroy g2 >/dev/null
 hwp_unpoison

@@ -10,11 +10,20 @@
  *	MCE status=BD00000000000090 addr=0000000006000000
  * (MC9_STATUS and MC9_ADDR: QEMU injects memory errors into bank 9), clears
  * the bank and MCG_STATUS so the next machine check is not a triple fault,
- * and returns.
+ * ends the line (so a complete line means the next one may come), and
+ * returns.
  *
  * Built with -DNO_MCE (tests/tools/nomce-guest.S) it leaves CR4.MCE clear:
  * QEMU then answers an injected memory error by resetting the guest, which
  * prints "READY" again. Its banner says "READY (no CR4.MCE)".
+ *
+ * Built with -DTOUCH (tests/tools/touch-guest.S) it loads a byte from
+ * guest-physical 0x9f000 again and again, a pause loop between loads, as
+ * a guest using that page would: when the page is poisoned on the host,
+ * the load makes KVM signal BUS_MCEERR_AR to the vCPU thread. The machine
+ * check that answers it returns to touch_done instead of the load (the
+ * guest takes the page offline), which prints "TOUCH DONE" and idles.
+ * Its banner says "READY (touching 0x9f000)".
  *
  * Assembled by the Makefile: cc -c, ld -Ttext=0x7c00 --oformat=binary,
  * truncated to a 1 MiB raw disk image.
@@ -27,6 +36,8 @@
 #define MSR_MC9_ADDR	0x426
 #define NBANKS		10
 #define CR4_MCE		0x40
+#define TOUCH_SEG	0x9f00		/* GPA 0x9f000 */
+#define TOUCH_DELAY	0x100000	/* pauses between loads */
 
 	.code16
 	.text
@@ -66,6 +77,21 @@ start:
 	movw	$msg_ready, %si
 	call	puts
 
+#ifdef TOUCH
+	movw	$TOUCH_SEG, %ax
+	movw	%ax, %es
+touch:
+	movl	$TOUCH_DELAY, %ecx
+7:	pause
+	decl	%ecx
+	jnz	7b
+	movb	%es:0, %al
+	jmp	touch
+touch_done:
+	movw	$msg_touched, %si
+	call	puts
+#endif
+
 	/* Idle with interrupts off: nothing here needs the BIOS timer (COM1
 	 * is polled), and a machine check is an exception that wakes the
 	 * halted vCPU with IF=0 too. In the nested KVM host (tests/kvmhost,
@@ -88,16 +114,25 @@ mce_handler:
 	call	puts
 	movl	$MSR_MC9_ADDR, %ecx
 	call	putmsr
-	movw	$msg_crlf, %si
-	call	puts
 	xorl	%eax, %eax
 	xorl	%edx, %edx
 	movl	$MSR_MC9_STATUS, %ecx
 	wrmsr
 	movl	$MSR_MCG_STATUS, %ecx
 	wrmsr
+	/* The line ends once MCG_STATUS.MCIP is clear: from then on the next
+	 * machine check is no triple fault. */
+	movw	$msg_crlf, %si
+	call	puts
 	popw	%ds
 	popal
+#ifdef TOUCH
+	/* Return past the load: the page is offline for this guest. */
+	pushw	%bp
+	movw	%sp, %bp
+	movw	$touch_done, 2(%bp)
+	popw	%bp
+#endif
 	iret
 
 /* Print the NUL-terminated string at %ds:%si on COM1. */
@@ -149,8 +184,11 @@ puthex32:
 	loop	5b
 	ret
 
-#ifdef NO_MCE
+#if defined(NO_MCE)
 msg_ready:	.asciz	"READY (no CR4.MCE)\r\n"
+#elif defined(TOUCH)
+msg_ready:	.asciz	"READY (touching 0x9f000)\r\n"
+msg_touched:	.asciz	"TOUCH DONE\r\n"
 #else
 msg_ready:	.asciz	"READY\r\n"
 #endif
