@@ -55,7 +55,9 @@ hist() {
 	rasctl --json history "$1" |
 	    jq -r '.[] | "\(.gpa) \(.length) \(.kind)"' | tr '\n' ,
 }
-covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (observing: QEMU acts on its own)"; }
+# The shim enforces by default; kvmvmm sets up no machine-check banks, so
+# what the shim cannot carry out goes to kvmvmm's own handler.
+covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (enforcing: the shim carries out rasd's decisions)"; }
 # wait_long COMMAND...: wait_for, for the slower nested host (~30 s).
 wait_long() {
 	local i

@@ -33,7 +33,9 @@ slots() { rasctl --json show "$1" | jq -r '.slots[] | "\(.gpa) \(.hva) \(.size)"
 layout() {
 	sed -n 's/^layout ram gpa=\([^ ]*\) size=\([^ ]*\) hva=\([^ ]*\)$/\1 \3 \2/p' <<<"$1"
 }
-covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (observing: QEMU acts on its own)"; }
+# The shim enforces by default; kvmvmm sets up no machine-check banks, so
+# what the shim cannot carry out goes to kvmvmm's own handler.
+covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (enforcing: the shim carries out rasd's decisions)"; }
 
 start_rasd || { notok "rasd starts"; exit 1; }
 
