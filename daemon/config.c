@@ -2,7 +2,7 @@
  * config.c -- rasd.conf: "key = value" lines, '#' starts a comment.
  *
  * Keys: socket, state_dir, libvirt, fleet_key, peer_listen, peer_advertise,
- * ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients,
+ * metrics_listen, ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients,
  * max_vms_per_uid, and the connection limits idle_timeout, frame_timeout,
  * max_unregistered, max_unregistered_per_uid, reserved_clients,
  * unregistered_frame_max. Command-line options override the file.
@@ -12,6 +12,7 @@
  * and prints the same (tests/e2e/t_config.sh diffs it against golden
  * files). An optional setting that is off prints as "none".
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
@@ -111,6 +112,54 @@ config_peer_derive(const char *listen, char *out, size_t outlen)
 		    listen);
 }
 
+/*
+ * metrics_listen: a numeric address and a port, "a.b.c.d:port" or
+ * "[v6]:port" -- no names, so that what rasd binds never depends on DNS.
+ */
+static int
+config_metrics(struct rasd_config *c, const char *v, char *err,
+    size_t errlen)
+{
+	char host[64], in6[16];
+	const char *colon, *p;
+	unsigned long port;
+	size_t hl;
+	int v6 = *v == '[';
+
+	if (strcmp(v, "none") == 0) {
+		c->metrics_listen[0] = '\0';
+		return 0;
+	}
+	if (v6) {
+		colon = strstr(v, "]:");
+		hl = colon != NULL ? (size_t)(colon - v - 1) : 0;
+		if (colon != NULL)
+			colon++;
+	} else {
+		colon = strrchr(v, ':');
+		hl = colon != NULL ? (size_t)(colon - v) : 0;
+	}
+	if (colon == NULL || hl == 0 || hl >= sizeof host ||
+	    strlen(v) >= sizeof c->metrics_listen)
+		goto bad;
+	memcpy(host, v + v6, hl);
+	host[hl] = '\0';
+	if (inet_pton(v6 ? AF_INET6 : AF_INET, host, in6) != 1)
+		goto bad;
+	for (p = colon + 1, port = 0; *p >= '0' && *p <= '9' &&
+	    port <= 65535; p++)
+		port = port * 10 + (unsigned long)(*p - '0');
+	if (p == colon + 1 || *p != '\0' || port == 0 || port > 65535)
+		goto bad;
+	strcpy(c->metrics_listen, v);
+	return 0;
+bad:
+	snprintf(err, errlen, "bad metrics_listen \"%s\": give a numeric "
+	    "IPv4 address and a port (127.0.0.1:9468), an IPv6 address in "
+	    "brackets and a port ([::1]:9468), or none", v);
+	return -1;
+}
+
 /* Set one key; used by the file parser and by command-line options. */
 int
 config_set(struct rasd_config *c, const char *key, const char *v,
@@ -192,6 +241,8 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		strcpy(dst, v);
 		return 0;
 	}
+	if (strcmp(key, "metrics_listen") == 0)
+		return config_metrics(c, v, err, errlen);
 	if (strcmp(key, "fleet_key") == 0) {
 		if (strcmp(v, "none") == 0) {
 			c->fleet_key[0] = '\0';
@@ -401,4 +452,6 @@ config_print(const struct rasd_config *c, FILE *f)
 	    "none");
 	fprintf(f, "peer_advertise = %s\n", c->peer_advertise[0] ?
 	    c->peer_advertise : "none");
+	fprintf(f, "metrics_listen = %s\n", c->metrics_listen[0] ?
+	    c->metrics_listen : "none");
 }

@@ -32,6 +32,7 @@
 
 #include "bundle.h"
 #include "frame.h"
+#include "metrics.h"
 #include "rasd.h"
 #include "sha256.h"
 
@@ -43,6 +44,7 @@ struct peer_call {
 	uint64_t have;
 	struct client *client;	/* the waiting VMM; NULL once gone */
 	uint64_t req_id;
+	double started;		/* metrics_now() when asked */
 	struct peer_call *next;
 };
 
@@ -73,9 +75,9 @@ peer_init(struct event_base *base)
 	peer_base = base;
 }
 
-/* Answer a FinalSync from another rasd (the source's side). */
-void
-peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
+/* Answer a FinalSync from another rasd (the source's side); 0 if sent. */
+static int
+peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 {
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__Exported ex = RAS__EXPORTED__INIT;
@@ -84,11 +86,12 @@ peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
 	size_t keylen, len;
 	char err[512];
 	struct vm *vm;
+	int rc = -1;
 
 	if (fs->uuid.len != 16 || fs->nonce.len != 16) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
 		    "final sync: bad uuid or nonce length");
-		return;
+		return -1;
 	}
 	transfer_key(&key, &keylen);
 	if (keylen > 0) {
@@ -99,23 +102,23 @@ peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
 			server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
 			    "denied: final sync not signed with the fleet "
 			    "key");
-			return;
+			return -1;
 		}
 	} else if (!c->unix_peer || c->uid != 0) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
 		    "denied: without a fleet key only root over a Unix "
 		    "socket may ask for a final sync");
-		return;
+		return -1;
 	}
 	if ((vm = vm_find_uuid(fs->uuid.data)) == NULL) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_NO_SUCH_VM,
 		    "final sync: no such VM here");
-		return;
+		return -1;
 	}
 	if (transfer_export(vm, &sealed, &len, err, sizeof err) == -1) {
 		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
 		    "final sync of VM %s: %s", vm->name, err);
-		return;
+		return -1;
 	}
 	ex.sealed.data = sealed;
 	ex.sealed.len = len;
@@ -123,7 +126,7 @@ peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_EXPORTED;
 	resp.exported = &ex;
-	if (server_send(c, &resp) == 0) {
+	if ((rc = server_send(c, &resp)) == 0) {
 		log_info("vm %s: final sync to a peer: generation %llu (it had "
 		    "%llu), %zu active ranges; the VM is handed off",
 		    vm->name, (unsigned long long)vm->generation,
@@ -135,6 +138,17 @@ peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
 		}
 	}
 	free(sealed);
+	return rc;
+}
+
+/* A FinalSync from another rasd: answer it and count it. */
+void
+peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
+{
+	double started = metrics_now();
+	int rc = peer_final_answer(c, id, fs);
+
+	metrics_final_sync(METRICS_SOURCE, rc == 0, started);
 }
 
 /* Answer the waiting VMM with the VM's active ranges. */
@@ -185,6 +199,7 @@ peer_fail(struct peer_call *pc, const char *why)
 	ras_uuid_format(pc->uuid, us);
 	log_warnx("vm %s: final sync with the source failed: %s",
 	    vm != NULL ? vm->name : us, why);
+	metrics_final_sync(METRICS_DESTINATION, 0, pc->started);
 	if (pc->client != NULL)
 		server_error(pc->client, pc->req_id, RAS__ERROR_CODE__ERR_PEER,
 		    "final sync with the source rasd failed: %s", why);
@@ -247,6 +262,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	    "%llu), %zu active ranges to re-arm", vm->name,
 	    (unsigned long long)vm->generation, (unsigned long long)pc->have,
 	    vm->active.n);
+	metrics_final_sync(METRICS_DESTINATION, 1, pc->started);
 	if (pc->client != NULL)
 		peer_answer(pc->client, pc->req_id, vm);
 	peer_call_free(pc);
@@ -334,6 +350,7 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	pc->have = vm->imported_generation;
 	pc->client = c;
 	pc->req_id = id;
+	pc->started = metrics_now();
 	pc->next = peer_calls;
 	peer_calls = pc;
 	pc->bev = bufferevent_socket_new(peer_base, -1,

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "metrics.h"
 #include "rasd.h"
 
 #define RASD_VERSION "0.1.0"
@@ -225,6 +226,7 @@ main(int argc, char **argv)
 	if (!foreground)
 		readyfd = rasd_background();
 
+	metrics_init(RASD_VERSION, conf.metrics_listen[0] != '\0');
 	if (transfer_init(conf.fleet_key) == -1 ||
 	    store_open(conf.state_dir) == -1 || store_load() == -1)
 		return 1;
@@ -233,7 +235,8 @@ main(int argc, char **argv)
 	batch_init(base);
 	peer_init(base);
 	if (server_start(base, &conf) == -1 ||
-	    server_start_peer(base, &conf) == -1)
+	    server_start_peer(base, &conf) == -1 ||
+	    metrics_start(base, conf.metrics_listen) == -1)
 		goto out;
 	if (conf.libvirt_uri[0] != '\0')
 		virt_start(base, conf.libvirt_uri);
@@ -251,6 +254,7 @@ main(int argc, char **argv)
 out:
 	if (conf.libvirt_uri[0] != '\0')
 		virt_stop();
+	metrics_stop();
 	peer_stop();
 	server_stop();
 	batch_free();

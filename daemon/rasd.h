@@ -47,6 +47,7 @@ struct rasd_config {
 	char fleet_key[4096];	/* "" when bundles are only checksummed */
 	char peer_listen[256];	/* "" | "/path" | "host:port" */
 	char peer_advertise[264]; /* "unix:/path" | "tcp:host:port" */
+	char metrics_listen[64];	/* "" | "a.b.c.d:port" | "[v6]:port" */
 	unsigned int socket_mode;
 	unsigned int max_clients;
 	unsigned int max_vms_per_uid;	/* 0: no cap; root is never capped */

@@ -61,6 +61,7 @@
 #include <event2/listener.h>
 
 #include "frame.h"
+#include "metrics.h"
 #include "rasd.h"
 
 /* Unread answers before a drop: the largest answer the client can get. */
@@ -272,6 +273,7 @@ server_client_free(struct client *c)
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	server_nclients--;
+	metrics_client(-1);
 	buffered = evbuffer_get_length(bufferevent_get_input(c->bev)) +
 	    evbuffer_get_length(bufferevent_get_output(c->bev));
 	event_free(c->timer);
@@ -350,6 +352,7 @@ server_verror(struct client *c, uint64_t id, int code,
 		    (unsigned long long)c->id, (int)c->pid, (int)c->uid,
 		    c->vm != NULL ? ", vm " : "",
 		    c->vm != NULL ? c->vm->name : "", msg);
+	metrics_error(code);
 	err.code = code;
 	err.message = msg;
 	resp.id = id;
@@ -812,6 +815,7 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		server_clients->prev = c;
 	server_clients = c;
 	server_nclients++;
+	metrics_client(1);
 	server_client_arm(c);
 	log_debug("client %llu: pid %d uid %d%s", (unsigned long long)c->id,
 	    (int)c->pid, (int)c->uid, c->admin ? " (admin)" : "");

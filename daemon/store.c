@@ -80,6 +80,7 @@
 #include <unistd.h>
 
 #include "hest.h"
+#include "metrics.h"
 #include "rasd.h"
 
 /* Fold the WAL into the database once it holds this many pages. */
@@ -962,8 +963,11 @@ int
 store_commit_events(struct store_event *ev, size_t n)
 {
 	struct store_batch b = { ev, n };
+	double t0 = metrics_now();
+	int rc = store_write(store_commit_body, &b);
 
-	if (store_write(store_commit_body, &b) == -1) {
+	metrics_commit(n, metrics_now() - t0, rc == 0);
+	if (rc == -1) {
 		log_warnx("store: batch of %zu events not written: %s", n,
 		    store_err);
 		return -1;

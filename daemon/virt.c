@@ -40,6 +40,7 @@
 
 #include "bundle.h"
 #include "frame.h"
+#include "metrics.h"
 #include "rasd.h"
 
 #define VIRT_NS "https://rasd.dev/xmlns/state/1"
@@ -710,6 +711,7 @@ virt_close_cb(virConnectPtr conn, int reason, void *opaque)
 	log_warnx("libvirt: connection to %s lost (reason %d); reconnecting",
 	    virt_uri, reason);
 	virt_closed = 1;
+	metrics_libvirt(0);
 	event_add(virt_retry_ev, &tv);
 }
 
@@ -758,6 +760,7 @@ virt_connect(void)
 			log_warnx("libvirt: cannot connect to %s: %s; retrying "
 			    "with backoff", virt_uri, virGetLastErrorMessage());
 		virt_warned = 1;
+		metrics_libvirt(0);
 		tv.tv_sec = virt_backoff;
 		tv.tv_usec = 0;
 		event_add(virt_retry_ev, &tv);
@@ -767,6 +770,7 @@ virt_connect(void)
 	}
 	virt_backoff = 1;
 	virt_warned = 0;
+	metrics_libvirt(1);
 	virConnectSetKeepAlive(virt_conn, 5, 3);
 	virConnectRegisterCloseCallback(virt_conn, virt_close_cb, NULL, NULL);
 	virt_cb_ids[0] = virConnectDomainEventRegisterAny(virt_conn, NULL,

@@ -18,6 +18,7 @@
 #include "cper.h"
 #include "hest.h"
 #include "mce.h"
+#include "metrics.h"
 #include "rasd.h"
 
 #define VMM_LSB_MAX 40		/* 1 TiB granule: far above any page size */
@@ -462,6 +463,7 @@ vmm_send_decision(struct client *c, uint64_t id, const struct batch_entry *e)
 	resp.body_case = RAS__RESPONSE__BODY_DECISION;
 	resp.decision = &d;
 	server_send(c, &resp);
+	metrics_forward(e->ev.kind, e->ev.action, e->ev.notify, e->repeat);
 }
 
 /* The HEST type of the VM's source with this id, 0xff if declared/none. */

@@ -99,6 +99,18 @@ bad "unknown notification type" 1 'unknown notification type "LOCL"' \
 	$'ar_order = SEA,LOCL\n'
 bad "fleet_key not absolute" 1 'fleet_key must be an absolute path' \
 	$'fleet_key = fleet.key\n'
+bad "metrics_listen with a host name" 1 'bad metrics_listen "localhost:9468"' \
+	$'metrics_listen = localhost:9468\n'
+bad "metrics_listen without a port" 1 'bad metrics_listen "127.0.0.1"' \
+	$'metrics_listen = 127.0.0.1\n'
+bad "metrics_listen port 0" 1 'bad metrics_listen "127.0.0.1:0"' \
+	$'metrics_listen = 127.0.0.1:0\n'
+bad "metrics_listen port above 65535" 1 'bad metrics_listen "127.0.0.1:65536"' \
+	$'metrics_listen = 127.0.0.1:65536\n'
+bad "metrics_listen IPv6 without brackets" 1 'bad metrics_listen "::1:9468"' \
+	$'metrics_listen = ::1:9468\n'
+bad "metrics_listen bad IPv4" 1 'give a numeric IPv4 address' \
+	$'metrics_listen = 127.1:9468\n'
 rasd_n -c "$T/no-such.conf" >"$T/missing.out" 2>&1
 rc=$?
 expect_eq "a missing file: exit 2" "$rc" 2
@@ -129,7 +141,7 @@ expect_eq "rasd.conf(5) gives a default for every key" \
 	"$(grep -c '^Default: ' "$PAGE" 2>/dev/null)" "$(echo "$keys_printed" | wc -l)"
 # The example's defaults, uncommented, are the defaults.
 grep -E '^#[a-z_]+ = ' "$EXAMPLE" | sed 's/^#//' |
-    grep -vE '^(socket|state_dir|libvirt|socket_group|admin_group|fleet_key|peer_listen|peer_advertise) ' \
+    grep -vE '^(socket|state_dir|libvirt|socket_group|admin_group|fleet_key|peer_listen|peer_advertise|metrics_listen) ' \
     >"$T/example-defaults.conf"
 rasd_n -c "$T/example-defaults.conf" >"$T/example.out" 2>&1
 check "rasd.conf.example's commented values are the defaults" \
