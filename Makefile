@@ -3,7 +3,8 @@
 
 B ?= build
 CC ?= cc
-PKGS := libevent libprotobuf-c sqlite3
+# nettle: SHA-256 and HMAC-SHA-256 (lib/crypto.c), for rasd and its tests.
+PKGS := libevent libprotobuf-c sqlite3 nettle
 CSTD := -std=c11 -D_GNU_SOURCE
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT ?= -O2 -g
@@ -33,6 +34,8 @@ BENCH_SRC := $(wildcard bench/bench_*.c)
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 LIB_OBJ := $(call obj,$(LIB_SRC)) $(B)/obj/gen/rasd.pb-c.o
+# The client library and the shim carry no migration code and no crypto.
+CLIENT_LIB_OBJ := $(filter-out $(B)/obj/lib/crypto.o $(B)/obj/migrate/%,$(LIB_OBJ))
 CLIENT_OBJ := $(call obj,$(CLIENT_SRC))
 
 BINS := $(B)/bin/rasd $(B)/bin/rasctl $(B)/bin/ras-vmmsim
@@ -75,18 +78,18 @@ $(B)/bin/rasctl: $(call obj,$(CTL_SRC)) $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lprotobuf-c
 
-$(B)/lib/librasclient.so.1: $(CLIENT_OBJ) $(LIB_OBJ) plugins/rasclient/rasclient.map
+$(B)/lib/librasclient.so.1: $(CLIENT_OBJ) $(CLIENT_LIB_OBJ) plugins/rasclient/rasclient.map
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -shared -Wl,-soname,librasclient.so.1 \
 	    -Wl,--version-script=plugins/rasclient/rasclient.map -o $@ \
-	    $(CLIENT_OBJ) $(LIB_OBJ) -lprotobuf-c
+	    $(CLIENT_OBJ) $(CLIENT_LIB_OBJ) -lprotobuf-c
 
 $(B)/lib/librasclient.so: $(B)/lib/librasclient.so.1
 	ln -sf librasclient.so.1 $@
 
 # The LD_PRELOAD shim for unmodified VMMs: only the interposed libc entry
 # points are exported, the client library inside it stays private.
-$(B)/lib/rasd-shim.so: $(call obj,$(SHIM_SRC)) $(CLIENT_OBJ) $(LIB_OBJ) plugins/shim/shim.map
+$(B)/lib/rasd-shim.so: $(call obj,$(SHIM_SRC)) $(CLIENT_OBJ) $(CLIENT_LIB_OBJ) plugins/shim/shim.map
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -shared -Wl,--version-script=plugins/shim/shim.map \
 	    -Wl,-z,defs -o $@ $(filter %.o,$^) -lprotobuf-c -ldl
@@ -116,7 +119,7 @@ $(B)/tests/tools/%-guest.rom: $(B)/tests/tools/%-guest.img $(B)/obj/guest/rom-re
 	cat $(B)/obj/guest/rom-reset.bin >> $@.tmp
 	test "$$(stat -c %s $@.tmp)" -eq 65536 && mv $@.tmp $@
 
-$(B)/lib/librasclient.a: $(CLIENT_OBJ) $(LIB_OBJ)
+$(B)/lib/librasclient.a: $(CLIENT_OBJ) $(CLIENT_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
@@ -166,7 +169,7 @@ fuzz: $(PROTO_H)
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DRAS_LIBFUZZER \
 	    $(CSTD) -Ilib -Imigrate -I$(B)/gen $$f $(LIB_SRC) $(PROTO_C) \
-	    $$(case $$n in fuzz_config) echo $(FUZZ_DAEMON_fuzz_config) ;; esac) -lprotobuf-c \
+	    $$(case $$n in fuzz_config) echo $(FUZZ_DAEMON_fuzz_config) ;; esac) -lprotobuf-c -lnettle \
 	    -o $(B)/libfuzzer/$$n; echo "built $(B)/libfuzzer/$$n"; done
 
 # `make check` runs the suite on the normal build, then again with

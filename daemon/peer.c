@@ -34,7 +34,7 @@
 #include "frame.h"
 #include "metrics.h"
 #include "rasd.h"
-#include "sha256.h"
+#include "crypto.h"
 
 #define PEER_TIMEOUT 3		/* seconds for a whole final sync */
 

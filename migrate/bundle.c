@@ -37,7 +37,7 @@
 
 #include "bundle.h"
 #include "hest.h"
-#include "sha256.h"
+#include "crypto.h"
 
 #define BUNDLE_KEYFILE_MAX	4096	/* longer files are not key files */
 

@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler
 libsqlite3-dev sqlite3 libcriterion-dev acpica-tools jq procps libvirt-dev
-libvirt-daemon-system libvirt-clients qemu-system-x86 busybox-static cpio xz-utils
+libvirt-daemon-system libvirt-clients qemu-system-x86 nettle-dev busybox-static cpio xz-utils
 prometheus curl"
 missing=
 for p in $PKGS; do

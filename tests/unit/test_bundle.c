@@ -18,7 +18,7 @@
 
 #include "bundle.h"
 #include "hest.h"
-#include "sha256.h"
+#include "crypto.h"
 
 #define QEMU_SEA	"tests/data/qemu-virt-10.0-sea.hest"
 #define CORPUS		"tests/fuzz/corpus/bundle/"
