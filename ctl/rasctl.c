@@ -81,7 +81,7 @@ rasctl_help(FILE *fp)
 
 	if (env != NULL && *env != '\0')
 		snprintf(path, sizeof path, "%s", env);
-	else if (ras_default_socket(path, sizeof path) == -1)
+	else if (ras_client_socket(path, sizeof path) == -1)
 		snprintf(path, sizeof path, "(none: path too long)");
 	fprintf(fp, RASCTL_USAGE
 "\n"
@@ -143,9 +143,11 @@ rasctl_help(FILE *fp)
 "\n"
 "Options:\n"
 "  --socket PATH       Talk to rasd at PATH. The default is $RASD_SOCKET\n"
-"                      if set, else /run/rasd/rasd.sock for root and\n"
-"                      $XDG_RUNTIME_DIR/rasd/rasd.sock for other users\n"
-"                      (here: %s).\n"
+"                      if set, else /run/rasd/rasd.sock for root; for\n"
+"                      other users their own rasd's\n"
+"                      $XDG_RUNTIME_DIR/rasd/rasd.sock if it exists, else\n"
+"                      the system rasd's /run/rasd/rasd.sock if that\n"
+"                      exists (here: %s).\n"
 "  --json              Print JSON instead of a table: an array for the\n"
 "                      list commands ([] when empty), an object for show,\n"
 "                      {\"ok\": true} for mark-stopped and import; for\n"
@@ -844,7 +846,7 @@ main(int argc, char *argv[])
 		c.path = res.socket;
 	else if ((env = getenv("RASD_SOCKET")) != NULL && *env != '\0')
 		c.path = env;
-	else if (ras_default_socket(path, sizeof path) == 0)
+	else if (ras_client_socket(path, sizeof path) == 0)
 		c.path = path;
 	else {
 		fprintf(stderr, "rasctl: the default socket path is too long; "

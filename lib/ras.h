@@ -7,6 +7,8 @@
 #ifndef RAS_H
 #define RAS_H
 
+#include <sys/types.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -102,5 +104,18 @@ int ras_uuid_parse(const char *s, uint8_t uuid[16]);
  */
 int ras_default_socket(char *out, size_t outlen);
 int ras_default_state_dir(char *out, size_t outlen);
+
+/* The system daemon's socket (rasd.socket listens there). */
+#define RAS_SYSTEM_SOCKET "/run/rasd/rasd.sock"
+
+/*
+ * A client's (rasctl's) default socket: the system socket as root; else
+ * the user's own rasd's socket if it exists, else the system socket if it
+ * exists, else the user's path. _for takes the uid and system socket
+ * (tests). Return -1 if the path does not fit.
+ */
+int ras_client_socket(char *out, size_t outlen);
+int ras_client_socket_for(uid_t uid, const char *system, char *out,
+    size_t outlen);
 
 #endif
