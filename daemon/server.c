@@ -104,6 +104,7 @@ static uint64_t server_next_id = 1;
 static unsigned int server_max_clients;	/* max_clients, as the fds allow */
 static unsigned int server_max_others;	/* of them, for non-admins */
 static int server_spare_fd = -1;
+static int server_activated;	/* the socket is systemd's: never unlink it */
 static struct event *server_trim_ev;
 static size_t server_trim_owed;
 static int64_t server_trim_last;
@@ -1053,7 +1054,61 @@ server_mkdir_parent(const char *path)
 	return 0;
 }
 
-/* Create the listening socket and start accepting. */
+/*
+ * The listening socket systemd passed (socket activation, the
+ * sd_listen_fds(3) protocol: LISTEN_PID is ours, LISTEN_FDS=1, the socket
+ * is fd 3). VMMs that connect while rasd is down or starting wait in its
+ * backlog instead of failing. Returns 0 with *fdp = -1 when none was
+ * passed, -1 when what was passed is unusable.
+ */
+static int
+server_activation_fd(const char *want, int *fdp)
+{
+	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	struct sockaddr_un sun;
+	socklen_t len = sizeof sun, olen;
+	int type = 0, listening = 0, n;
+
+	*fdp = -1;
+	if (pid == NULL || nfds == NULL || atol(pid) != (long)getpid())
+		return 0;
+	/* Not for our children (the metadata publisher). */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (strcmp(nfds, "1") != 0) {
+		log_warnx("socket activation: LISTEN_FDS=%s, want 1 (the "
+		    "control socket)", nfds);
+		return -1;
+	}
+	olen = sizeof type;
+	if (getsockopt(3, SOL_SOCKET, SO_TYPE, &type, &olen) == -1 ||
+	    type != SOCK_STREAM || (olen = sizeof listening,
+	    getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &listening, &olen)) ==
+	    -1 || !listening || getsockname(3, (struct sockaddr *)&sun,
+	    &len) == -1 || sun.sun_family != AF_UNIX) {
+		log_warnx("socket activation: fd 3 is not a listening Unix "
+		    "stream socket");
+		return -1;
+	}
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) == -1 ||
+	    fcntl(3, F_SETFL, fcntl(3, F_GETFL) | O_NONBLOCK) == -1) {
+		log_warn("socket activation: fcntl");
+		return -1;
+	}
+	n = len > offsetof(struct sockaddr_un, sun_path) ? (int)(len -
+	    offsetof(struct sockaddr_un, sun_path)) : 0;
+	if (strncmp(sun.sun_path, want, n) != 0 || (size_t)n < strlen(want))
+		log_warnx("socket activation: the passed socket is %.*s, not "
+		    "%s (socket): serving the passed one", n, sun.sun_path,
+		    want);
+	log_info("listening on %.*s, passed by systemd (socket activation: "
+	    "its owner and mode are the socket unit's)", n, sun.sun_path);
+	*fdp = 3;
+	return 0;
+}
+
+/* Create the listening socket (or take systemd's) and start accepting. */
 int
 server_start(struct event_base *base, const struct rasd_config *conf)
 {
@@ -1063,6 +1118,19 @@ server_start(struct event_base *base, const struct rasd_config *conf)
 
 	server_base = base;
 	server_limits();
+	if (server_activation_fd(conf->socket_path, &fd) == -1)
+		return -1;
+	if (fd != -1) {
+		server_main.l = evconnlistener_new(base, server_accept_cb,
+		    &server_main, LEV_OPT_CLOSE_ON_FREE, 0, fd);
+		if (server_main.l == NULL) {
+			log_warnx("evconnlistener_new failed");
+			return -1;
+		}
+		server_activated = 1;
+		server_listener_init(&server_main, 0);
+		return 0;
+	}
 	if (strlen(conf->socket_path) >= sizeof sun.sun_path) {
 		log_warnx("socket path %s is too long (max %zu)",
 		    conf->socket_path, sizeof sun.sun_path - 1);
@@ -1181,7 +1249,8 @@ server_stop(void)
 	}
 	if (server_main.l != NULL) {
 		server_listener_free(&server_main);
-		unlink(rasd_conf->socket_path);
+		if (!server_activated)
+			unlink(rasd_conf->socket_path);
 	}
 	while (server_clients != NULL)
 		server_client_free(server_clients);
