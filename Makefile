@@ -26,7 +26,7 @@ DAEMON_SRC := $(wildcard daemon/*.c)
 CTL_SRC := $(wildcard ctl/*.c)
 CLIENT_SRC := $(wildcard plugins/rasclient/*.c)
 SHIM_SRC := $(wildcard plugins/shim/*.c)
-TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_SRC := $(filter-out tests/tools/kvmvmm_%.c,$(wildcard tests/tools/*.c))
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 E2E_C_SRC := $(wildcard tests/e2e/test_*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -98,6 +98,9 @@ $(B)/lib/rasd-shim.so: $(call obj,$(SHIM_SRC)) $(CLIENT_OBJ) $(CLIENT_LIB_OBJ) p
 $(B)/tests/tools/%: $(B)/obj/tests/tools/%.o $(B)/lib/librasclient.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ -lprotobuf-c
+
+# kvmvmm is more than one file: kvmvmm.c and its kvmvmm_*.c.
+$(B)/tests/tools/kvmvmm: $(call obj,$(wildcard tests/tools/kvmvmm_*.c))
 
 # Boot-sector guests (16-bit code) as 1 MiB raw disk images.
 $(B)/tests/tools/%-guest.img: tests/tools/%-guest.S tests/tools/mce-guest.S

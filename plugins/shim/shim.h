@@ -59,6 +59,14 @@ int	shim_kvm_on_vcpu(void);
 int	shim_kvm_translate(uint64_t, uint64_t, struct shim_piece *,
 	    unsigned int, uint64_t *);
 int	shim_kvm_gpa(uintptr_t, uint64_t *);
+#define SHIM_KVM_VCPUS 256	/* vCPU threads the shim can hold */
+void	shim_kvm_hold(void);
+void	shim_kvm_release(void);
+int	shim_kvm_evict(uint64_t);
+void	shim_kvm_kick(unsigned int);
+unsigned int shim_kvm_vcpus(void);
+int	shim_kvm_vcpu_fd(unsigned int);
+int	shim_kvm_index(void);
 
 /* shim_gate.c */
 extern atomic_int shim_gate_open_v;	/* 0 while KVM_RUN must wait */

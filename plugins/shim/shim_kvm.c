@@ -19,16 +19,37 @@
  * thread, woken through shim_wake().
  *
  * KVM_RUN marks the calling thread as a vCPU thread (a thread-local flag
- * the SIGBUS wrapper reads: a memory error there is the guest's) and
- * passes the migration gate (shim_gate.c): on a migration destination the
- * guest must not run before its poison is re-armed. Once the gate is open
- * -- at once for any VMM that is not a migration destination -- a KVM_RUN
- * costs a thread-local load and one atomic load; every other ioctl a few
- * comparisons.
+ * the SIGBUS wrapper reads: a memory error there is the guest's), enlists
+ * it in the vCPU table at its first call, and passes the migration gate
+ * (shim_gate.c): on a migration destination the guest must not run before
+ * its poison is re-armed.
+ *
+ * The vCPU table is how the shim keeps the guest out: each vCPU thread
+ * says, around the real KVM_RUN, that it is inside (and stays inside
+ * after an MMIO exit until its next KVM_RUN: the VMM emulates the access
+ * on that thread, perhaps reading guest RAM), and before going in looks
+ * at the hold count. Whoever must keep the guest from running
+ * (stop-vm, shim_mce.c; the migration thread's rescue, shim_poison.c)
+ * takes a hold, kicks every vCPU that is inside with SIGUSR1 -- QEMU's
+ * own SIG_IPI, so QEMU's handler runs and KVM_RUN returns EINTR -- and
+ * waits until none is. The inside flag is stored before the hold is
+ * loaded, and the hold before the flags are (sequentially consistent), so
+ * either the vCPU sees the hold or the holder sees the vCPU. A held vCPU
+ * parks in the wrapper on a futex until the last hold goes; QEMU keeps
+ * control of it: its own kick (pause, migrate, quit) sets
+ * kvm_run->immediate_exit and interrupts the wait, and the KVM_RUN is
+ * then let through, which returns EINTR without entering the guest. All
+ * of it is atomics and system calls: the rescue runs in a signal handler.
+ *
+ * Once the gate is open -- at once for any VMM that is not a migration
+ * destination -- a KVM_RUN costs two thread-local loads, two atomic
+ * stores and two atomic loads; every other ioctl a few comparisons.
  */
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 
+#include <linux/futex.h>
 #include <linux/kvm.h>
 
 #include <dlfcn.h>
@@ -38,11 +59,15 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "shim.h"
 
 #define SHIM_KVM_SLOTS_MAX 512	/* address-space-0 slots tracked */
+#define SHIM_KVM_PARK_NS (10 * 1000 * 1000)	/* a parked vCPU rechecks */
+#define SHIM_KVM_KICK_NS (200 * 1000)		/* the holder rechecks */
+#define SHIM_KVM_REKICK 5			/* rechecks between kicks */
 
 #ifndef KVM_MEM_READONLY
 #define KVM_MEM_READONLY (1UL << 1)
@@ -94,9 +119,26 @@ static int				shim_kvm_warned_full;
 static int				shim_kvm_warned_vm;
 static int				shim_kvm_warned_many;
 
+/* One vCPU thread, enlisted at its first KVM_RUN. */
+struct shim_kvm_cpu {
+	atomic_int			 tid;
+	atomic_int			 fd;
+	atomic_int			 inside;	/* in KVM_RUN, or in an
+							   MMIO exit */
+	const volatile struct kvm_run	*run;		/* read-only view */
+};
+
+static struct shim_kvm_cpu		shim_kvm_cpus[SHIM_KVM_VCPUS];
+static atomic_uint			shim_kvm_ncpus;
+static atomic_uint			shim_kvm_untracked; /* table was full */
+static atomic_int			shim_kvm_hold_v;   /* holds taken */
+
 /* Set once the thread has entered KVM_RUN: it runs a vCPU. */
 static _Thread_local volatile sig_atomic_t shim_kvm_vcpu
     __attribute__((tls_model("initial-exec")));
+/* Its index in the vCPU table, -1 if none. */
+static _Thread_local int shim_kvm_self
+    __attribute__((tls_model("initial-exec"))) = -1;
 
 /*
  * The libc ioctl() behind the shim, found on first use (constructors of
@@ -246,6 +288,198 @@ shim_kvm_set_regs(int fd, void *arg)
 	return rc;
 }
 
+/* The first KVM_RUN of a thread: it is a vCPU thread; enlist it. */
+static void __attribute__((noinline))
+shim_kvm_enlist(int fd)
+{
+	unsigned int	 n;
+	void		*p;
+	int		 saved_errno = errno;
+
+	shim_kvm_vcpu = 1;
+	n = atomic_fetch_add(&shim_kvm_ncpus, 1);
+	if (n >= SHIM_KVM_VCPUS) {
+		atomic_store(&shim_kvm_ncpus, SHIM_KVM_VCPUS);
+		atomic_fetch_add(&shim_kvm_untracked, 1);
+		return;
+	}
+	atomic_store(&shim_kvm_cpus[n].inside, 0);
+	p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ, MAP_SHARED,
+	    fd, 0);
+	shim_kvm_cpus[n].run = p != MAP_FAILED ? p : NULL;
+	atomic_store(&shim_kvm_cpus[n].tid, (int)syscall(SYS_gettid));
+	atomic_store(&shim_kvm_cpus[n].fd, fd);
+	shim_kvm_self = (int)n;
+	errno = saved_errno;
+}
+
+/*
+ * Park a vCPU while a hold is taken. Returns 1 when QEMU kicked it (its
+ * kvm_run->immediate_exit is set: the KVM_RUN may go, it returns EINTR
+ * without entering the guest), 0 when the last hold went.
+ */
+static int __attribute__((noinline))
+shim_kvm_park(struct shim_kvm_cpu *c, int fd)
+{
+	struct timespec	 nap = { 0, SHIM_KVM_PARK_NS };
+	int		 v, saved_errno = errno;
+
+	/* QEMU's SIG_IPI interrupts the wait; the hold's end wakes it. */
+	while ((v = atomic_load(&shim_kvm_hold_v)) > 0) {
+		if (c->run != NULL && c->run->immediate_exit) {
+			errno = saved_errno;
+			return 1;
+		}
+		(void)syscall(SYS_futex, &shim_kvm_hold_v, FUTEX_WAIT_PRIVATE,
+		    v, &nap, NULL, 0);
+	}
+	errno = saved_errno;
+	return 0;
+}
+
+/*
+ * The real KVM_RUN of an enlisted vCPU: inside while it runs, parked
+ * while a hold is taken.
+ */
+static int
+shim_kvm_run(int fd, void *arg)
+{
+	struct shim_kvm_cpu	*c;
+	int			 rc, saved_errno;
+
+	if (__builtin_expect(shim_kvm_self < 0, 0))
+		return shim_kvm_real(fd, KVM_RUN, arg);
+	c = &shim_kvm_cpus[shim_kvm_self];
+	for (;;) {
+		atomic_store(&c->inside, 1);
+		if (__builtin_expect(atomic_load(&shim_kvm_hold_v) == 0, 1))
+			break;
+		atomic_store(&c->inside, 0);
+		if (shim_kvm_park(c, fd))
+			return shim_kvm_real(fd, KVM_RUN, arg);
+	}
+	rc = shim_kvm_real(fd, KVM_RUN, arg);
+	saved_errno = errno;
+	/*
+	 * After an MMIO exit the VMM emulates the access on this thread, and
+	 * that may read or write guest RAM (KVM's emulator exits with MMIO
+	 * when it cannot read a page, poison included): until its next
+	 * KVM_RUN the thread counts as inside.
+	 */
+	if (rc != 0 || c->run == NULL || c->run->exit_reason != KVM_EXIT_MMIO)
+		atomic_store(&c->inside, 0);
+	errno = saved_errno;
+	return rc;
+}
+
+/* Take a hold: no vCPU enters the guest until it is released. */
+void
+shim_kvm_hold(void)
+{
+	atomic_fetch_add(&shim_kvm_hold_v, 1);
+}
+
+/* Release a hold; the last one wakes the parked vCPUs. */
+void
+shim_kvm_release(void)
+{
+	int	saved_errno = errno;
+
+	if (atomic_fetch_sub(&shim_kvm_hold_v, 1) == 1)
+		(void)syscall(SYS_futex, &shim_kvm_hold_v, FUTEX_WAKE_PRIVATE,
+		    SHIM_KVM_VCPUS, NULL, NULL, 0);
+	errno = saved_errno;
+}
+
+/* Kick vCPU i out of the guest with QEMU's SIG_IPI. Async-signal-safe. */
+void
+shim_kvm_kick(unsigned int i)
+{
+	int	tid, saved_errno = errno;
+
+	if (i < SHIM_KVM_VCPUS && (tid = atomic_load(&shim_kvm_cpus[i].tid)) >
+	    0)
+		(void)syscall(SYS_tgkill, getpid(), tid, SIGUSR1);
+	errno = saved_errno;
+}
+
+/* Whether SIGUSR1 has a handler: a kick must not end the process. */
+static int
+shim_kvm_kickable(void)
+{
+	struct sigaction	cur;
+
+	if (shim_sig_real(SIGUSR1, NULL, &cur) == -1)
+		return 0;
+	return cur.sa_handler != SIG_DFL && cur.sa_handler != SIG_IGN;
+}
+
+/*
+ * With a hold taken: kick every vCPU inside KVM_RUN, again now and then
+ * (a kick that lands just before the vCPU enters is lost), until none is
+ * inside, at most bound_ns. Returns 0, or -1 when a vCPU is still inside
+ * (or one is not in the table, or none can be kicked). Async-signal-safe.
+ */
+int
+shim_kvm_evict(uint64_t bound_ns)
+{
+	struct timespec	 nap = { 0, SHIM_KVM_KICK_NS };
+	uint64_t	 waited = 0;
+	unsigned int	 i, n, round = 0;
+	int		 inside, kickable = -1, saved_errno = errno;
+
+	if (atomic_load(&shim_kvm_untracked) != 0)
+		return -1;
+	for (;; round++) {
+		n = atomic_load(&shim_kvm_ncpus);
+		inside = 0;
+		for (i = 0; i < n && i < SHIM_KVM_VCPUS; i++) {
+			if (!atomic_load(&shim_kvm_cpus[i].inside))
+				continue;
+			inside++;
+			if (round % SHIM_KVM_REKICK != 0)
+				continue;
+			if (kickable == -1)
+				kickable = shim_kvm_kickable();
+			if (kickable)
+				shim_kvm_kick(i);
+		}
+		if (inside == 0) {
+			errno = saved_errno;
+			return 0;
+		}
+		if (kickable == 0 || waited >= bound_ns)
+			break;
+		nanosleep(&nap, NULL);
+		waited += SHIM_KVM_KICK_NS;
+	}
+	errno = saved_errno;
+	return -1;
+}
+
+/* How many vCPUs are in the table. Async-signal-safe. */
+unsigned int
+shim_kvm_vcpus(void)
+{
+	unsigned int	n = atomic_load(&shim_kvm_ncpus);
+
+	return n < SHIM_KVM_VCPUS ? n : SHIM_KVM_VCPUS;
+}
+
+/* The file descriptor of vCPU i, or -1. Async-signal-safe. */
+int
+shim_kvm_vcpu_fd(unsigned int i)
+{
+	return i < shim_kvm_vcpus() ? atomic_load(&shim_kvm_cpus[i].fd) : -1;
+}
+
+/* The calling thread's index in the vCPU table, or -1. */
+int
+shim_kvm_index(void)
+{
+	return shim_kvm_self;
+}
+
 /* A KVM_RUN while the gate is closed: it may hold the thread. */
 static void __attribute__((noinline))
 shim_kvm_gate(int fd)
@@ -257,9 +491,9 @@ shim_kvm_gate(int fd)
 }
 
 /*
- * Interposed ioctl(): KVM_RUN marks a vCPU thread and waits while the
- * migration gate is closed, memory-region changes are watched, all else
- * passes.
+ * Interposed ioctl(): KVM_RUN enlists a vCPU thread, waits while the
+ * migration gate is closed or a hold is taken, memory-region changes are
+ * watched, all else passes.
  */
 int
 ioctl(int fd, unsigned long request, ...)
@@ -272,14 +506,14 @@ ioctl(int fd, unsigned long request, ...)
 	va_end(ap);
 	if (request == KVM_RUN) {
 		if (__builtin_expect(!shim_kvm_vcpu, 0))
-			shim_kvm_vcpu = 1;
+			shim_kvm_enlist(fd);
 		if (__builtin_expect(!atomic_load_explicit(&shim_gate_open_v,
 		    memory_order_acquire), 0))
 			shim_kvm_gate(fd);
 		if (__builtin_expect(atomic_load_explicit(&shim_mce_on_v,
 		    memory_order_relaxed), 0))
 			shim_kvm_mce(fd);
-		return shim_kvm_real(fd, request, arg);
+		return shim_kvm_run(fd, arg);
 	}
 #if defined(__x86_64__)
 	if (request == KVM_SET_CPUID2 || request == KVM_X86_SETUP_MCE)

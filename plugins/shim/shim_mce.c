@@ -26,10 +26,11 @@
  *    decides it. The guest's vendor (CPUID leaf 0 that QEMU gives KVM)
  *    goes to rasd at registration so the values are Intel's or AMD's.
  *  - stop-vm: the guest must not run on with an error it cannot be told.
- *    Every vCPU is held before its next KVM_RUN; QEMU keeps control (a
- *    kick lets one KVM_RUN through, which returns at once), so the
- *    operator can still pause, migrate or destroy the domain; QEMU's log
- *    says why.
+ *    The shim takes a hold that is never released (shim_kvm.c): every
+ *    vCPU is kicked out and parked before its next KVM_RUN; QEMU keeps
+ *    control (its kick lets one KVM_RUN through, which returns at once),
+ *    so the operator can still pause, migrate or destroy the domain;
+ *    QEMU's log says why.
  *  - ignore (an AO with nothing deliverable): nothing is injected.
  * Anything the shim cannot carry out (no decision: not registered yet;
  * the vCPU set up no machine-check banks; a notification type other than
@@ -59,8 +60,6 @@
 #include "ras.h"
 #include "shim.h"
 
-#define SHIM_MCE_VCPUS		256	/* vCPUs the shim can reach */
-#define SHIM_MCE_HOLD_NS	(10 * 1000 * 1000)
 #define MSR_IA32_MCG_EXT_CTL	0x4d0
 #define MCG_EXT_CTL_LMCE_EN	(1ULL << 0)
 #define MCG_LMCE_P		(1ULL << 27)
@@ -71,28 +70,25 @@
 #define SHIM_MCE_WRITING	1
 #define SHIM_MCE_READY		2
 
-/* One vCPU: its file descriptor, thread, and one queued machine check. */
+/*
+ * One queued machine check per vCPU, indexed as shim_kvm.c's vCPU table
+ * (which has the thread and file descriptor).
+ */
 struct shim_mce_vcpu {
-	atomic_int		 fd;		/* -1: free */
-	atomic_int		 tid;
 	atomic_int		 state;		/* SHIM_MCE_* */
 	int			 full;		/* the error's own record:
 						   LMCE is decided at delivery */
 	int			 bcast;		/* then broadcast, unless LMCE */
 	struct kvm_x86_mce	 mce;
-	const volatile struct kvm_run *run;	/* mapped while held */
 };
 
-static struct shim_mce_vcpu	shim_mce_vcpus[SHIM_MCE_VCPUS];
-static atomic_uint		shim_mce_nvcpus;
+static struct shim_mce_vcpu	shim_mce_vcpus[SHIM_KVM_VCPUS];
 static atomic_int		shim_mce_queued;	/* any READY entry */
 static atomic_int		shim_mce_vendor_v;	/* RASC_CPU_* */
 static _Atomic uint64_t		shim_mce_cap;		/* MCG_CAP QEMU set */
 static atomic_int		shim_mce_stop_v;	/* hold every vCPU */
 static atomic_uint		shim_mce_dropped;	/* a record was
 							   still queued */
-static _Thread_local int	shim_mce_self
-    __attribute__((tls_model("initial-exec"))) = -1;
 atomic_int			shim_mce_on_v;
 
 /* Take the mode; the shim's constructor calls this after shim_id_load(). */
@@ -161,24 +157,13 @@ shim_mce_watch(unsigned long request, const void *arg)
 	}
 }
 
-/* This thread's vCPU entry, made at its first KVM_RUN. */
+/* This thread's entry (shim_kvm.c enlisted it), or NULL. */
 static struct shim_mce_vcpu *
-shim_mce_mine(int fd)
+shim_mce_mine(void)
 {
-	unsigned int	n;
+	int	i = shim_kvm_index();
 
-	if (shim_mce_self >= 0)
-		return &shim_mce_vcpus[shim_mce_self];
-	n = atomic_fetch_add(&shim_mce_nvcpus, 1);
-	if (n >= SHIM_MCE_VCPUS) {
-		atomic_store(&shim_mce_nvcpus, SHIM_MCE_VCPUS);
-		return NULL;
-	}
-	atomic_store(&shim_mce_vcpus[n].state, SHIM_MCE_FREE);
-	atomic_store(&shim_mce_vcpus[n].tid, (int)syscall(SYS_gettid));
-	atomic_store(&shim_mce_vcpus[n].fd, fd);
-	shim_mce_self = (int)n;
-	return &shim_mce_vcpus[n];
+	return i >= 0 ? &shim_mce_vcpus[i] : NULL;
 }
 
 /*
@@ -212,12 +197,13 @@ shim_mce_set(int fd, struct kvm_x86_mce *mce, int full)
 	return shim_mce_ioctl(fd, KVM_X86_SET_MCE, mce);
 }
 
-/* Queue a machine check for another vCPU and kick it out of the guest. */
+/* Queue a machine check for vCPU i and kick it out of the guest. */
 static void
-shim_mce_queue(struct shim_mce_vcpu *v, const struct kvm_x86_mce *mce,
-    int full, int bcast)
+shim_mce_queue(unsigned int i, const struct kvm_x86_mce *mce, int full,
+    int bcast)
 {
-	int	expected = SHIM_MCE_FREE;
+	struct shim_mce_vcpu	*v = &shim_mce_vcpus[i];
+	int			 expected = SHIM_MCE_FREE;
 
 	if (!atomic_compare_exchange_strong(&v->state, &expected,
 	    SHIM_MCE_WRITING)) {
@@ -230,7 +216,7 @@ shim_mce_queue(struct shim_mce_vcpu *v, const struct kvm_x86_mce *mce,
 	v->bcast = bcast;
 	atomic_store(&v->state, SHIM_MCE_READY);
 	atomic_store(&shim_mce_queued, 1);
-	(void)syscall(SYS_tgkill, getpid(), atomic_load(&v->tid), SIGUSR1);
+	shim_kvm_kick(i);
 }
 
 /* QEMU's companion record for the vCPUs an error is broadcast to. */
@@ -238,45 +224,21 @@ static void
 shim_mce_broadcast(int except)
 {
 	struct kvm_x86_mce	mce;
-	unsigned int		i, n = atomic_load(&shim_mce_nvcpus);
+	unsigned int		i, n = shim_kvm_vcpus();
 
 	memset(&mce, 0, sizeof mce);
 	mce.bank = 1;
 	mce.status = MCI_STATUS_VAL | MCI_STATUS_UC;
 	mce.mcg_status = MCG_STATUS_MCIP | MCG_STATUS_RIPV;
-	for (i = 0; i < n && i < SHIM_MCE_VCPUS; i++)
-		if ((int)i != except && atomic_load(&shim_mce_vcpus[i].fd) >= 0)
-			shim_mce_queue(&shim_mce_vcpus[i], &mce, 0, 0);
-}
-
-/*
- * Hold a vCPU while the VM is stopped. QEMU's kick (pause, migrate, quit)
- * sets kvm_run->immediate_exit: the KVM_RUN is then let through, returns
- * EINTR at once, and the next one lands here again.
- */
-static void
-shim_mce_hold(struct shim_mce_vcpu *v, int fd)
-{
-	struct timespec	 nap = { 0, SHIM_MCE_HOLD_NS };
-	void		*p;
-
-	if (v != NULL && v->run == NULL) {
-		p = mmap(NULL, (size_t)sysconf(_SC_PAGESIZE), PROT_READ,
-		    MAP_SHARED, fd, 0);
-		if (p != MAP_FAILED)
-			v->run = p;
-	}
-	while (atomic_load(&shim_mce_stop_v)) {
-		if (v != NULL && v->run != NULL && v->run->immediate_exit)
-			return;
-		nanosleep(&nap, NULL);
-	}
+	for (i = 0; i < n; i++)
+		if ((int)i != except && shim_kvm_vcpu_fd(i) >= 0)
+			shim_mce_queue(i, &mce, 0, 0);
 }
 
 /*
  * The KVM_RUN path of a vCPU thread in enforcing mode: set what was
- * queued for this vCPU, hold it while the VM is stopped. The fast path is
- * two atomic loads.
+ * queued for this vCPU (stop-vm's hold parks it in shim_kvm.c after
+ * this). The fast path is one atomic load.
  */
 void
 shim_mce_run(int fd)
@@ -285,7 +247,7 @@ shim_mce_run(int fd)
 	struct kvm_x86_mce	 mce;
 	int			 full, bcast;
 
-	v = shim_mce_mine(fd);
+	v = shim_mce_mine();
 	if (atomic_load(&shim_mce_queued) && v != NULL &&
 	    atomic_load(&v->state) == SHIM_MCE_READY) {
 		mce = v->mce;
@@ -294,10 +256,8 @@ shim_mce_run(int fd)
 		atomic_store(&v->state, SHIM_MCE_FREE);
 		if (shim_mce_set(fd, &mce, full) == 0 && bcast &&
 		    !(mce.mcg_status & MCG_STATUS_LMCE))
-			shim_mce_broadcast(shim_mce_self);
+			shim_mce_broadcast(shim_kvm_index());
 	}
-	if (atomic_load(&shim_mce_stop_v))
-		shim_mce_hold(v, fd);
 }
 
 /* The decision's bank values. */
@@ -320,10 +280,9 @@ shim_mce_from(const struct rasc_decision *d, struct kvm_x86_mce *mce)
 int
 shim_mce_carry_out(int kind, const struct rasc_decision *d)
 {
-	struct shim_mce_vcpu	*v;
 	struct kvm_x86_mce	 mce;
 	uint64_t		 cap = atomic_load(&shim_mce_cap);
-	int			 fd;
+	int			 fd, self = shim_kvm_index();
 
 	if (d->action == RASC_ACTION_INJECT && d->notify == RAS_NOTIFY_MCE &&
 	    kind == RASC_KIND_AR && !(cap & MCG_SER_P))
@@ -332,7 +291,11 @@ shim_mce_carry_out(int kind, const struct rasc_decision *d)
 	if (d->action == RASC_ACTION_IGNORE)
 		return 1;
 	if (d->action == RASC_ACTION_STOP_VM) {
-		atomic_store(&shim_mce_stop_v, 1);
+		/* For good: the vCPUs park at their next KVM_RUN. */
+		if (!atomic_exchange(&shim_mce_stop_v, 1)) {
+			shim_kvm_hold();
+			(void)shim_kvm_evict(0);
+		}
 		shim_wake();	/* its thread says so in QEMU's log */
 		return 1;
 	}
@@ -340,20 +303,19 @@ shim_mce_carry_out(int kind, const struct rasc_decision *d)
 	    (cap & 0xff) <= (uint64_t)d->mce_bank)
 		return 0;
 	shim_mce_from(d, &mce);
-	if (kind == RASC_KIND_AR && shim_mce_self >= 0) {
+	if (kind == RASC_KIND_AR && self >= 0) {
 		/* On the faulting vCPU, before it runs the guest again. */
-		fd = atomic_load(&shim_mce_vcpus[shim_mce_self].fd);
+		fd = shim_kvm_vcpu_fd((unsigned int)self);
 		if (shim_mce_set(fd, &mce, 1) == -1)
 			return 0;
 		if (d->mce_broadcast && !(mce.mcg_status & MCG_STATUS_LMCE))
-			shim_mce_broadcast(shim_mce_self);
+			shim_mce_broadcast(self);
 		return 1;
 	}
 	/* As QEMU does: the first vCPU, at its next KVM_RUN. */
-	if (atomic_load(&shim_mce_nvcpus) == 0)
+	if (shim_kvm_vcpus() == 0)
 		return 0;
-	v = &shim_mce_vcpus[0];
-	shim_mce_queue(v, &mce, 1, d->mce_broadcast);
+	shim_mce_queue(0, &mce, 1, d->mce_broadcast);
 	return 1;
 }
 

@@ -301,6 +301,7 @@ shim_sig_forward(const siginfo_t *si)
 {
 	struct rasc_decision	 d;
 	struct rasc		*c;
+	uint64_t		 granule;
 	int			 kind, small, rc;
 
 	if (si->si_code == BUS_MCEERR_AR)
@@ -309,10 +310,14 @@ shim_sig_forward(const siginfo_t *si)
 		kind = RASC_KIND_AO;
 	else
 		return 0;
-	/* The granule is poisoned in this process from now on. */
-	shim_poison_add((uintptr_t)si->si_addr, 1ULL <<
-	    (si->si_addr_lsb >= 12 && si->si_addr_lsb < 40 ?
-	    si->si_addr_lsb : 12), 1);
+	/*
+	 * The granule is poisoned in this process from now on: the whole
+	 * (huge) page holding the address, which is the faulting byte's.
+	 */
+	granule = 1ULL << (si->si_addr_lsb >= 12 && si->si_addr_lsb < 40 ?
+	    si->si_addr_lsb : 12);
+	shim_poison_add((uintptr_t)si->si_addr & ~(uintptr_t)(granule - 1),
+	    granule, 1);
 	c = shim_client();
 	small = shim_sig_small_stack();
 	if (c == NULL || small || !shim_current()) {

@@ -16,6 +16,11 @@
 #   like all its helper threads) reading a poisoned page gets zeros instead
 #   of killing the process, nothing new is forwarded, and the page is
 #   poisoned again shortly after;
+# - no vCPU ever reads those zeros: a vCPU reads the poisoned memory (and
+#   the pages around it, or the rest of a 2 MiB granule) in a tight loop
+#   while the migration thread reads the poisoned page five times
+#   (kvmvmm --race); the shim holds the vCPUs out of the guest while
+#   anything but poison is mapped there, and a shared memfd stays shared;
 # - the gate fails safe with RASD_SHIM_REQUIRED=1: rasd away while the
 #   migration runs, the VMM exits 1 (the migration fails); at KVM_RUN
 #   (too late to fail it) the vCPUs are held, QEMU can still kick them out,
@@ -56,7 +61,7 @@ ranges() {
 	    jq -r '.[] | "\(.gpa) \(.length) \(.kind)"' | tr '\n' ,
 }
 state() { rasctl --json show "$1" 2>/dev/null | jq -r .state; }
-covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (observing: QEMU acts on its own)"; }
+covered() { echo "rasd-shim: VM $1 ($2) covered, forwarding memory errors to $SOCK (enforcing: the shim carries out rasd's decisions)"; }
 
 start_rasd || { notok "rasd starts"; exit 1; }
 
@@ -230,6 +235,74 @@ took=$(sed -n 's/^kvm_run: cpu=0 rc=.* took=\([0-9]*\)\..*/\1/p' <<<"$out")
 check "source: KVM_RUN was not held (no migration destination; took ${took:-?} ms)" \
 	test "${took:-999}" -lt 100
 
+# 5b. A vCPU reads the poisoned memory in a tight loop (filled with a
+#     non-zero pattern first) while the migration thread reads the page:
+#     the shim kicks the vCPUs out of KVM_RUN and parks them there for as
+#     long as zeros stand in, so the vCPU sees poison (SIGBUS, forwarded as
+#     AR) or its pattern, never a zero. race NAME UUID ARGS... runs it.
+race() {
+	local name=$1 uuid=$2
+	shift 2
+	vmm -uuid "$uuid" -name guest="$name",debug-threads=on --run "$@" \
+		2>"$T/$name.err"
+}
+# race_ok LABEL OUT GPA: the race line says the reader got zeros five
+# times, the vCPU took faults and read no zero, and the page is poisoned.
+race_ok() {
+	local line
+	line=$(grep "^race gpa=" <<<"$2")
+	echo "# $1: ${line#race }"
+	check "$1: the migration thread read the page five times, all zeros" \
+		grep -q ": mreads=5 completed=5 nonzero=0 " <<<"$line"
+	check "$1: the vCPU ran the loop and took faults on the poison" \
+		grep -qE " passes=[1-9][0-9]* faults=[1-9][0-9]* " <<<"$line"
+	expect_eq "$1: the vCPU never read a zero" \
+		"$(sed -n 's/.* zeros=\([0-9]*\) .*/\1/p' <<<"$line")" 0
+	check "$1: the vCPU was parked in KVM_RUN while zeros stood in" \
+		test "$(sed -n 's/.* longest-run=\([0-9]*\)\..*/\1/p' <<<"$line")" -ge 10
+	check "$1: the page is poisoned again at the end" \
+		grep -q " after=EIO$" <<<"$line"
+}
+U5=6a3c2b9e-5e1f-4c2a-9d3e-0000000000a5
+U6=6a3c2b9e-5e1f-4c2a-9d3e-0000000000a6
+U7=6a3c2b9e-5e1f-4c2a-9d3e-0000000000a7
+out=$(race vmrace "$U5" --poison AR:$P1 --settle 200 \
+	--race 0x5fff000:0x3000 --race-read $P1)
+check "race 4 KiB: the VMM exits 0" test $? -eq 0
+race_ok "race 4 KiB (and the pages either side)" "$out"
+check "race 4 KiB: one line says the vCPUs were held, memory private" grep -q \
+	"thread \"live_migration\" read poisoned memory at guest address $P1 (4096 bytes): gave it zeros so QEMU survives (the destination re-arms it), with the guest's vCPUs held out of the guest until the private memory was back in place, poisoned, [0-9.]* ms later$" \
+	"$T/vmrace.err"
+
+#     A 2 MiB granule (a memory error with si_addr_lsb 21, as a hugetlbfs
+#     page gives): the whole granule is poisoned and moved, never only the
+#     4 KiB the error named; the vCPU reads all of it.
+G2=0x6400000
+out=$(race vmrace2 "$U6" --poison AR:0x6403000:21 --settle 300 \
+	--check $G2:0x200000 --race $G2:0x200000:0x10000 --race-read 0x6403000)
+check "race 2 MiB: the VMM exits 0" test $? -eq 0
+expect_eq "race 2 MiB: the whole aligned granule faults like poison" \
+	"$(grep "^check gpa=$G2 " <<<"$out")" \
+	"check gpa=$G2 len=2097152 memread=EIO below=ok above=ok load=SIGBUS after=EIO"
+race_ok "race 2 MiB" "$out"
+check "race 2 MiB: the line names the whole granule" grep -q \
+	"read poisoned memory at guest address $G2 (2097152 bytes): gave it zeros" \
+	"$T/vmrace2.err"
+expect_eq "race 2 MiB: rasd has the granule, as AR" "$(ranges vmrace2)" "$G2 2097152 AR,"
+
+#     Guest RAM shared from a memfd (memory-backend-memfd,share=on, as
+#     vhost-user needs): after the rescues the page is the memfd's again.
+out=$(race vmrace3 "$U7" --memfd --poison AR:$P1 --settle 200 \
+	--race 0x5fff000:0x3000 --race-read $P1)
+check "race memfd: the VMM exits 0" test $? -eq 0
+race_ok "race memfd" "$out"
+expect_eq "race memfd: the page is still the shared memfd mapping" \
+	"$(grep "^race mapping " <<<"$out")" \
+	"race mapping gpa=$P1: shared /memfd:kvmvmm-ram (deleted)"
+check "race memfd: the line says the shared memory came back" grep -q \
+	"(4096 bytes): gave it zeros .* until the shared memory was back in place" \
+	"$T/vmrace3.err"
+
 # 6. Not a migration destination: poison rasd reports at a later
 #    registration is already in the process (here: the marker the shim put
 #    on the injected error's page); nothing is re-armed, nothing said.
@@ -263,7 +336,7 @@ expect_eq "vmstay: after the re-registration the page is as it was" \
 	"$(cmd "check $P1")" \
 	"check gpa=$P1 len=4096 memread=EIO below=ok above=ok load=SIGBUS after=EIO"
 echo quit >&"${VMM[1]}"
-wait "$VMM_PID"
+wait "$SIM_PID"	# (bash unsets VMM_PID once the coproc is reaped)
 SIM_PID=
 expect_eq "vmstay: only the covered line" "$(cat "$T/vmstay.err")" "$(covered vmstay "$U3")"
 
@@ -335,7 +408,7 @@ read -r -t 10 line <&"${VMM[0]}"
 expect_eq "... and they read EIO" "$line" \
 	"check gpa=$P1 len=4096 memread=EIO below=ok above=ok load=SIGBUS after=EIO"
 echo quit >&"${VMM[1]}"
-wait "$VMM_PID"
+wait "$SIM_PID"	# (bash unsets VMM_PID once the coproc is reaped)
 check "the held VMM exits 0" test $? -eq 0
 SIM_PID=
 
@@ -365,7 +438,7 @@ check "rasd back: the ranges are re-armed late" wait_for grep -q \
 expect_eq "... and read EIO now" "$(cmd "check $P1")" \
 	"check gpa=$P1 len=4096 memread=EIO below=ok above=ok load=SIGBUS after=EIO"
 echo quit >&"${VMM[1]}"
-wait "$VMM_PID"
+wait "$SIM_PID"	# (bash unsets VMM_PID once the coproc is reaped)
 check "the late VMM exits 0" test $? -eq 0
 SIM_PID=
 

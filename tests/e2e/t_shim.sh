@@ -118,7 +118,7 @@ expect_eq "replayed GPAs exact, the moved slot at its new place; MCE source 0" \
 check "rasd has the map as moved while it was down" \
 	grep -q '^0x18000000 ' <<<"$(slots vmh)"
 echo quit >&"${VMM[1]}"
-wait "$VMM_PID"
+wait "$SIM_PID"	# (bash unsets VMM_PID once the coproc is reaped)
 check "the held VMM exits 0" test $? -eq 0
 SIM_PID=
 expect_eq "a rasd restart costs no output from the shim" \

@@ -30,7 +30,10 @@
  * --kick-after MS does to every vCPU in KVM_RUN, MS after --run began,
  * what QEMU does to get them back (kvm_run->immediate_exit, a signal).
  * The actions run in this order: --run, --poison, --settle, --mark,
- * --check, --migrate-read. --migrate-read GPA reads a page the way QEMU 7.2's migration
+ * --check, --race, --migrate-read. --memfd backs guest RAM with a shared
+ * memfd (QEMU's memory-backend-memfd, share=on) instead of anonymous
+ * memory. --race (kvmvmm_race.c) has a vCPU read guest memory in a tight
+ * loop while the migration thread reads a poisoned page in it. --migrate-read GPA reads a page the way QEMU 7.2's migration
  * thread does: from a thread created with every signal blocked that
  * names itself "live_migration" (--migrate-name) with pthread_setname_np,
  * then reports what it read and whether the page is poisoned again 200 ms
@@ -95,6 +98,8 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "kvmvmm.h"
 
 #ifndef BUS_MCEERR_AR
 #define BUS_MCEERR_AR 4
@@ -205,7 +210,7 @@ static unsigned int		 kvmvmm_nlayout;
 static struct kvmvmm_poison	 kvmvmm_poisons[KVMVMM_MAX_POISON];
 static unsigned int		 kvmvmm_npoison;
 static struct kvmvmm_vcpu	 kvmvmm_cpu;
-static int			 kvmvmm_vmfd = -1;
+int				 kvmvmm_vmfd = -1;
 static int			 kvmvmm_sigfd = -1;
 static int			 kvmvmm_plain;	/* install with signal() */
 static int			 kvmvmm_altstack; /* SA_ONSTACK, small stack */
@@ -217,14 +222,15 @@ static struct kvmvmm_gpa_range	 kvmvmm_marks[KVMVMM_MAX_CHECK];
 static unsigned int		 kvmvmm_nmarks;
 static uint64_t			 kvmvmm_mreads[KVMVMM_MAX_CHECK];
 static unsigned int		 kvmvmm_nmreads;
-static const char		*kvmvmm_mname = "live_migration";
+const char			*kvmvmm_mname = "live_migration";
 static uint64_t			 kvmvmm_settle_ms; /* --settle */
 static uint64_t			 kvmvmm_kick_ms;	/* --kick-after */
 /* Each vCPU's kvm_run and thread while in KVM_RUN, for --kick-after. */
 static _Atomic(struct kvm_run *)	 kvmvmm_runs[KVMVMM_MAX_VCPUS];
 static pthread_t		 kvmvmm_threads[KVMVMM_MAX_VCPUS];
-static int			 kvmvmm_kvmfd = -1;
+int				 kvmvmm_kvmfd = -1;
 static int			 kvmvmm_mce_early;	/* --mce-early */
+static int			 kvmvmm_memfd;		/* --memfd */
 static struct kvmvmm_gpa_range	 kvmvmm_fills[KVMVMM_MAX_CHECK];
 static unsigned int		 kvmvmm_nfills;
 static uint64_t			 kvmvmm_madvs[KVMVMM_MAX_CHECK];
@@ -235,7 +241,7 @@ static uint64_t			 kvmvmm_job_gpa; /* for KVMVMM_JOB_GUEST */
 static int			 kvmvmm_seen;	/* handler calls reported */
 
 /* What the SIGBUS handler saw; it touches nothing else. */
-static atomic_int		 kvmvmm_calls;
+atomic_int			 kvmvmm_calls;
 static atomic_int		 kvmvmm_last_code;
 static _Atomic(uintptr_t)	 kvmvmm_last_addr;
 static atomic_int		 kvmvmm_last_lsb;
@@ -261,7 +267,9 @@ kvmvmm_usage(const char *why)
 	    "[--hold]\n"
 	    "              [--mce-early] [--fill GPA[:LEN] ...] "
 	    "[--madv-hwpoison GPA ...]\n"
-	    "              [--guest-load GPA ...]\n"
+	    "              [--guest-load GPA ...] [--memfd]\n"
+	    "              [--race GPA:LEN[:STRIDE] [--race-read GPA] "
+	    "[--race-reads N]]\n"
 	    "       kvmvmm --uffd-probe\n"
 	    "KIND: AR, AO or ADRERR. With --hold, stdin takes \"KIND[@fd] GPA "
 	    "[LSB]\",\n\"move GPA\", \"check GPA[:LEN]\", \"fill GPA[:LEN]\", "
@@ -432,6 +440,32 @@ kvmvmm_map(uint64_t size)
 	return p;
 }
 
+/*
+ * --memfd: guest RAM shared from a memfd, as QEMU's memory-backend-memfd
+ * (share=on) gives it to vhost-user backends; exits on failure.
+ */
+static uint8_t *
+kvmvmm_map_shared(uint64_t size)
+{
+	void	*p;
+	int	 fd;
+
+	if ((fd = memfd_create("kvmvmm-ram", MFD_CLOEXEC)) == -1 ||
+	    ftruncate(fd, (off_t)size) == -1) {
+		fprintf(stderr, "kvmvmm: memfd of %" PRIu64 " bytes: %s\n", size,
+		    strerror(errno));
+		exit(KVMVMM_EXIT_FAIL);
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		fprintf(stderr, "kvmvmm: mmap of the memfd: %s\n",
+		    strerror(errno));
+		exit(KVMVMM_EXIT_FAIL);
+	}
+	/* QEMU keeps its backend's descriptor: so does this. */
+	return p;
+}
+
 /* Program a slot that must work; exits on failure. */
 static void
 kvmvmm_must(uint32_t slot, uint32_t flags, uint64_t gpa, uint64_t size,
@@ -483,7 +517,8 @@ kvmvmm_create(uint64_t ram_size)
 		return -1;
 	}
 
-	ram = kvmvmm_map(ram_size);
+	ram = kvmvmm_memfd ? kvmvmm_map_shared(ram_size) :
+	    kvmvmm_map(ram_size);
 	rom = kvmvmm_map(KVMVMM_ROM_SIZE);
 	extra = kvmvmm_map(KVMVMM_MOVE_SIZE);
 	gone = kvmvmm_map(KVMVMM_GONE_SIZE);
@@ -543,7 +578,7 @@ kvmvmm_print_layout(void)
 }
 
 /* The host address behind gpa, live slots first; NULL if none. */
-static uint8_t *
+uint8_t *
 kvmvmm_hva(uint64_t gpa)
 {
 	const struct kvmvmm_range	*r;
@@ -600,8 +635,6 @@ kvmvmm_ms_since(const struct timespec *t0)
 	    (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
-static int	kvmvmm_memread(const void *);
-static const char *kvmvmm_errname(int);
 
 /*
  * Create vCPU id on fd *fdp and enter KVM_RUN once, as QEMU's vCPU thread
@@ -647,7 +680,7 @@ kvmvmm_enter(unsigned int id, int *fdp, int *error)
 }
 
 /* SIGUSR1 only interrupts (QEMU's SIG_IPI does no more). */
-static void
+void
 kvmvmm_ipi(int sig)
 {
 }
@@ -730,7 +763,7 @@ kvmvmm_vcpu_run(struct kvmvmm_vcpu *v)
  * this VMM's handler, 0 if the load completed (*value), -1 if a SIGBUS
  * came for another address.
  */
-static int
+int
 kvmvmm_load(const volatile uint8_t *addr, uint8_t *value)
 {
 	sigjmp_buf	jb;
@@ -1308,7 +1341,7 @@ out:
 }
 
 /* Read one byte at addr through /proc/self/mem: 0, or the errno. */
-static int
+int
 kvmvmm_memread(const void *addr)
 {
 	uint8_t	b;
@@ -1324,7 +1357,7 @@ kvmvmm_memread(const void *addr)
 }
 
 /* "ok", "EIO" or another errno's name, for output lines. */
-static const char *
+const char *
 kvmvmm_errname(int error)
 {
 	static char	buf[32];
@@ -1731,6 +1764,14 @@ main(int argc, char **argv)
 			(*n)++;
 		} else if (strcmp(a, "--mce-early") == 0)
 			kvmvmm_mce_early = 1;
+		else if (strcmp(a, "--memfd") == 0)
+			kvmvmm_memfd = 1;
+		else if (strncmp(a, "--race", 6) == 0) {
+			if (++i == (unsigned int)argc ||
+			    kvmvmm_race_parse(a, argv[i]) == -1)
+				kvmvmm_usage("bad --race GPA:LEN[:STRIDE], "
+				    "--race-read GPA or --race-reads N");
+		}
 		else if (strcmp(a, "--migrate-name") == 0) {
 			if (++i == (unsigned int)argc)
 				kvmvmm_usage("option needs a value");
@@ -1795,6 +1836,7 @@ main(int argc, char **argv)
 	for (i = 0; i < kvmvmm_nfills; i++)
 		if (kvmvmm_fill(&kvmvmm_fills[i]) == -1)
 			failed = 1;
+	kvmvmm_race_fill();
 
 	kvmvmm_cpu.fd = -1;
 	pthread_mutex_init(&kvmvmm_cpu.lock, NULL);
@@ -1832,6 +1874,8 @@ main(int argc, char **argv)
 	for (i = 0; i < kvmvmm_nchecks; i++)
 		if (kvmvmm_check(&kvmvmm_checks[i]) == -1)
 			failed = 1;
+	if (kvmvmm_race_wanted() && kvmvmm_race() == -1)
+		failed = 1;
 	for (i = 0; i < kvmvmm_nmreads; i++)
 		if (kvmvmm_migrate_read(kvmvmm_mreads[i]) == -1)
 			failed = 1;
