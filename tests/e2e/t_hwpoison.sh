@@ -84,7 +84,7 @@ cmd() {
 # shim said nothing but its covered line.
 quit_vmm() {
 	echo quit >&"${VMM[1]}"
-	wait "$VMM_PID"
+	wait "$SIM_PID"	# (bash unsets VMM_PID once the coproc is reaped)
 	check "the $1 VMM exits 0" test $? -eq 0
 	SIM_PID=
 	expect_eq "the shim said nothing but the covered line" \
