@@ -23,16 +23,19 @@
  *
  * The shim must never break the VMM: each failure is one line on stderr
  * (libvirt puts it in /var/log/libvirt/qemu/NAME.log), then the shim steps
- * aside; the VMM's own SIGBUS handler runs for every SIGBUS but one, a
- * migration thread's read of memory the shim knows is poisoned, which
- * would make QEMU 7.2 die. A process that is not a KVM VMM, or has no VM
+ * aside. Enforcing (the default on x86), the shim carries out rasd's
+ * decision for a memory error itself (shim_mce.c) and QEMU's handler sees
+ * only what the shim cannot carry out; observing, QEMU's handler sees
+ * every SIGBUS but one, a migration thread's read of memory the shim knows
+ * is poisoned, which would make QEMU die. A process that is not a KVM VMM, or has no VM
  * UUID, sees no change and no output. The one time the shim stops the
  * VMM is on purpose: a migration destination whose poison cannot be
  * re-armed, when RASD_SHIM_REQUIRED=1 asks for that (shim_gate.c).
  *
- * The thread also puts poison markers back where the SIGBUS wrapper gave
- * QEMU's migration thread zero pages (shim_poison.c), and re-arms a
- * migrated guest late if rasd answered only after the gate let it run.
+ * The thread also moves a poisoned range back where the SIGBUS wrapper
+ * gave QEMU's migration thread zero pages, then lets the held vCPUs run
+ * again (shim_poison.c), and re-arms a migrated guest late if rasd
+ * answered only after the gate let it run.
  */
 #include <sys/eventfd.h>
 
