@@ -28,9 +28,10 @@
  * only what the shim cannot carry out; observing, QEMU's handler sees
  * every SIGBUS but one, a migration thread's read of memory the shim knows
  * is poisoned, which would make QEMU die. A process that is not a KVM
- * VMM, or has no VM UUID, sees no change and no output. The one time the shim stops the
- * VMM is on purpose: a migration destination whose poison cannot be
- * re-armed, when RASD_SHIM_REQUIRED=1 asks for that (shim_gate.c).
+ * VMM, or has no VM UUID, sees no change and no output. The one time the
+ * shim stops the VMM is on purpose: a migration destination whose poison
+ * cannot be re-armed, when RASD_SHIM_REQUIRED=1 asks for that
+ * (shim_gate.c).
  *
  * The thread also moves a poisoned range back where the SIGBUS wrapper
  * gave QEMU's migration thread zero pages, then lets the held vCPUs run
