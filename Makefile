@@ -193,10 +193,13 @@ kvmhost:
 	@B=$(B) tests/kvmhost/kvmhost fetch
 
 # The libvirt tests load the shim into the system's (uninstrumented) QEMU:
-# they take it from the plain build.
+# they take it from the plain build. So what the sanitizers watch (rasd,
+# rasctl, the tools) is the same in both QEMU lanes: one lane (7.2) here,
+# unless RAS_QEMU_LANES says otherwise.
 asan-check:
 	@$(MAKE) --no-print-directory build/lib/rasd-shim.so
-	@RAS_SHIM_B=build $(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
+	@RAS_QEMU_LANES="$${RAS_QEMU_LANES:-7.2}" RAS_SHIM_B=build \
+	    $(MAKE) --no-print-directory B=build-asan OPT="-O1 -g" \
 	    SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 	    test-suite
 
