@@ -128,7 +128,8 @@ $(B)/lib/librasclient.a: $(CLIENT_OBJ) $(CLIENT_LIB_OBJ)
 
 $(B)/lib/pkgconfig/rasclient.pc: plugins/rasclient/rasclient.pc.in
 	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(abspath $(B))|' -e 's|@INCLUDEDIR@|$(abspath plugins/include)|' $< > $@
+	sed -e 's|@PREFIX@|$(abspath $(B))|' -e 's|@LIBDIR@|$(abspath $(B))/lib|' \
+	    -e 's|@INCLUDEDIR@|$(abspath plugins/include)|' $< > $@
 
 $(B)/bin/ras-vmmsim: $(B)/obj/tools/ras-vmmsim.o $(B)/lib/librasclient.a
 	@mkdir -p $(dir $@)
@@ -219,30 +220,40 @@ demo:
 deps:
 	@tools/deps.sh
 
-# Install for an operator (DESTDIR for packaging). Paths match the
-# defaults of rasd, the hook (deploy/libvirt/hook.conf) and the unit.
+# Install for an operator (DESTDIR for packaging; debian/ uses it). Paths
+# match the defaults of rasd, the hook (deploy/libvirt/hook.conf) and the
+# units; LIBDIR is where librasclient goes (Debian: the multiarch dir).
 PREFIX ?= /usr
+LIBDIR ?= $(PREFIX)/lib
 install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin \
 	    $(DESTDIR)$(PREFIX)/lib/rasd $(DESTDIR)$(PREFIX)/include \
-	    $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man8 \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/share/man/man8 \
 	    $(DESTDIR)$(PREFIX)/share/man/man5 \
-	    $(DESTDIR)/etc/rasd $(DESTDIR)/lib/systemd/system \
-	    $(DESTDIR)/usr/lib/tmpfiles.d
+	    $(DESTDIR)/etc/rasd $(DESTDIR)/etc/libvirt/hooks/qemu.d \
+	    $(DESTDIR)/lib/systemd/system \
+	    $(DESTDIR)/usr/lib/tmpfiles.d $(DESTDIR)/usr/lib/sysusers.d
 	install -m 0755 $(B)/bin/rasd $(DESTDIR)$(PREFIX)/sbin/rasd
 	install -m 0755 $(B)/bin/rasctl $(B)/bin/ras-vmmsim $(DESTDIR)$(PREFIX)/bin/
 	install -m 0755 deploy/libvirt/rasd-cover $(DESTDIR)$(PREFIX)/bin/rasd-cover
 	install -m 0644 $(B)/lib/rasd-shim.so $(DESTDIR)$(PREFIX)/lib/rasd/rasd-shim.so
-	install -m 0755 $(B)/lib/librasclient.so.1 $(DESTDIR)$(PREFIX)/lib/
-	ln -sf librasclient.so.1 $(DESTDIR)$(PREFIX)/lib/librasclient.so
-	install -m 0644 $(B)/lib/librasclient.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 $(B)/lib/librasclient.so.1 $(DESTDIR)$(LIBDIR)/
+	ln -sf librasclient.so.1 $(DESTDIR)$(LIBDIR)/librasclient.so
+	install -m 0644 $(B)/lib/librasclient.a $(DESTDIR)$(LIBDIR)/
 	install -m 0644 plugins/include/rasclient.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
-	    plugins/rasclient/rasclient.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/rasclient.pc
-	install -m 0644 deploy/man/rasd.8 deploy/man/rasctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
+	    -e 's|@INCLUDEDIR@|$(PREFIX)/include|' \
+	    plugins/rasclient/rasclient.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/rasclient.pc
+	install -m 0644 deploy/man/rasd.8 deploy/man/rasctl.8 deploy/man/rasd-cover.8 \
+	    $(DESTDIR)$(PREFIX)/share/man/man8/
 	install -m 0644 deploy/man/rasd.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/
-	install -m 0644 deploy/systemd/rasd.service $(DESTDIR)/lib/systemd/system/
+	install -m 0644 deploy/systemd/rasd.service deploy/systemd/rasd.socket \
+	    $(DESTDIR)/lib/systemd/system/
 	install -m 0644 deploy/systemd/rasd.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/rasd.conf
+	install -m 0644 deploy/systemd/rasd.sysusers $(DESTDIR)/usr/lib/sysusers.d/rasd.conf
+	install -m 0755 deploy/libvirt/qemu $(DESTDIR)/etc/libvirt/hooks/qemu.d/rasd
+	[ -e $(DESTDIR)/etc/rasd/hook.conf ] || \
+	    install -m 0644 deploy/libvirt/hook.conf $(DESTDIR)/etc/rasd/hook.conf
 	[ -e $(DESTDIR)/etc/rasd/rasd.conf ] || \
 	    install -m 0644 deploy/rasd.conf.example $(DESTDIR)/etc/rasd/rasd.conf
 
