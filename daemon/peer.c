@@ -12,16 +12,20 @@
  * source cannot be asked within PEER_TIMEOUT, the VMM gets ERR_PEER and
  * fails safe (libvirt then resumes the guest on the source).
  *
- * The request is authenticated with the fleet key (HMAC over a fresh
- * nonce); the answer is a bundle sealed with that key. Without a fleet
- * key, only root may ask, over a Unix socket.
+ * Every decision of the hand-off is migrate/handoff.c's: the source keeps
+ * one machine per VM (the migration id its exports carry, the ids it has
+ * answered), the destination one per final sync (the id it imported, the
+ * nonce it drew). This file only moves bytes and tells those machines
+ * what happened. The request is authenticated with the fleet key (HMAC
+ * over VM, generation, nonce and migration id); the answer is a bundle
+ * sealed with that key plus an answer seal binding it to the request.
+ * Without a fleet key, only root may ask, over a Unix socket.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -31,41 +35,95 @@
 #include <event2/event.h>
 
 #include "bundle.h"
+#include "crypto.h"
 #include "frame.h"
+#include "handoff.h"
 #include "metrics.h"
 #include "rasd.h"
-#include "crypto.h"
 
 #define PEER_TIMEOUT 3		/* seconds for a whole final sync */
 
 struct peer_call {
 	struct bufferevent *bev;
-	uint8_t uuid[16];
-	uint64_t have;
+	struct handoff_dst ho;	/* this final sync's machine */
 	struct client *client;	/* the waiting VMM; NULL once gone */
 	uint64_t req_id;
 	double started;		/* metrics_now() when asked */
 	struct peer_call *next;
 };
 
+/* What this rasd knows of a VM's hand-offs, either side. */
+struct peer_vm {
+	uint8_t uuid[16];
+	struct handoff_src src;		/* as a source */
+	uint8_t in_mid[HANDOFF_ID_LEN];	/* as a destination: the id the */
+	int has_in_mid;			/* imported bundle carried */
+	struct peer_vm *next;
+};
+
 static struct event_base *peer_base;
 static struct peer_call *peer_calls;
+static struct peer_vm *peer_vms;
 
-/* The MAC a FinalSync carries. */
-static void
-peer_mac(const uint8_t *key, size_t keylen, const uint8_t uuid[16],
-    uint64_t have, const uint8_t nonce[16], uint8_t out[32])
+/* A VM's hand-off record, created if asked. */
+static struct peer_vm *
+peer_vm_get(const uint8_t uuid[16], int create)
 {
-	uint8_t msg[15 + 16 + 8 + 16];
-	int i;
+	struct peer_vm *pv;
 
-	memcpy(msg, "rasd-final-syn", 14);
-	msg[14] = 'c';
-	memcpy(msg + 15, uuid, 16);
-	for (i = 0; i < 8; i++)
-		msg[31 + i] = (uint8_t)(have >> (56 - 8 * i));
-	memcpy(msg + 39, nonce, 16);
-	hmac_sha256(key, keylen, msg, sizeof msg, out);
+	for (pv = peer_vms; pv != NULL; pv = pv->next)
+		if (memcmp(pv->uuid, uuid, 16) == 0)
+			return pv;
+	if (!create)
+		return NULL;
+	pv = xcalloc(1, sizeof *pv);
+	memcpy(pv->uuid, uuid, 16);
+	handoff_src_init(&pv->src);
+	pv->next = peer_vms;
+	peer_vms = pv;
+	return pv;
+}
+
+/* Fresh random bytes, or rasd cannot go on safely. */
+static void
+peer_random(uint8_t *buf, size_t len)
+{
+	if (crypto_random(buf, len) == -1)
+		fatal("getrandom");
+}
+
+/*
+ * The migration id an export of vm carries: the open one, or a new one
+ * when none is open. A VM handed off and running here again (the
+ * migration failed after the final sync) gets a new one.
+ */
+void
+peer_export_id(struct vm *vm, uint8_t mid[HANDOFF_ID_LEN])
+{
+	struct peer_vm *pv = peer_vm_get(vm->uuid, 1);
+	struct handoff_src_input in;
+	uint8_t fresh[HANDOFF_ID_LEN];
+
+	if (pv->src.state == HS_ANSWERED && vm->state != VM_MIGRATED)
+		handoff_src_step(&pv->src, HSE_RESUMED, NULL);
+	memset(&in, 0, sizeof in);
+	if (pv->src.state == HS_IDLE) {
+		peer_random(fresh, sizeof fresh);
+		in.fresh = fresh;
+	}
+	handoff_src_step(&pv->src, HSE_EXPORT, &in);
+	memcpy(mid, handoff_src_mid(&pv->src), HANDOFF_ID_LEN);
+}
+
+/* An imported bundle's migration id (NULL: none): the final sync's. */
+void
+peer_incoming(struct vm *vm, const uint8_t *mid)
+{
+	struct peer_vm *pv = peer_vm_get(vm->uuid, 1);
+
+	pv->has_in_mid = mid != NULL;
+	if (mid != NULL)
+		memcpy(pv->in_mid, mid, HANDOFF_ID_LEN);
 }
 
 /* Start the outgoing side (the destination's). */
@@ -75,54 +133,102 @@ peer_init(struct event_base *base)
 	peer_base = base;
 }
 
+/* The error code a refusal is answered with. */
+static int
+peer_refusal_code(enum handoff_reason r)
+{
+	switch (r) {
+	case HO_BAD_REQUEST:
+	case HO_NO_MIGRATION_ID:
+		return RAS__ERROR_CODE__ERR_INVALID;
+	case HO_NOT_PAUSED:
+		return RAS__ERROR_CODE__ERR_BUSY;
+	default:
+		return RAS__ERROR_CODE__ERR_DENIED;
+	}
+}
+
 /* Answer a FinalSync from another rasd (the source's side); 0 if sent. */
 static int
 peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 {
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__Exported ex = RAS__EXPORTED__INIT;
-	const uint8_t *key;
-	uint8_t mac[32], *sealed = NULL;
-	size_t keylen, len;
-	char err[512];
+	struct handoff_request rq;
+	struct handoff_src_input in;
+	struct handoff_src scratch;
+	const struct virt_domain *d;
+	enum handoff_reason r;
+	uint8_t seal[HANDOFF_MAC_LEN], *sealed = NULL;
+	struct peer_vm *pv;
+	size_t len;
+	char err[512], us[37] = "?";
 	struct vm *vm;
 	int rc = -1;
 
-	if (fs->uuid.len != 16 || fs->nonce.len != 16) {
-		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
-		    "final sync: bad uuid or nonce length");
-		return -1;
+	memset(&rq, 0, sizeof rq);
+	rq.uuid = fs->uuid.data;
+	rq.uuid_len = fs->uuid.len;
+	rq.have = fs->have_generation;
+	rq.nonce = fs->nonce.data;
+	rq.nonce_len = fs->nonce.len;
+	if (fs->has_migration_id) {
+		rq.mid = fs->migration_id.data;
+		rq.mid_len = fs->migration_id.len;
 	}
-	transfer_key(&key, &keylen);
-	if (keylen > 0) {
-		peer_mac(key, keylen, fs->uuid.data, fs->have_generation,
-		    fs->nonce.data, mac);
-		if (!fs->has_mac || fs->mac.len != 32 ||
-		    !sha256_equal(mac, fs->mac.data)) {
-			server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
-			    "denied: final sync not signed with the fleet "
-			    "key");
+	if (fs->has_mac) {
+		rq.mac = fs->mac.data;
+		rq.mac_len = fs->mac.len;
+	}
+	memset(&in, 0, sizeof in);
+	transfer_key(&in.key, &in.keylen);
+	in.root_unix = c->unix_peer && c->uid == 0;
+	in.req = &rq;
+	in.paused = -1;
+	vm = fs->uuid.len == 16 ? vm_find_uuid(fs->uuid.data) : NULL;
+	pv = vm != NULL ? peer_vm_get(vm->uuid, 0) : NULL;
+	if (vm != NULL && (d = virt_find_domain(vm->uuid)) != NULL &&
+	    d->state[0] != '\0')
+		in.paused = strcmp(d->state, "paused") == 0 ? 1 :
+		    strcmp(d->state, "running") == 0 ? 0 : -1;
+	if (fs->uuid.len == 16)
+		ras_uuid_format(fs->uuid.data, us);
+	if (pv == NULL) {
+		/* Nothing offered: the request's signature is judged all
+		 * the same, so that an unsigned asker learns nothing. */
+		handoff_src_init(&scratch);
+		r = handoff_src_step(&scratch, HSE_FINAL_SYNC, &in);
+		if (r == HO_OK || (r == HO_NOT_OFFERED && vm == NULL)) {
+			log_warnx("final sync for VM %s refused: no such VM "
+			    "here", us);
+			server_error(c, id, RAS__ERROR_CODE__ERR_NO_SUCH_VM,
+			    "final sync: no such VM here");
 			return -1;
 		}
-	} else if (!c->unix_peer || c->uid != 0) {
-		server_error(c, id, RAS__ERROR_CODE__ERR_DENIED,
-		    "denied: without a fleet key only root over a Unix "
-		    "socket may ask for a final sync");
-		return -1;
-	}
-	if ((vm = vm_find_uuid(fs->uuid.data)) == NULL) {
-		server_error(c, id, RAS__ERROR_CODE__ERR_NO_SUCH_VM,
-		    "final sync: no such VM here");
+	} else
+		r = handoff_src_step(&pv->src, HSE_FINAL_SYNC, &in);
+	if (r != HO_OK) {
+		log_warnx("vm %s: final sync refused: %s",
+		    vm != NULL ? vm->name : us, handoff_reason_str(r));
+		server_error(c, id, peer_refusal_code(r), "denied: final sync "
+		    "of VM %s refused by the source: %s", us,
+		    handoff_reason_str(r));
 		return -1;
 	}
 	if (transfer_export(vm, &sealed, &len, err, sizeof err) == -1) {
+		log_warnx("vm %s: final sync: %s", vm->name, err);
 		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
 		    "final sync of VM %s: %s", vm->name, err);
 		return -1;
 	}
+	handoff_answer_seal(in.key, in.keylen, vm->uuid, rq.mid, rq.nonce,
+	    vm->generation, sealed, len, seal);
 	ex.sealed.data = sealed;
 	ex.sealed.len = len;
 	ex.generation = vm->generation;
+	ex.has_answer_seal = 1;
+	ex.answer_seal.data = seal;
+	ex.answer_seal.len = sizeof seal;
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_EXPORTED;
 	resp.exported = &ex;
@@ -189,24 +295,98 @@ peer_call_free(struct peer_call *pc)
 	free(pc);
 }
 
-/* The final sync failed: the VMM must not let the guest run. */
+/*
+ * The final sync failed: the VMM must not let the guest run. why names
+ * the reason, detail (may be NULL) says more.
+ */
 static void
-peer_fail(struct peer_call *pc, const char *why)
+peer_fail(struct peer_call *pc, enum handoff_reason why, const char *detail)
 {
-	struct vm *vm = vm_find_uuid(pc->uuid);
-	char us[37];
+	struct handoff_dst_input in;
+	struct vm *vm = vm_find_uuid(pc->ho.uuid);
+	char us[37], msg[768];
 
-	ras_uuid_format(pc->uuid, us);
+	memset(&in, 0, sizeof in);
+	in.why = why;
+	handoff_dst_step(&pc->ho, HDE_FAIL, &in);
+	if (detail != NULL)
+		snprintf(msg, sizeof msg, "%s: %s", handoff_reason_str(why),
+		    detail);
+	else
+		snprintf(msg, sizeof msg, "%s", handoff_reason_str(why));
+	ras_uuid_format(pc->ho.uuid, us);
 	log_warnx("vm %s: final sync with the source failed: %s",
-	    vm != NULL ? vm->name : us, why);
+	    vm != NULL ? vm->name : us, msg);
 	metrics_final_sync(METRICS_DESTINATION, 0, pc->started);
 	if (pc->client != NULL)
 		server_error(pc->client, pc->req_id, RAS__ERROR_CODE__ERR_PEER,
-		    "final sync with the source rasd failed: %s", why);
+		    "final sync with the source rasd failed: %s", msg);
 	peer_call_free(pc);
 }
 
-/* The source answered: merge its state, then release the VMM. */
+/* Verify the source's answer, then take it in; 0, or -1 (failed). */
+static int
+peer_take(struct peer_call *pc, const Ras__Exported *ex)
+{
+	struct handoff_answer ans;
+	struct handoff_dst_input in;
+	enum handoff_reason r;
+	struct peer_vm *pv;
+	Ras__Bundle *b;
+	struct vm *vm;
+	char err[512];
+	int code;
+
+	if ((b = transfer_open(ex->sealed.data, ex->sealed.len, err,
+	    sizeof err)) == NULL) {
+		peer_fail(pc, HO_IMPORT, err);
+		return -1;
+	}
+	memset(&ans, 0, sizeof ans);
+	ans.generation = ex->generation;
+	if (ex->has_answer_seal) {
+		ans.seal = ex->answer_seal.data;
+		ans.seal_len = ex->answer_seal.len;
+	}
+	ans.sealed = ex->sealed.data;
+	ans.sealed_len = ex->sealed.len;
+	ans.bundle_uuid = b->uuid.data;
+	ans.bundle_generation = b->generation;
+	memset(&in, 0, sizeof in);
+	transfer_key(&in.key, &in.keylen);
+	in.answer = &ans;
+	if ((r = handoff_dst_step(&pc->ho, HDE_ANSWER, &in)) != HO_OK) {
+		snprintf(err, sizeof err, "generation %llu, bundle generation "
+		    "%llu, imported %llu", (unsigned long long)ex->generation,
+		    (unsigned long long)b->generation,
+		    (unsigned long long)pc->ho.have);
+		ras__bundle__free_unpacked(b, NULL);
+		peer_fail(pc, r, err);
+		return -1;
+	}
+	vm = transfer_take(b, TRANSFER_REPLACE | TRANSFER_FINAL, pc->client,
+	    &code, err, sizeof err);
+	ras__bundle__free_unpacked(b, NULL);
+	if (vm == NULL) {
+		peer_fail(pc, code == RAS__ERROR_CODE__ERR_BUSY ? HO_BUSY :
+		    HO_IMPORT, err);
+		return -1;
+	}
+	handoff_dst_step(&pc->ho, HDE_IMPORTED, NULL);
+	if ((pv = peer_vm_get(vm->uuid, 0)) != NULL)
+		pv->has_in_mid = 0;	/* answered once, never asked again */
+	log_info("vm %s: final sync from the source: generation %llu (had "
+	    "%llu), %zu active ranges to re-arm", vm->name,
+	    (unsigned long long)vm->generation,
+	    (unsigned long long)pc->ho.have, vm->active.n);
+	metrics_final_sync(METRICS_DESTINATION, 1, pc->started);
+	if (pc->client != NULL)
+		peer_answer(pc->client, pc->req_id, vm);
+	peer_call_free(pc);
+	return 0;
+}
+
+/* The source answered: check and merge its state, then release the VMM. */
 static void
 peer_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -214,10 +394,8 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t hdr[FRAME_HDR_LEN], *p;
 	Ras__Response *resp;
-	struct vm *vm;
 	char err[512];
 	uint32_t len;
-	int code;
 
 	if (evbuffer_get_length(in) < FRAME_HDR_LEN)
 		return;
@@ -227,7 +405,7 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	case FRAME_SHORT:
 		break;
 	default:
-		peer_fail(pc, "bad frame from the source");
+		peer_fail(pc, HO_IMPORT, "bad frame from the source");
 		return;
 	}
 	if (evbuffer_get_length(in) < FRAME_HDR_LEN + (size_t)len)
@@ -235,37 +413,22 @@ peer_read_cb(struct bufferevent *bev, void *arg)
 	p = evbuffer_pullup(in, FRAME_HDR_LEN + (ssize_t)len);
 	resp = ras__response__unpack(NULL, len, p + FRAME_HDR_LEN);
 	if (resp == NULL) {
-		peer_fail(pc, "malformed answer from the source");
+		peer_fail(pc, HO_IMPORT, "malformed answer from the source");
 		return;
 	}
 	if (resp->body_case == RAS__RESPONSE__BODY_ERROR) {
-		snprintf(err, sizeof err, "source refused: %s",
-		    resp->error->message);
+		snprintf(err, sizeof err, "%s", resp->error->message);
 		ras__response__free_unpacked(resp, NULL);
-		peer_fail(pc, err);
+		peer_fail(pc, HO_REFUSED, err);
 		return;
 	}
 	if (resp->body_case != RAS__RESPONSE__BODY_EXPORTED) {
 		ras__response__free_unpacked(resp, NULL);
-		peer_fail(pc, "unexpected answer from the source");
+		peer_fail(pc, HO_IMPORT, "unexpected answer from the source");
 		return;
 	}
-	vm = transfer_import(resp->exported->sealed.data,
-	    resp->exported->sealed.len, TRANSFER_REPLACE | TRANSFER_FINAL,
-	    &code, err, sizeof err);
+	peer_take(pc, resp->exported);
 	ras__response__free_unpacked(resp, NULL);
-	if (vm == NULL) {
-		peer_fail(pc, err);
-		return;
-	}
-	log_info("vm %s: final sync from the source: generation %llu (had "
-	    "%llu), %zu active ranges to re-arm", vm->name,
-	    (unsigned long long)vm->generation, (unsigned long long)pc->have,
-	    vm->active.n);
-	metrics_final_sync(METRICS_DESTINATION, 1, pc->started);
-	if (pc->client != NULL)
-		peer_answer(pc->client, pc->req_id, vm);
-	peer_call_free(pc);
 }
 
 /* Connection trouble or timeout. */
@@ -281,7 +444,7 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	    "no answer in time" : (what & BEV_EVENT_EOF) ?
 	    "the source closed the connection" :
 	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	peer_fail(pc, why);
+	peer_fail(pc, HO_UNREACHABLE, why);
 }
 
 /* Open a connection to "unix:PATH" or "tcp:HOST:PORT". */
@@ -325,11 +488,14 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	Ras__Request req = RAS__REQUEST__INIT;
 	Ras__FinalSync fs = RAS__FINAL_SYNC__INIT;
 	struct timeval tv = { PEER_TIMEOUT, 0 };
-	uint8_t nonce[16], mac[32], hdr[FRAME_HDR_LEN], *buf;
-	const uint8_t *key;
+	uint8_t nonce[HANDOFF_NONCE_LEN], mac[HANDOFF_MAC_LEN];
+	uint8_t hdr[FRAME_HDR_LEN], *buf;
+	struct handoff_dst_input in;
+	enum handoff_reason r;
 	struct peer_call *pc;
+	struct peer_vm *pv;
 	struct vm *vm;
-	size_t keylen, len;
+	size_t len;
 	char err[256] = "";
 
 	if (c->vm == NULL || af->uuid.len != 16 ||
@@ -345,14 +511,22 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 		peer_answer(c, id, vm);
 		return;
 	}
+	pv = peer_vm_get(vm->uuid, 0);
 	pc = xcalloc(1, sizeof *pc);
-	memcpy(pc->uuid, vm->uuid, 16);
-	pc->have = vm->imported_generation;
+	handoff_dst_init(&pc->ho, vm->uuid, pv != NULL && pv->has_in_mid ?
+	    pv->in_mid : NULL, vm->imported_generation);
 	pc->client = c;
 	pc->req_id = id;
 	pc->started = metrics_now();
 	pc->next = peer_calls;
 	peer_calls = pc;
+	peer_random(nonce, sizeof nonce);
+	memset(&in, 0, sizeof in);
+	in.fresh = nonce;
+	if ((r = handoff_dst_step(&pc->ho, HDE_ASK, &in)) != HO_OK) {
+		peer_fail(pc, r, "the imported bundle carries no migration id");
+		return;
+	}
 	pc->bev = bufferevent_socket_new(peer_base, -1,
 	    BEV_OPT_CLOSE_ON_FREE);
 	if (pc->bev == NULL)
@@ -361,17 +535,18 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	bufferevent_set_timeouts(pc->bev, &tv, &tv);
 	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
 
-	if (getrandom(nonce, sizeof nonce, 0) != (ssize_t)sizeof nonce)
-		fatal("getrandom");
 	fs.uuid.data = vm->uuid;
 	fs.uuid.len = 16;
-	fs.have_generation = vm->imported_generation;
-	fs.nonce.data = nonce;
-	fs.nonce.len = sizeof nonce;
-	transfer_key(&key, &keylen);
-	if (keylen > 0) {
-		peer_mac(key, keylen, vm->uuid, vm->imported_generation, nonce,
-		    mac);
+	fs.have_generation = pc->ho.have;
+	fs.nonce.data = pc->ho.nonce;
+	fs.nonce.len = sizeof pc->ho.nonce;
+	fs.has_migration_id = 1;
+	fs.migration_id.data = pc->ho.mid;
+	fs.migration_id.len = sizeof pc->ho.mid;
+	transfer_key(&in.key, &in.keylen);
+	if (in.keylen > 0) {
+		handoff_request_mac(in.key, in.keylen, vm->uuid, pc->ho.have,
+		    pc->ho.nonce, pc->ho.mid, mac);
 		fs.has_mac = 1;
 		fs.mac.data = mac;
 		fs.mac.len = sizeof mac;
@@ -389,12 +564,12 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	free(buf);
 	log_info("vm %s: asking the source rasd (%s) for the final state, "
 	    "have generation %llu", vm->name, vm->source_peer,
-	    (unsigned long long)vm->imported_generation);
+	    (unsigned long long)pc->ho.have);
 	if (peer_connect(pc->bev, vm->source_peer, err, sizeof err) == -1) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof err, "cannot connect to %s",
 			    vm->source_peer);
-		peer_fail(pc, err);
+		peer_fail(pc, HO_UNREACHABLE, err);
 	}
 }
 
@@ -409,10 +584,16 @@ peer_forget_client(struct client *c)
 			pc->client = NULL;
 }
 
-/* Drop every pending call (shutdown). */
+/* Drop every pending call and record (shutdown). */
 void
 peer_stop(void)
 {
+	struct peer_vm *pv;
+
 	while (peer_calls != NULL)
 		peer_call_free(peer_calls);
+	while ((pv = peer_vms) != NULL) {
+		peer_vms = pv->next;
+		free(pv);
+	}
 }

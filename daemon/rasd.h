@@ -300,12 +300,18 @@ int transfer_export(struct vm *, uint8_t **out, size_t *outlen, char *err,
     size_t errlen);
 struct vm *transfer_import(const uint8_t *sealed, size_t len, int flags,
     int *code, char *err, size_t errlen);
+Ras__Bundle *transfer_open(const uint8_t *sealed, size_t len, char *err,
+    size_t errlen);
+struct vm *transfer_take(const Ras__Bundle *, int flags, struct client *vmm,
+    int *code, char *err, size_t errlen);
 
 /* peer.c */
 void peer_init(struct event_base *);
 void peer_final_sync(struct client *, uint64_t, Ras__FinalSync *);
 void peer_await_final(struct client *, uint64_t, Ras__AwaitFinal *);
 void peer_forget_client(struct client *);
+void peer_export_id(struct vm *, uint8_t mid[16]);
+void peer_incoming(struct vm *, const uint8_t *mid);
 void peer_stop(void);
 
 /* control.c */

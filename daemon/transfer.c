@@ -9,14 +9,18 @@
  * sizes, HEST, every record) before anything is touched, then the VM's
  * rows are replaced in one transaction, and only after that commit does
  * the in-memory state change. A VM with a live VMM here is never
- * replaced; a known VM is replaced only when the importer asks for it
- * (the migration hook does: the source's state is authoritative).
+ * replaced, except by the final sync its own VMM waits for (after
+ * migrate/handoff.c verified the answer); a known VM is replaced only when
+ * the importer asks for it (the migration hook does: the source's state
+ * is authoritative). Every export carries the VM's open migration id
+ * (peer.c issues it), every import hands it to peer.c for the final sync.
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "bundle.h"
+#include "handoff.h"
 #include "rasd.h"
 
 static uint8_t transfer_key_bytes[BUNDLE_KEY_MAX];
@@ -97,7 +101,7 @@ transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
 	Ras__BundleRecord **recs = NULL;
 	const struct ras_policy *pol;
 	struct transfer_hist h = { NULL, 0, 0 };
-	uint8_t *packed = NULL;
+	uint8_t *packed = NULL, mid[HANDOFF_ID_LEN];
 	size_t i, len;
 	int rc = -1;
 
@@ -141,6 +145,10 @@ transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
 	if (rasd_conf->peer_advertise[0] != '\0')
 		b.source_peer = rasd_conf->peer_advertise;
 	b.created = (int64_t)time(NULL);
+	peer_export_id(vm, mid);
+	b.has_migration_id = 1;
+	b.migration_id.data = mid;
+	b.migration_id.len = sizeof mid;
 	recs = xcalloc(h.n, sizeof *recs);
 	for (i = 0; i < h.n; i++)
 		recs[i] = &h.r[i];
@@ -171,6 +179,14 @@ out:
 	return rc;
 }
 
+/* Open and check a sealed bundle with the fleet key; NULL with a reason. */
+Ras__Bundle *
+transfer_open(const uint8_t *sealed, size_t len, char *err, size_t errlen)
+{
+	return bundle_open(sealed, len, transfer_keylen ? transfer_key_bytes :
+	    NULL, transfer_keylen, err, errlen);
+}
+
 /*
  * Take a sealed bundle in. Returns the VM, or NULL with a reason and the
  * protocol error code in *code; nothing is changed on failure.
@@ -179,32 +195,54 @@ struct vm *
 transfer_import(const uint8_t *sealed, size_t len, int flags, int *code,
     char *err, size_t errlen)
 {
+	struct vm *vm;
+	Ras__Bundle *b;
+
+	*code = RAS__ERROR_CODE__ERR_INVALID;
+	if ((b = transfer_open(sealed, len, err, errlen)) == NULL)
+		return NULL;
+	vm = transfer_take(b, flags, NULL, code, err, errlen);
+	ras__bundle__free_unpacked(b, NULL);
+	return vm;
+}
+
+/*
+ * Take an opened bundle in (b stays the caller's). With TRANSFER_FINAL the
+ * VM must be known here and may be live only under vmm, the VMM that waits
+ * for this final sync. Returns the VM, or NULL with a reason and *code.
+ */
+struct vm *
+transfer_take(const Ras__Bundle *b, int flags, struct client *vmm,
+    int *code, char *err, size_t errlen)
+{
 	int replace = (flags & TRANSFER_REPLACE) != 0;
 	int final = (flags & TRANSFER_FINAL) != 0;
 	struct ras_profile prof;
 	struct poison_range r;
-	Ras__Bundle *b;
 	struct vm *vm, *named;
 	char us[37];
 	size_t i;
 
 	*code = RAS__ERROR_CODE__ERR_INVALID;
-	b = bundle_open(sealed, len, transfer_keylen ? transfer_key_bytes : NULL,
-	    transfer_keylen, err, errlen);
-	if (b == NULL)
-		return NULL;
 	if (bundle_profile(b, &prof, err, errlen) == -1) {
 		*code = RAS__ERROR_CODE__ERR_BAD_HEST;
 		goto fail;
 	}
 	ras_uuid_format(b->uuid.data, us);
 	vm = vm_find_uuid(b->uuid.data);
-	if (final && (vm == NULL || b->generation < vm->imported_generation)) {
+	if (final && vm == NULL) {
+		*code = RAS__ERROR_CODE__ERR_NO_SUCH_VM;
+		snprintf(err, errlen, "final state of VM %s, which is not "
+		    "known here", us);
+		goto fail;
+	}
+	if (final && b->generation < vm->imported_generation) {
 		snprintf(err, errlen, "final state (generation %llu) is older "
 		    "than the imported one", (unsigned long long)b->generation);
 		goto fail;
 	}
-	if (vm != NULL && vm->client != NULL && !final) {
+	if (vm != NULL && vm->client != NULL && (!final ||
+	    vm->client != vmm)) {
 		*code = RAS__ERROR_CODE__ERR_BUSY;
 		snprintf(err, errlen, "VM %s (%s) is running here under VMM "
 		    "pid %d; its state is not replaced", vm->name, us,
@@ -290,14 +328,16 @@ transfer_import(const uint8_t *sealed, size_t len, int flags, int *code,
 		r.records = 1;
 		poison_add(&vm->active, &r);
 	}
+	if (!final)
+		peer_incoming(vm, b->has_migration_id &&
+		    b->migration_id.len == HANDOFF_ID_LEN ?
+		    b->migration_id.data : NULL);
 	log_info("vm %s (%s): imported from host %s: generation %llu, %zu "
 	    "records, %zu active ranges, profile %s", vm->name, us,
 	    b->source_host, (unsigned long long)b->generation, b->n_records,
 	    vm->active.n, vm->pinned ? "pinned" : "unpinned");
-	ras__bundle__free_unpacked(b, NULL);
 	virt_vm_changed(vm);
 	return vm;
 fail:
-	ras__bundle__free_unpacked(b, NULL);
 	return NULL;
 }

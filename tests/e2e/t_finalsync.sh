@@ -3,8 +3,15 @@
 # real rasd ("host A", the source, and "host B", the destination) with a
 # shared fleet key: a poison recorded on A after the bundle was exported
 # still reaches B before B's VMM lets the guest run; without the source, or
-# with a forged request, B's VMM is told to fail safe.
+# with a forged request, B's VMM is told to fail safe. Then a man in the
+# middle (tests/tools/ras-peerfake) records, replays and tampers with the
+# peer traffic: a replayed final sync, a snapshot swapped into the answer
+# (stale generation), a captured answer replayed to a new request (forged)
+# and another VM's answer (cross-VM) are all refused with the reason
+# logged, and B's VMM fails safe (migrate/README.md, the hand-off FSM).
 . "$(dirname "$0")/lib.sh"
+PEERFAKE_BIN=${PEERFAKE_BIN:-$(dirname "$RASD_BIN")/../tests/tools/ras-peerfake}
+[ -x "$PEERFAKE_BIN" ] || { notok "ras-peerfake is built ($PEERFAKE_BIN)"; exit 1; }
 
 HEST=$DATA/qemu-virt-10.2-sea-gpio.hest
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/fleet.key"
@@ -21,7 +28,15 @@ start_b() {
 	wait_for "$RASCTL_BIN" --socket "$BSOCK" list-vms >/dev/null 2>&1
 }
 stop_b() { [ -n "$B_PID" ] && kill "$B_PID" && wait "$B_PID"; B_PID=; }
-trap 'stop_b 2>/dev/null; cleanup' EXIT
+FAKE_PID=
+start_fake() {
+	[ -n "$FAKE_PID" ] && { kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null; }
+	rm -f "$T/mitm.sock"
+	"$PEERFAKE_BIN" --listen "$T/mitm.sock" "$@" 2>>"$T/fake.log" &
+	FAKE_PID=$!
+	wait_for test -S "$T/mitm.sock"
+}
+trap 'stop_b 2>/dev/null; [ -n "$FAKE_PID" ] && kill "$FAKE_PID"; cleanup' EXIT
 start_b || notok "rasd B starts"
 rasctl_b() { "$RASCTL_BIN" --socket "$BSOCK" "$@"; }
 
@@ -90,3 +105,75 @@ check "A denied it" grep -q "final sync not signed with the fleet key" "$RASD_LO
 expect_eq "A's state is untouched by the forged request" "$(rasctl --json show vm1 | jq -r .state)" migrated-away
 "$RASCTL_BIN" --socket "$T/a-peer.sock" list-vms >"$T/peer.out" 2>&1
 check "A's peer socket answers nothing but final syncs" grep -q "denied" "$T/peer.out"
+
+# --- the hand-off under attack --------------------------------------------
+# A advertises the man in the middle as its peer address; B holds the
+# fleet key again.
+stop_rasd TERM
+printf 'fleet_key = %s\npeer_listen = %s\npeer_advertise = unix:%s\n' \
+	"$T/fleet.key" "$T/a-peer.sock" "$T/mitm.sock" >"$T/a3.conf"
+start_rasd --config "$T/a3.conf" || { notok "rasd A restarts behind a proxy"; exit 1; }
+stop_b
+rm -rf "$T/bstate"
+start_b "$T/b.conf" || notok "rasd B restarts with the fleet key"
+mkdir -p "$T/rec"
+start_fake --upstream "$T/a-peer.sock" --record "$T/rec"
+
+# A genuine hand-off of vm2 through the proxy, recorded.
+coproc SIM2 { exec "$VMMSIM_BIN" --socket "$SOCK" --name vm2 --arch arm64 --hest "$HEST" --hold --stdin 2>&1; }
+wait_for bash -c "$RASCTL_BIN --socket $SOCK show vm2 >/dev/null 2>&1"
+echo "AR 0x40001000 12" >&"${SIM2[1]}"
+read -r -t 5 line <&"${SIM2[0]}"
+rasctl export vm2 -o "$T/vm2.bundle" >/dev/null
+rasctl_b import --replace "$T/vm2.bundle" >/dev/null
+echo "AO 0x40400000 12" >&"${SIM2[1]}"
+read -r -t 5 line <&"${SIM2[0]}"
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm2 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "through the proxy: the genuine final sync of vm2 succeeds" test $? -eq 0
+check "and carries the poison recorded after the snapshot" grep -q "REARM gpa=0x40400000" <<<"$out"
+check "the proxy recorded the request and the answer" test -s "$T/rec/req.1" -a -s "$T/rec/resp.1"
+
+# Replay: the captured FinalSync again, straight to A's peer socket.
+out=$("$PEERFAKE_BIN" --send "$T/rec/req.1" --to "$T/a-peer.sock")
+check "a replayed final sync (same migration id) is refused" test $? -ne 0
+expect_match "it is answered with the reason" "$out" "replayed final sync"
+check "A logs the replay" grep -q "vm vm2: final sync refused: replayed final sync" "$RASD_LOG"
+kill "$SIM2_PID" 2>/dev/null; wait "$SIM2_PID" 2>/dev/null
+
+# vm3: its snapshot on B, a poison on A after it.
+coproc SIM3 { exec "$VMMSIM_BIN" --socket "$SOCK" --name vm3 --arch arm64 --hest "$HEST" --hold --stdin 2>&1; }
+wait_for bash -c "$RASCTL_BIN --socket $SOCK show vm3 >/dev/null 2>&1"
+echo "AR 0x40001000 12" >&"${SIM3[1]}"
+read -r -t 5 line <&"${SIM3[0]}"
+rasctl export vm3 -o "$T/vm3.bundle" >/dev/null
+rasctl_b import --replace "$T/vm3.bundle" >/dev/null
+echo "AO 0x40800000 12" >&"${SIM3[1]}"
+read -r -t 5 line <&"${SIM3[0]}"
+check "A records vm3's poison after the snapshot" grep -q "(rasd)" <<<"$line"
+
+# Stale generation: the proxy swaps the snapshot (genuinely sealed by A,
+# the generation B imported) into A's answer.
+mkdir -p "$T/rec3"
+start_fake --upstream "$T/a-peer.sock" --record "$T/rec3" --swap-bundle "$T/vm3.bundle"
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm3 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "stale generation (the snapshot swapped into the answer): the VMM fails safe" test $? -eq 1
+check "no range is re-armed from it" bash -c "! grep -q REARM <<<'$out'"
+check "B logs why" grep -q "vm vm3: final sync with the source failed: the answer is not sealed for this request" "$T/b.log"
+expect_eq "B did not take the snapshot as final" "$(rasctl_b --json list-poison vm3 | jq length)" 1
+
+# Forged answer: A's genuine answer to that request, replayed to a new one.
+rasctl_b import --replace "$T/vm3.bundle" >/dev/null
+start_fake --answer "$T/rec3/resp.1"
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm3 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "forged answer (a captured answer to another request): the VMM fails safe" test $? -eq 1
+check "B logs why" test "$(grep -c "vm vm3: final sync with the source failed: the answer is not sealed for this request" "$T/b.log")" -ge 2
+
+# Cross-VM: vm2's genuine answer to B's question about vm3.
+rasctl_b import --replace "$T/vm3.bundle" >/dev/null
+before=$(rasctl_b --json history vm2)
+start_fake --answer "$T/rec/resp.1"
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm3 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "cross-VM answer (vm2's state for vm3): the VMM fails safe" test $? -eq 1
+check "B logs why" grep -q "vm vm3: final sync with the source failed: the answer is for another VM" "$T/b.log"
+expect_eq "B's vm2 is untouched" "$(rasctl_b --json history vm2)" "$before"
+kill "$SIM3_PID" 2>/dev/null; wait "$SIM3_PID" 2>/dev/null
