@@ -20,6 +20,16 @@
  * over VM, generation, nonce and migration id); the answer is a bundle
  * sealed with that key plus an answer seal binding it to the request.
  * Without a fleet key, only root may ask, over a Unix socket.
+ *
+ * Connections on the peer listener are their own class, apart from the
+ * local VMMs' and operators' (server.c never counts or evicts them): at
+ * most PEER_CONNS_MAX at once, PEER_PER_ADDR of them per source address
+ * still waiting for their first request, which must come within
+ * PEER_HANDSHAKE_MS; a connection is closed PEER_IDLE_MS after its last
+ * request. When the class is full, the oldest waiting connection of the
+ * address holding the most is closed to make room, so a flood from one
+ * address cannot keep another host's final sync out, and no number of
+ * peer connections can keep a local VMM from registering.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +38,9 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -61,9 +74,27 @@ struct peer_vm {
 	struct peer_vm *next;
 };
 
+#define PEER_PER_ADDR 4		/* waiting connections per address */
+#define PEER_HANDSHAKE_MS 5000	/* accept to first whole request */
+#define PEER_IDLE_MS 10000	/* after the last request */
+#define PEER_SWEEP_MS 500	/* how often deadlines are checked */
+
+/* A connection on the peer listener. */
+struct peer_conn {
+	struct client *c;
+	char addr[INET6_ADDRSTRLEN];	/* source address, "unix" */
+	int64_t since;			/* ms, monotonic: accepted */
+	int64_t last;			/* ms: last request, 0 none yet */
+	struct peer_conn *next;
+};
+
 static struct event_base *peer_base;
 static struct peer_call *peer_calls;
 static struct peer_vm *peer_vms;
+static struct peer_conn *peer_conns;
+static unsigned int peer_nconns;
+static struct event *peer_sweep_ev;
+static unsigned long peer_refused, peer_evicted, peer_timedout;
 
 /* A VM's hand-off record, created if asked. */
 static struct peer_vm *
@@ -126,11 +157,165 @@ peer_incoming(struct vm *vm, const uint8_t *mid)
 		memcpy(pv->in_mid, mid, HANDOFF_ID_LEN);
 }
 
-/* Start the outgoing side (the destination's). */
+/* Milliseconds on the monotonic clock. */
+static int64_t
+peer_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A source address as text, "unix" for a Unix socket. */
+static void
+peer_addr(const struct sockaddr *sa, char *out, size_t outlen)
+{
+	const void *a = NULL;
+
+	if (sa->sa_family == AF_INET)
+		a = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (sa->sa_family == AF_INET6)
+		a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (a == NULL || inet_ntop(sa->sa_family, a, out, outlen) == NULL)
+		snprintf(out, outlen, "unix");
+}
+
+/* Waiting (no request yet) connections from addr. */
+static unsigned int
+peer_waiting(const char *addr)
+{
+	struct peer_conn *pc;
+	unsigned int n = 0;
+
+	for (pc = peer_conns; pc != NULL; pc = pc->next)
+		if (pc->last == 0 && strcmp(pc->addr, addr) == 0)
+			n++;
+	return n;
+}
+
+/*
+ * The connection to close to make room: the oldest waiting one of the
+ * address with the most waiting connections.
+ */
+static struct peer_conn *
+peer_victim(void)
+{
+	struct peer_conn *pc, *best = NULL;
+	unsigned int n, most = 0;
+
+	for (pc = peer_conns; pc != NULL; pc = pc->next) {
+		if (pc->last != 0)
+			continue;
+		n = peer_waiting(pc->addr);
+		if (n > most || (n == most && best != NULL &&
+		    pc->since < best->since)) {
+			best = pc;
+			most = n;
+		}
+	}
+	return best;
+}
+
+/*
+ * May a new connection from sa come in? 0 (room made if needed), or -1
+ * with why. Called by server.c before it sets up the client.
+ */
+int
+peer_admit(const struct sockaddr *sa, char *why, size_t whylen)
+{
+	struct peer_conn *v;
+	char addr[INET6_ADDRSTRLEN];
+
+	peer_addr(sa, addr, sizeof addr);
+	if (peer_waiting(addr) >= PEER_PER_ADDR) {
+		snprintf(why, whylen, "peer %s has %u connections without a "
+		    "request (at most %u per address)", addr,
+		    peer_waiting(addr), PEER_PER_ADDR);
+		peer_refused++;
+		return -1;
+	}
+	if (peer_nconns < PEER_CONNS_MAX)
+		return 0;
+	if ((v = peer_victim()) == NULL) {
+		snprintf(why, whylen, "%u peer connections, all busy "
+		    "(PEER_CONNS_MAX)", peer_nconns);
+		peer_refused++;
+		return -1;
+	}
+	peer_evicted++;
+	log_debug("peer %s: closing a connection without a request to make "
+	    "room for %s", v->addr, addr);
+	server_client_free(v->c);	/* unlinks v (peer_forget_client) */
+	return 0;
+}
+
+/* A connection came in on the peer listener. */
+void
+peer_conn_add(struct client *c, const struct sockaddr *sa)
+{
+	struct peer_conn *pc = xcalloc(1, sizeof *pc);
+
+	pc->c = c;
+	peer_addr(sa, pc->addr, sizeof pc->addr);
+	pc->since = peer_now();
+	pc->next = peer_conns;
+	peer_conns = pc;
+	peer_nconns++;
+}
+
+/* A request arrived on a peer connection: its idle clock restarts. */
+static void
+peer_conn_used(struct client *c)
+{
+	struct peer_conn *pc;
+
+	for (pc = peer_conns; pc != NULL; pc = pc->next)
+		if (pc->c == c)
+			pc->last = peer_now();
+}
+
+/* Close peer connections past their handshake or idle deadline. */
+static void
+peer_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_conn *pc, *next;
+	int64_t now = peer_now();
+	unsigned long before = peer_timedout;
+	static unsigned long said_refused, said_evicted;
+
+	for (pc = peer_conns; pc != NULL; pc = next) {
+		next = pc->next;
+		if (pc->last == 0 ? now - pc->since < PEER_HANDSHAKE_MS :
+		    now - pc->last < PEER_IDLE_MS)
+			continue;
+		log_debug("peer %s: %s; closing", pc->addr, pc->last == 0 ?
+		    "no request in time" : "idle");
+		peer_timedout++;
+		server_client_free(pc->c);	/* unlinks pc */
+	}
+	/* A flood is summed up, not logged connection by connection. */
+	if (peer_timedout != before || peer_refused != said_refused ||
+	    peer_evicted != said_evicted) {
+		log_info("peer connections: %u open, %lu refused, %lu closed "
+		    "to make room, %lu timed out so far", peer_nconns,
+		    peer_refused, peer_evicted, peer_timedout);
+		said_refused = peer_refused;
+		said_evicted = peer_evicted;
+	}
+}
+
+/* Start the outgoing side (the destination's) and the peer class. */
 void
 peer_init(struct event_base *base)
 {
+	struct timeval tv = { 0, PEER_SWEEP_MS * 1000 };
+
 	peer_base = base;
+	peer_sweep_ev = event_new(base, -1, EV_PERSIST, peer_sweep_cb, NULL);
+	if (peer_sweep_ev == NULL)
+		fatalx("event_new");
+	evtimer_add(peer_sweep_ev, &tv);
 }
 
 /* The error code a refusal is answered with. */
@@ -252,7 +437,10 @@ void
 peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
 {
 	double started = metrics_now();
-	int rc = peer_final_answer(c, id, fs);
+	int rc;
+
+	peer_conn_used(c);
+	rc = peer_final_answer(c, id, fs);
 
 	metrics_final_sync(METRICS_SOURCE, rc == 0, started);
 }
@@ -573,15 +761,24 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	}
 }
 
-/* A VMM went away: drop its pending answers. */
+/* A client went away: drop its pending answers, or its peer record. */
 void
 peer_forget_client(struct client *c)
 {
 	struct peer_call *pc;
+	struct peer_conn **pp, *cn;
 
 	for (pc = peer_calls; pc != NULL; pc = pc->next)
 		if (pc->client == c)
 			pc->client = NULL;
+	for (pp = &peer_conns; *pp != NULL; pp = &(*pp)->next)
+		if ((*pp)->c == c) {
+			cn = *pp;
+			*pp = cn->next;
+			free(cn);
+			peer_nconns--;
+			break;
+		}
 }
 
 /* Drop every pending call and record (shutdown). */
@@ -592,6 +789,10 @@ peer_stop(void)
 
 	while (peer_calls != NULL)
 		peer_call_free(peer_calls);
+	if (peer_sweep_ev != NULL) {
+		event_free(peer_sweep_ev);
+		peer_sweep_ev = NULL;
+	}
 	while ((pv = peer_vms) != NULL) {
 		peer_vms = pv->next;
 		free(pv);

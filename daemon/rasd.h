@@ -122,6 +122,7 @@ struct vm {
 	struct ras_policy policy;	/* orders pinned at boot (0: config) */
 	uint32_t caps;
 	uint8_t cpu_vendor;	/* enum ras_cpu_vendor, from registration */
+	uint8_t observing;	/* its VMM only observes (registration) */
 	uint64_t unrecorded;	/* local decisions its VMMs reported lost */
 	uint64_t lost_total;	/* the bound process's last total (below) */
 	pid_t lost_pid;		/* that process, and its start time; */
@@ -306,7 +307,11 @@ struct vm *transfer_take(const Ras__Bundle *, int flags, struct client *vmm,
     int *code, char *err, size_t errlen);
 
 /* peer.c */
+#define PEER_CONNS_MAX 64	/* connections on the peer listener */
+struct sockaddr;
 void peer_init(struct event_base *);
+int peer_admit(const struct sockaddr *, char *why, size_t whylen);
+void peer_conn_add(struct client *, const struct sockaddr *);
 void peer_final_sync(struct client *, uint64_t, Ras__FinalSync *);
 void peer_await_final(struct client *, uint64_t, Ras__AwaitFinal *);
 void peer_forget_client(struct client *);

@@ -671,7 +671,7 @@ server_victim(int for_admin, int uid_only, uid_t uid, int64_t now)
 	int best_admin = 0;
 
 	for (c = server_clients; c != NULL; c = c->next) {
-		if (c->closing || c->vm != NULL ||
+		if (c->closing || c->vm != NULL || c->peer ||
 		    now - c->since < SERVER_GRACE_MS)
 			continue;
 		if (c->admin && !for_admin)
@@ -715,7 +715,7 @@ server_admit(uid_t uid, int admin, char *why, size_t whylen)
 	for (tries = 0; tries < SERVER_EVICT_BATCH; tries++) {
 		total = others = unreg = unreg_uid = 0;
 		for (c = server_clients; c != NULL; c = c->next) {
-			if (c->closing)
+			if (c->closing || c->peer)	/* peer.c's class */
 				continue;
 			total++;
 			if (c->admin)
@@ -785,7 +785,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	admin = !peer && server_peer_admin(fd, cred.uid, cred.gid);
-	if (server_admit(cred.uid, admin, why, sizeof why) == -1) {
+	if (peer ? peer_admit(sa, why, sizeof why) == -1 :
+	    server_admit(cred.uid, admin, why, sizeof why) == -1) {
 		server_ratelimit_warn(&server_rl_refuse, "accept: refusing pid "
 		    "%d uid %d: %s", (int)cred.pid, (int)cred.uid, why);
 		close(fd);
@@ -816,6 +817,8 @@ server_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		server_clients->prev = c;
 	server_clients = c;
 	server_nclients++;
+	if (peer)
+		peer_conn_add(c, sa);
 	metrics_client(1);
 	server_client_arm(c);
 	log_debug("client %llu: pid %d uid %d%s", (unsigned long long)c->id,
@@ -935,7 +938,8 @@ server_limits(void)
 	struct rlimit rl;
 
 	server_max_clients = rasd_conf->max_clients;
-	want = (unsigned long long)server_max_clients + SERVER_FD_MARGIN;
+	want = (unsigned long long)server_max_clients + SERVER_FD_MARGIN +
+	    PEER_CONNS_MAX;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
 	    RLIM_INFINITY && rl.rlim_cur < want) {
 		struct rlimit nrl = rl;

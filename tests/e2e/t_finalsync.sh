@@ -177,3 +177,85 @@ check "cross-VM answer (vm2's state for vm3): the VMM fails safe" test $? -eq 1
 check "B logs why" grep -q "vm vm3: final sync with the source failed: the answer is for another VM" "$T/b.log"
 expect_eq "B's vm2 is untouched" "$(rasctl_b --json history vm2)" "$before"
 kill "$SIM3_PID" 2>/dev/null; wait "$SIM3_PID" 2>/dev/null
+
+# --- 2000 idle peers ------------------------------------------------------
+# A listens for peers on TCP. A client at 127.0.0.2 opens 2000 idle
+# connections to it and keeps reopening those A closes (at most 2000 a
+# second), so 2000 are always open or being opened;
+# a local VMM (an unprivileged uid) must still register and forward, and
+# B's final sync (from 127.0.0.1) must still get through.
+command -v setpriv >/dev/null || { skip "the idle-peers part needs setpriv"; exit 0; }
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+stop_rasd TERM
+printf 'fleet_key = %s\npeer_listen = 127.0.0.1:%s\nsocket_mode = 0666\n' \
+	"$T/fleet.key" "$PORT" >"$T/a4.conf"
+start_rasd --config "$T/a4.conf" || { notok "rasd A listens for peers on TCP"; exit 1; }
+chmod 0755 "$T"
+cat >"$T/idle.py" <<'PY'
+# Keep n connections to the peer port open or opening (non-blocking, so a
+# full accept queue does not stall the others), reopening what is closed.
+import resource, selectors, socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 256), hard))
+sel = selectors.DefaultSelector()
+sel.register(sys.stdin, selectors.EVENT_READ)
+live, dialled, said = 0, 0, False
+def dial():
+    global live, dialled
+    s = socket.socket()
+    s.setblocking(False)
+    s.bind(("127.0.0.2", 0))
+    s.connect_ex(("127.0.0.1", port))
+    sel.register(s, selectors.EVENT_READ)
+    live += 1
+    dialled += 1
+while True:
+    burst = 0
+    while live < n and burst < 200:
+        dial()
+        burst += 1
+    if not said and dialled >= n:
+        print("dialled %d" % dialled, flush=True)
+        said = True
+    for key, _ in sel.select(0.1):
+        if key.fileobj is sys.stdin:
+            sys.stdin.readline()
+            print("dialled %d, %d open or opening" % (dialled, live),
+                flush=True)
+            sys.exit(0)
+        try:
+            if key.fileobj.recv(1) != b"":
+                continue
+        except BlockingIOError:
+            continue
+        except OSError:
+            pass
+        sel.unregister(key.fileobj)
+        key.fileobj.close()
+        live -= 1
+PY
+n=2000
+[ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 2300 ] && n=$(( $(ulimit -Hn) - 300 ))
+coproc IDLE { exec python3 "$T/idle.py" "$PORT" "$n"; }
+read -r -t 30 line <&"${IDLE[0]}"
+expect_match "the client opened $n idle connections to A's peer port" "$line" "^dialled $n"
+sleep 1		# the flood goes on: A has refused and timed out some by now
+
+coproc SIM4 { exec setpriv --reuid=4242 --regid=4242 --clear-groups -- "$VMMSIM_BIN" --socket "$SOCK" --name vm4 --arch arm64 --hest "$HEST" --hold --stdin 2>&1; }
+wait_for bash -c "$RASCTL_BIN --socket $SOCK show vm4 >/dev/null 2>&1"
+echo "AR 0x40001000 12" >&"${SIM4[1]}"
+read -r -t 5 line <&"${SIM4[0]}"
+check "a local VMM (uid 4242) registers and forwards meanwhile" grep -q "(rasd)" <<<"$line"
+rasctl export vm4 -o "$T/vm4.bundle" >/dev/null
+rasctl_b import --replace "$T/vm4.bundle" >/dev/null
+echo "AO 0x40400000 12" >&"${SIM4[1]}"
+read -r -t 5 line <&"${SIM4[0]}"
+out=$("$VMMSIM_BIN" --socket "$BSOCK" --name vm4 --arch arm64 --hest "$HEST" --await-final 2>&1)
+check "B's final sync gets through the idle connections" test $? -eq 0
+check "with the poison recorded after the snapshot" grep -q "REARM gpa=0x40400000" <<<"$out"
+echo >&"${IDLE[1]}"
+read -r -t 10 line <&"${IDLE[0]}"
+echo "# idle peers: $line"
+check "A summed up the peer connections it refused" wait_for grep -q "peer connections: .* [1-9][0-9]* refused" "$RASD_LOG"
+kill "$SIM4_PID" 2>/dev/null; wait "$SIM4_PID" 2>/dev/null
