@@ -42,11 +42,15 @@ now_us(void)
 	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
 }
 
-/* Whether the file holds needle (re-read from the start: it is small). */
+/*
+ * Whether the file holds needle followed by a 16-digit value and the end
+ * of the line (re-read from the start: it is small).
+ */
 static int
 file_has(const char *path, const char *needle)
 {
 	static char	buf[1 << 16];
+	const char	*p;
 	ssize_t		n;
 	int		fd;
 
@@ -57,7 +61,10 @@ file_has(const char *path, const char *needle)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	return strstr(buf, needle) != NULL;
+	if ((p = strstr(buf, needle)) == NULL)
+		return 0;
+	p += strlen(needle);
+	return strlen(p) >= 18 && p[16] == '\r' && p[17] == '\n';
 }
 
 /* Run ras-inject for an AR at gpa; 0 when it exited 0. */
@@ -128,8 +135,8 @@ main(int argc, char **argv)
 	}
 	for (i = 0; i < n; i++) {
 		gpa = first + (uint64_t)i * 4096;
-		/* The complete line: the handler ends it once MCIP is clear. */
-		snprintf(needle, sizeof needle, "addr=%016" PRIX64 "\r\n", gpa);
+		/* The whole line: the handler ends it once MCIP is clear. */
+		snprintf(needle, sizeof needle, "addr=%016" PRIX64 " mcg=", gpa);
 		t0 = now_us();
 		if (run_inject(argv[1], argv[2], gpa) == -1) {
 			fprintf(stderr, "bench_inject: ras-inject failed for "

@@ -348,6 +348,11 @@ output_vm_info(FILE *fp, const Ras__VmInfo *vm)
 	fprintf(fp, "%" PRIu64 "\n", vm->generation);
 	output_key(fp, "profile pinned");
 	fprintf(fp, "%s\n", vm->profile_pinned ? "yes" : "no");
+	if (vm->observing) {
+		output_key(fp, "mode");
+		fprintf(fp, "observing: the VMM's own handler acts; "
+		    "decisions record what it does\n");
+	}
 	if (vm->has_cpu_vendor) {
 		output_key(fp, "mce encoding");
 		fprintf(fp, "%s\n", vm->cpu_vendor == RAS_CPU_AMD ?

@@ -38,6 +38,8 @@ control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 		vi->has_cpu_vendor = 1;
 		vi->cpu_vendor = vm->cpu_vendor;
 	}
+	vi->has_observing = 1;
+	vi->observing = vm->observing;
 	if ((dom = virt_find_domain(vm->uuid)) != NULL)
 		vi->libvirt_state = (char *)dom->state;
 	if (vm->profile.count == 0)

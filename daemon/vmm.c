@@ -358,6 +358,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	vm->caps = reg->caps;
 	vm->cpu_vendor = reg->has_cpu_vendor && reg->cpu_vendor <= RAS_CPU_AMD ?
 	    (uint8_t)reg->cpu_vendor : RAS_CPU_UNKNOWN;
+	vm->observing = reg->has_observing && reg->observing;
 	vmm_take_lost(c, vm, reg, &who);
 	vm->pid = reg->pid;
 	vmm_copy_slots(vm, reg->slots, reg->n_slots);

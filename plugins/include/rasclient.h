@@ -79,6 +79,10 @@ struct rasc_config {
 	int resume;			/* 1: the guest is not booting afresh */
 	int cpu_vendor;			/* x86: RASC_CPU_*; picks the MCE
 					 * encoding (0: unknown, as Intel) */
+	int observing;			/* 1: the VMM carries out nothing
+					 * rasd decides (its own handler
+					 * acts; caps and profile say what
+					 * that does): rasd marks the VM */
 };
 
 /* Guest CPU vendors (x86), for rasc_config.cpu_vendor. */

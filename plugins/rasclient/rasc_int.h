@@ -75,6 +75,7 @@ struct rasc {
 	int			 declared;	/* profile came from cfg->declared */
 	uint32_t		 caps;
 	uint32_t		 cpu_vendor;	/* RASC_CPU_* */
+	int			 observing;	/* rasc_config.observing */
 	int			 timeout_ms;
 	int			 resume;
 	int			 debug;

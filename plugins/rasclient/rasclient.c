@@ -198,6 +198,10 @@ rasc_register(struct rasc *c)
 	reg.n_slots = n;
 	reg.slots = slotp;
 	reg.caps = c->caps;
+	if (c->observing) {
+		reg.has_observing = 1;
+		reg.observing = 1;
+	}
 	if (c->cpu_vendor != RASC_CPU_UNKNOWN) {
 		reg.has_cpu_vendor = 1;
 		reg.cpu_vendor = c->cpu_vendor;
@@ -413,6 +417,7 @@ rasc_configure(struct rasc *c, const struct rasc_config *cfg, char *err,
 		return -1;
 	}
 	c->cpu_vendor = (uint32_t)cfg->cpu_vendor;
+	c->observing = cfg->observing != 0;
 	c->resume = cfg->resume != 0;
 	/* rasd's default until its registration answer says otherwise. */
 	policy_default(&c->map[0].policy);

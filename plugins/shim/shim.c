@@ -200,6 +200,19 @@ shim_open(const struct shim_id *id, const struct rasc_slot *slots,
 	shim_qemu = shim_id_qemu_version();
 	if (shim_mce_enforcing() || shim_qemu >= 901)
 		cfg.cpu_vendor = shim_mce_vendor();
+	/*
+	 * Observing, rasd records what QEMU's handler does: nothing it can
+	 * inject when the guest's CPU lacks MCG_SER_P (QEMU then exits on an
+	 * AR -- recorded as stop-vm -- and ignores an AO).
+	 */
+	cfg.observing = !shim_mce_enforcing();
+	if (cfg.observing && !shim_mce_qemu_injects()) {
+		cfg.caps = 0;
+		shim_log("VM %s (%s): the guest's CPU lacks MCG_SER_P: QEMU "
+		    "exits on an action-required memory error and ignores "
+		    "an optional one; rasd records stop-vm and ignore",
+		    id->name, id->uuid_str);
+	}
 
 	if ((c = rasc_open(&cfg, err, sizeof err)) == NULL) {
 		shim_log("VM %s (%s): registration with rasd at %s failed: "

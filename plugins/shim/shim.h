@@ -88,6 +88,7 @@ int	shim_poison_service(void);
 extern atomic_int shim_mce_on_v;	/* enforcing: KVM_RUN calls in */
 void	shim_mce_init(void);
 int	shim_mce_enforcing(void);
+int	shim_mce_qemu_injects(void);
 int	shim_mce_vendor(void);
 int	shim_mce_stopped(void);
 void	shim_mce_watch(unsigned long, const void *);

@@ -121,6 +121,19 @@ shim_mce_vendor(void)
 	return atomic_load(&shim_mce_vendor_v);
 }
 
+/*
+ * Whether QEMU's own handler injects a memory error into this guest at
+ * all: only with MCG_SER_P in the MCG_CAP it gave KVM; without it QEMU
+ * exits on an AR and ignores an AO. 1 (yes) while no vCPU set MCG_CAP.
+ */
+int
+shim_mce_qemu_injects(void)
+{
+	uint64_t	cap = atomic_load(&shim_mce_cap);
+
+	return cap == 0 || (cap & MCG_SER_P) != 0;
+}
+
 /* Whether every vCPU is held (a stop-vm decision). Async-signal-safe. */
 int
 shim_mce_stopped(void)
@@ -337,6 +350,7 @@ atomic_int	shim_mce_on_v;
 void shim_mce_init(void) { }
 int shim_mce_enforcing(void) { return 0; }
 int shim_mce_vendor(void) { return RASC_CPU_UNKNOWN; }
+int shim_mce_qemu_injects(void) { return 1; }
 int shim_mce_stopped(void) { return 0; }
 void shim_mce_watch(unsigned long request, const void *arg) { }
 void shim_mce_run(int fd) { }

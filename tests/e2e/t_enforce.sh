@@ -57,6 +57,8 @@ check "QEMU's log says the shim enforces" \
 QPID=$(virt_qemu_pid e1)
 expect_eq "rasd encodes e1's machine checks for its AMD-vendor CPU" \
 	"$(rasctl --json show e1 | jq -r .mce_encoding)" amd
+expect_eq "e1 is not marked observed (the shim carries decisions out)" \
+	"$(rasctl --json show e1 | jq -r .observing)" false
 
 "$INJECT" --pid "$QPID" --code AR --gpa 0x9f000 >"$T/inject1.out" 2>&1
 check "ptrace AR injected into e1's vCPU thread" test $? -eq 0
@@ -64,9 +66,10 @@ wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison e1 | jq l
 expect_eq "rasd decided: inject MCE 0 for the AR at 0x9f000" \
 	"$(poison_json e1 | jq -r '.[0] | "\(.gpa) \(.ar.action) \(.ar.notification) \(.ar.source_id)"')" \
 	"0x9f000 inject MCE 0"
-# rasd's decision for an AMD-vendor guest: VAL|UC|EN|MISCV|ADDRV|POISON.
-check "the guest's handler got rasd's MCi_STATUS and MCi_ADDR (AMD encoding)" \
-	virt_wait_serial e1 "MCE status=BC00080000000000 addr=000000000009F000"
+# rasd's decision for an AMD-vendor guest: VAL|UC|EN|MISCV|ADDRV|POISON,
+# and MCG_STATUS MCIP|EIPV|RIPV.
+check "the guest's handler got rasd's MCi_STATUS, MCi_ADDR and MCG_STATUS (AMD encoding)" \
+	virt_wait_serial e1 "MCE status=BC00080000000000 addr=000000000009F000 mcg=0000000000000007"
 check "QEMU's own handler never saw it (no injection line of its own)" \
 	bash -c "! grep -q 'Guest MCE Memory Error' '$(virt_qemu_log e1)'"
 check "QEMU is still running" kill -0 "$QPID"

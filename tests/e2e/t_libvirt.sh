@@ -51,6 +51,10 @@ check "QEMU's log says the shim covers g1" grep -q "rasd-shim: VM g1" "$(virt_qe
 if virt_qemu_amd_mce; then enc=amd; else enc=intel; fi
 expect_eq "rasd names QEMU's own MCE encoding for g1 ($enc)" \
 	"$(rasctl --json show g1 | jq -r .mce_encoding)" "$enc"
+expect_eq "rasd marks g1 observed (QEMU's handler acts)" \
+	"$(rasctl --json show g1 | jq -r .observing)" true
+check "rasctl show says so" grep -q "observing: the VMM's own handler acts" \
+	<<<"$(rasctl show g1)"
 if [ "$VIRT_QEMU_VERSION" -ge 900 ]; then
 	check "the shim says QEMU will refuse to migrate g1 once poisoned" \
 		grep -q "rasd-shim: VM g1 .*observing: QEMU acts on its own, and refuses to migrate" "$(virt_qemu_log g1)"

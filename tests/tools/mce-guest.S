@@ -3,15 +3,15 @@
  * machine checks under KVM and keeps running, so that the poison QEMU
  * injected stays active (TESTBED.md: "A guest that survives machine checks").
  *
- * SeaBIOS loads it at 0:7c00 in real mode. It enables every MCA bank
+ * Its ROM (guest-rom.S) or a BIOS loads it at 0:7c00 in real mode. It enables every MCA bank
  * (MCG_CTL and MCi_CTL all ones: KVM drops the machine check silently
  * otherwise), points IVT vector 18 at a handler, sets CR4.MCE and prints
  * "READY" on COM1. The handler prints one line per machine check:
- *	MCE status=BD00000000000090 addr=0000000006000000
- * (MC9_STATUS and MC9_ADDR: QEMU injects memory errors into bank 9), clears
- * the bank and MCG_STATUS so the next machine check is not a triple fault,
- * ends the line (so a complete line means the next one may come), and
- * returns.
+ *	MCE status=BD00000000000090 addr=0000000006000000 mcg=0000000000000005
+ * (MC9_STATUS, MC9_ADDR and MCG_STATUS: QEMU injects memory errors into
+ * bank 9), clears the bank and MCG_STATUS so the next machine check is
+ * not a triple fault, ends the line (so a complete line means the next one
+ * may come), and returns.
  *
  * Built with -DNO_MCE (tests/tools/nomce-guest.S) it leaves CR4.MCE clear:
  * QEMU then answers an injected memory error by resetting the guest, which
@@ -114,6 +114,10 @@ mce_handler:
 	call	puts
 	movl	$MSR_MC9_ADDR, %ecx
 	call	putmsr
+	movw	$msg_mcg, %si
+	call	puts
+	movl	$MSR_MCG_STATUS, %ecx
+	call	putmsr
 	xorl	%eax, %eax
 	xorl	%edx, %edx
 	movl	$MSR_MC9_STATUS, %ecx
@@ -194,6 +198,7 @@ msg_ready:	.asciz	"READY\r\n"
 #endif
 msg_mce:	.asciz	"MCE status="
 msg_addr:	.asciz	" addr="
+msg_mcg:	.asciz	" mcg="
 msg_crlf:	.asciz	"\r\n"
 
 	.org	510
