@@ -220,6 +220,11 @@ const char *store_error(void);
 /* check.c */
 int check_store(const char *dir, int repair);
 
+/* listen.c */
+int listen_activation_fd(const char *, int *);
+int listen_clear_stale(const char *);
+int listen_mkdir_parent(const char *);
+
 /* server.c */
 struct client {
 	struct bufferevent *bev;
