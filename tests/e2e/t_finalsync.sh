@@ -259,3 +259,6 @@ read -r -t 10 line <&"${IDLE[0]}"
 echo "# idle peers: $line"
 check "A summed up the peer connections it refused" wait_for grep -q "peer connections: .* [1-9][0-9]* refused" "$RASD_LOG"
 kill "$SIM4_PID" 2>/dev/null; wait "$SIM4_PID" 2>/dev/null
+stop_b
+# Sanitizer builds: B's log is checked like A's (lib.sh).
+check "no sanitizer report in B's log" bash -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' '$T/b.log'"
