@@ -934,12 +934,14 @@ static void
 server_limits(void)
 {
 	unsigned long long want, have;
-	unsigned int reserve;
+	unsigned int reserve, peers;
 	struct rlimit rl;
 
 	server_max_clients = rasd_conf->max_clients;
+	/* Peer connections have their own budget (peer.c), if listened for. */
+	peers = rasd_conf->peer_listen[0] != '\0' ? PEER_CONNS_MAX : 0;
 	want = (unsigned long long)server_max_clients + SERVER_FD_MARGIN +
-	    PEER_CONNS_MAX;
+	    peers;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
 	    RLIM_INFINITY && rl.rlim_cur < want) {
 		struct rlimit nrl = rl;
@@ -953,9 +955,9 @@ server_limits(void)
 			    (unsigned long long)nrl.rlim_cur);
 		have = rl.rlim_cur;
 		if (have < want) {
-			server_max_clients = have > 2 * SERVER_FD_MARGIN ?
-			    (unsigned int)(have - SERVER_FD_MARGIN) :
-			    (unsigned int)(have / 2);
+			server_max_clients = have > 2 * SERVER_FD_MARGIN +
+			    peers ? (unsigned int)(have - SERVER_FD_MARGIN -
+			    peers) : (unsigned int)(have / 2);
 			if (server_max_clients == 0)
 				server_max_clients = 1;
 			log_warnx("max_clients %u needs %llu file descriptors "
