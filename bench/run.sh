@@ -4,8 +4,10 @@
 set -e
 B=${B:-build}
 D=$(mktemp -d /tmp/rasd-bench-XXXXXX)
-"$B/bin/rasd" --foreground --no-libvirt --socket "$D/rasd.sock" \
-	--state-dir "$D/state" 2>"$D/rasd.log" &
+# BENCH_COMMIT_POLICY=inline|pipelined: rasd.conf's commit_policy.
+echo "commit_policy = ${BENCH_COMMIT_POLICY:-pipelined}" >"$D/rasd.conf"
+"$B/bin/rasd" -c "$D/rasd.conf" --foreground --no-libvirt \
+	--socket "$D/rasd.sock" --state-dir "$D/state" 2>"$D/rasd.log" &
 RASD=$!
 trap 'kill $RASD 2>/dev/null; wait $RASD 2>/dev/null; rm -rf "$D"' EXIT
 i=0
@@ -13,5 +15,5 @@ until "$B/bin/rasctl" --socket "$D/rasd.sock" list-vms >/dev/null 2>&1; do
 	i=$((i + 1)); [ $i -lt 200 ] || { cat "$D/rasd.log"; exit 1; }
 	sleep 0.05
 done
-echo "rasd bench on $(uname -r), $(nproc) cores, state dir on $(df -P "$D" | awk 'NR==2{print $1}')"
+echo "rasd bench on $(uname -r), $(nproc) cores, state dir on $(df -P "$D" | awk 'NR==2{print $1}'), commit_policy ${BENCH_COMMIT_POLICY:-pipelined}"
 "$B/bench/bench_forward" "$D/rasd.sock" "$D/state" "${BENCH_N:-1000}"

@@ -5,7 +5,8 @@
  * metrics_listen, ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients,
  * max_vms_per_uid, and the connection limits idle_timeout, frame_timeout,
  * max_unregistered, max_unregistered_per_uid, reserved_clients,
- * unregistered_frame_max. Command-line options override the file.
+ * unregistered_frame_max, and commit_policy. Command-line options override
+ * the file.
  *
  * config_print writes every key, one "key = value" line each, in the order
  * rasd.conf(5) lists them; what it prints parses back to the same settings
@@ -243,6 +244,18 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 	}
 	if (strcmp(key, "metrics_listen") == 0)
 		return config_metrics(c, v, err, errlen);
+	if (strcmp(key, "commit_policy") == 0) {
+		if (strcmp(v, "pipelined") == 0)
+			c->commit_policy = COMMIT_PIPELINED;
+		else if (strcmp(v, "inline") == 0)
+			c->commit_policy = COMMIT_INLINE;
+		else {
+			snprintf(err, errlen, "bad commit_policy \"%s\": "
+			    "pipelined or inline", v);
+			return -1;
+		}
+		return 0;
+	}
 	if (strcmp(key, "fleet_key") == 0) {
 		if (strcmp(v, "none") == 0) {
 			c->fleet_key[0] = '\0';
@@ -444,6 +457,8 @@ config_print(const struct rasd_config *c, FILE *f)
 		    *(const unsigned int *)(const void *)((const char *)c +
 		    config_uints[i].off));
 	fprintf(f, "max_vms_per_uid = %u\n", c->max_vms_per_uid);
+	fprintf(f, "commit_policy = %s\n", c->commit_policy == COMMIT_INLINE ?
+	    "inline" : "pipelined");
 	fprintf(f, "libvirt = %s\n", c->libvirt_uri[0] ? c->libvirt_uri :
 	    "off");
 	fprintf(f, "fleet_key = %s\n", c->fleet_key[0] ? c->fleet_key :

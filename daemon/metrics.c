@@ -4,7 +4,7 @@
  * DESIGN: a scrape must never delay a forward. So the page is built only
  * from what rasd keeps in memory -- counters bumped where things happen
  * (one call each: metrics_forward in vmm.c, metrics_error in server.c,
- * metrics_commit in store.c, ...) and the VM registry -- and never from the
+ * metrics_commit in batch.c, ...) and the VM registry -- and never from the
  * store: a scrape runs no SQLite statement. Building it is a walk over the
  * VMs and their range sets in one callback; libevent's evhttp then writes
  * it out in the background like any other buffered answer. The listener
@@ -199,11 +199,12 @@ metrics_f_truncate(sqlite3_file *f, sqlite3_int64 size)
 	return REAL(f)->pMethods->xTruncate(REAL(f), size);
 }
 
-/* The one method that does more than pass through: count the sync. */
+/* The one method that does more than pass through: count the sync
+ * (on the loop's thread or the store's writer thread: atomically). */
 static int
 metrics_f_sync(sqlite3_file *f, int flags)
 {
-	mc.fsyncs++;
+	__atomic_fetch_add(&mc.fsyncs, 1, __ATOMIC_RELAXED);
 	return REAL(f)->pMethods->xSync(REAL(f), flags);
 }
 
@@ -459,7 +460,8 @@ metrics_page_store(struct evbuffer *b)
 	metrics_family(b, "rasd_store_fsyncs_total", "counter", "Syncs of "
 	    "the store's files (SQLite's xSync: fsync or fdatasync).");
 	evbuffer_add_printf(b, "rasd_store_fsyncs_total %llu\n",
-	    (unsigned long long)mc.fsyncs);
+	    (unsigned long long)__atomic_load_n(&mc.fsyncs,
+	    __ATOMIC_RELAXED));
 }
 
 /* Connections, VMs by state, and each VM's active poison. */

@@ -57,7 +57,10 @@ struct rasd_config {
 	unsigned int max_unregistered_per_uid;	/* ... and per uid */
 	unsigned int reserved_clients;	/* of max_clients, for root and admins */
 	unsigned int unregistered_frame_max;	/* bytes, before registering */
+	int commit_policy;	/* COMMIT_PIPELINED | COMMIT_INLINE */
 };
+#define COMMIT_PIPELINED 0	/* a writer thread commits, the loop goes on */
+#define COMMIT_INLINE 1		/* the loop commits and waits */
 void config_defaults(struct rasd_config *);
 int config_parse(struct rasd_config *, FILE *, const char *name, char *err,
     size_t errlen);
@@ -200,7 +203,13 @@ int store_backup(struct sqlite3 *, const char *path, char *err, size_t);
 const char *store_host(void);
 int store_load(void);
 int store_save_vm(const struct vm *);
-int store_commit_events(struct store_event *, size_t n);
+struct store_batch;
+struct store_batch *store_batch_new(struct store_event *, size_t n);
+void store_batch_commit(struct store_batch *);
+int store_batch_result(const struct store_batch *, double *seconds);
+void store_batch_free(struct store_batch *);
+int store_writer_attach(void);
+void store_writer_detach(void);
 int store_retire(struct vm *);
 typedef int (*store_history_cb)(void *arg, uint64_t id, uint64_t gpa,
     uint64_t len, int kind, int action, int notify, int source_id,
@@ -215,6 +224,13 @@ int store_vevents(const struct vm *, store_vevent_cb, void *arg);
 int store_import(const Ras__Bundle *, const struct ras_profile *,
     uint32_t owner_uid);
 const char *store_error(void);
+
+/* writer.c */
+int writer_start(struct event_base *, void (*done)(void));
+void writer_submit(struct store_batch *);
+struct store_batch *writer_take(int wait);
+void writer_wait_idle(void);
+void writer_stop(void);
 
 /* check.c */
 int check_store(const char *dir, int repair);

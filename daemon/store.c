@@ -51,8 +51,44 @@
  * active = 0 and the rows stay as history. 64-bit unsigned values are
  * stored as SQLite's signed 64-bit integers, bit for bit.
  *
- * DESIGN: events are written in batches (store_commit_events) so that all
- * forwards that arrive in one event-loop turn share one fsync.
+ * DESIGN: events are written in batches (struct store_batch, batch.c)
+ * so that the forwards decided together share one fsync.
+ *
+ * DESIGN (threads): under commit_policy pipelined a writer thread
+ * (writer.c) commits the batches while the loop goes on. SQLite is used
+ * in its multi-thread mode: every connection is opened NOMUTEX and used
+ * by one thread only (SQLite's own global state -- VFS, page cache
+ * memory -- keeps its mutexes; writer_start refuses a build without
+ * threads). So there are two connections to the one file:
+ *
+ *   - the writer's (store_wr), opened, used and closed on its thread, runs
+ *     only store_batch_commit: BEGIN IMMEDIATE, the events, the rows of
+ *     their VMs, COMMIT (the WAL synced);
+ *   - the loop's (store_main) does everything else: the load at start,
+ *     reads (history, libvirt events) and the rare other writes
+ *     (registration, memory map, reset, import, libvirt events).
+ *
+ * Which one a function uses is the thread's store_cur (thread-local), so
+ * the code is the same for both. A read on the loop's connection is a WAL
+ * reader: it sees the last commit and never waits for the writer, nor the
+ * writer for it. A write on the loop's connection first waits until the
+ * writer is not committing (writer_wait_idle): it then never meets the
+ * writer's lock, and lands after every batch handed over before it; a
+ * write that must follow records not yet handed over (a reset retires
+ * them) is preceded by batch_flush(), as before. The only lock either can
+ * meet is a checkpoint (the writer's PASSIVE one after a commit, or a
+ * TRUNCATE after a full disk) against the other's reader: busy_timeout
+ * bounds that wait. Why not one connection for both: SQLite serializes a
+ * FULLMUTEX connection per call, not per transaction, so the loop's
+ * statements would run inside the writer's transaction or wait for its
+ * fsync; routing reads to the writer would make them wait for it too.
+ *
+ * The writer never reads struct vm, which the loop goes on changing: a
+ * batch carries copies of its VMs' rows (struct store_row) made on the
+ * loop when it is handed over, and its records by value; the VM's uuid,
+ * which never changes, is the one thing read through the pointer. Errors
+ * are per connection (store_error() is the calling thread's); a failed
+ * batch carries its message back to the loop (store_batch_result).
  *
  * DESIGN (full disk): a forward must be recordable with only a few
  * records' worth of free space, and rasd must record again by itself as
@@ -87,16 +123,25 @@
 #define STORE_WAL_PAGES 64
 /* Trim a WAL that grew past this (a big import) when it restarts. */
 #define STORE_WAL_LIMIT "1048576"
+/* How long a connection waits for the other's lock (a checkpoint). */
+#define STORE_BUSY_MS 5000
 
-static sqlite3 *store_db;
+/* One connection to the database and what goes with it. */
+struct store_conn {
+	sqlite3 *db;
+	char err[512];		/* the last failure */
+	int err_rc;		/* SQLite's extended code for err */
+	unsigned long failures;	/* failed writes since one worked */
+	sqlite3_stmt *insert_event, *save_vm, *retire, *history;
+	sqlite3_stmt *insert_vevent, *vevents;
+};
+static struct store_conn store_main;	/* the event loop's */
+static struct store_conn store_wr;	/* the writer thread's (writer.c) */
+/* The connection of the thread running: each uses only its own. */
+static _Thread_local struct store_conn *store_cur = &store_main;
 static int store_lockfd = -1;
 static char store_boot_id[64] = "unknown";
-static char store_err[512];
-static int store_err_rc;		/* SQLite's extended code for store_err */
-static unsigned long store_failures;	/* writes failed since the last success */
 static char store_path[PATH_MAX];
-static sqlite3_stmt *st_insert_event, *st_save_vm, *st_retire, *st_history;
-static sqlite3_stmt *st_insert_vevent, *st_vevents;
 
 /* The tables of a new store, at STORE_VERSION. */
 static const char *store_create_sql =
@@ -126,15 +171,16 @@ static const char *store_create_sql =
 static void
 store_set_error(const char *what)
 {
-	store_err_rc = store_db != NULL ? sqlite3_extended_errcode(store_db) :
+	struct store_conn *sc = store_cur;
+
+	sc->err_rc = sc->db != NULL ? sqlite3_extended_errcode(sc->db) :
 	    SQLITE_CANTOPEN;
-	if ((store_err_rc & 0xff) == SQLITE_FULL)
-		snprintf(store_err, sizeof store_err, "%.200s: disk full, "
+	if ((sc->err_rc & 0xff) == SQLITE_FULL)
+		snprintf(sc->err, sizeof sc->err, "%.200s: disk full, "
 		    "no space left for %.250s", what, store_path);
 	else
-		snprintf(store_err, sizeof store_err, "%.200s: %.280s", what,
-		    store_db != NULL ? sqlite3_errmsg(store_db) :
-		    "no database");
+		snprintf(sc->err, sizeof sc->err, "%.200s: %.280s", what,
+		    sc->db != NULL ? sqlite3_errmsg(sc->db) : "no database");
 }
 
 /* The disk is full or failing: a checkpoint and a retry may help. */
@@ -144,11 +190,11 @@ store_disk_error(int rc)
 	return (rc & 0xff) == SQLITE_FULL || (rc & 0xff) == SQLITE_IOERR;
 }
 
-/* The message of the last store failure. */
+/* The message of the last store failure (of this thread's connection). */
 const char *
 store_error(void)
 {
-	return store_err;
+	return store_cur->err;
 }
 
 /* This host's boot id, recorded with every event. */
@@ -175,26 +221,27 @@ store_read_boot_id(void)
 static int
 store_exec(const char *sql)
 {
+	struct store_conn *sc = store_cur;
 	char *msg = NULL;
 
-	if (sqlite3_exec(store_db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		store_err_rc = sqlite3_extended_errcode(store_db);
-		snprintf(store_err, sizeof store_err, "%s", msg ? msg : "?");
-		log_warnx("store: %s: %s", sql, store_err);
+	if (sqlite3_exec(sc->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		sc->err_rc = sqlite3_extended_errcode(sc->db);
+		snprintf(sc->err, sizeof sc->err, "%s", msg ? msg : "?");
+		log_warnx("store: %s: %s", sql, sc->err);
 		sqlite3_free(msg);
 		return -1;
 	}
 	return 0;
 }
 
-/* Prepare one statement kept for the life of the store. */
+/* Prepare one statement kept for the life of the connection. */
 static int
 store_prepare(sqlite3_stmt **st, const char *sql)
 {
-	if (sqlite3_prepare_v3(store_db, sql, -1, SQLITE_PREPARE_PERSISTENT,
-	    st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v3(store_cur->db, sql, -1,
+	    SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
 		store_set_error("prepare");
-		log_warnx("store: %s", store_err);
+		log_warnx("store: %s", store_cur->err);
 		return -1;
 	}
 	return 0;
@@ -208,14 +255,15 @@ store_prepare(sqlite3_stmt **st, const char *sql)
 static int
 store_checkpoint(const char *why)
 {
+	struct store_conn *sc = store_cur;
 	int rc, nlog = -1, nckpt = -1;
 
-	rc = sqlite3_wal_checkpoint_v2(store_db, NULL,
+	rc = sqlite3_wal_checkpoint_v2(sc->db, NULL,
 	    SQLITE_CHECKPOINT_TRUNCATE, &nlog, &nckpt);
 	/* One line per streak of failures, then one per hundred. */
-	if (rc != SQLITE_OK && store_failures % 100 == 0)
+	if (rc != SQLITE_OK && sc->failures % 100 == 0)
 		log_warnx("store: checkpoint (%s) failed: %s", why,
-		    sqlite3_errmsg(store_db));
+		    sqlite3_errmsg(sc->db));
 	else if (rc == SQLITE_OK && nlog > 0)
 		log_info("store: checkpoint (%s): %d WAL pages folded into "
 		    "the database, WAL truncated", why, nckpt);
@@ -226,12 +274,13 @@ store_checkpoint(const char *why)
 static void
 store_rollback(void)
 {
-	if (sqlite3_get_autocommit(store_db))
+	sqlite3 *db = store_cur->db;
+
+	if (sqlite3_get_autocommit(db))
 		return;		/* SQLite already rolled it back */
-	sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
-	if (!sqlite3_get_autocommit(store_db))
-		log_warnx("store: rollback failed: %s",
-		    sqlite3_errmsg(store_db));
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(db))
+		log_warnx("store: rollback failed: %s", sqlite3_errmsg(db));
 }
 
 typedef int (*store_body_fn)(void *arg);
@@ -240,20 +289,22 @@ typedef int (*store_body_fn)(void *arg);
 static int
 store_txn(store_body_fn body, void *arg)
 {
+	sqlite3 *db = store_cur->db;
+
 	/* A transaction an earlier failure left open would make every
 	 * later BEGIN fail until a restart. */
-	if (!sqlite3_get_autocommit(store_db)) {
+	if (!sqlite3_get_autocommit(db)) {
 		log_warnx("store: a transaction was left open; rolling back");
-		sqlite3_exec(store_db, "ROLLBACK", NULL, NULL, NULL);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	}
-	if (sqlite3_exec(store_db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) !=
 	    SQLITE_OK) {
 		store_set_error("begin");
 		return -1;
 	}
 	if (body(arg) == -1)
 		goto fail;
-	if (sqlite3_exec(store_db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		store_set_error("commit");
 		goto fail;
 	}
@@ -266,43 +317,49 @@ fail:
 /*
  * Every write goes through here: one transaction; if the disk was full
  * or failing, a checkpoint to free the WAL's space and one more try.
- * The caller logs the failure (store_error() says why).
+ * The caller logs the failure (store_error() says why). On the loop's
+ * connection, a batch the writer is committing finishes first: writes
+ * land in the order the loop decided them, and never wait on SQLite's
+ * lock.
  */
 static int
 store_write(store_body_fn body, void *arg)
 {
+	struct store_conn *sc = store_cur;
 	int rc;
 
-	if (store_db == NULL) {
-		snprintf(store_err, sizeof store_err, "store not open");
+	if (sc->db == NULL) {
+		snprintf(sc->err, sizeof sc->err, "store not open");
 		return -1;
 	}
+	if (sc == &store_main)
+		writer_wait_idle();
 	rc = store_txn(body, arg);
-	if (rc == -1 && store_disk_error(store_err_rc)) {
-		char err[sizeof store_err];
-		int err_rc = store_err_rc;
+	if (rc == -1 && store_disk_error(sc->err_rc)) {
+		char err[sizeof sc->err];
+		int err_rc = sc->err_rc;
 
-		memcpy(err, store_err, sizeof err);
-		if (store_failures == 0)
+		memcpy(err, sc->err, sizeof err);
+		if (sc->failures == 0)
 			log_warnx("store: write failed (%s): checkpointing "
 			    "to free space and retrying; every later write "
 			    "retries the same way", err);
 		store_checkpoint("write failed");
 		rc = store_txn(body, arg);
-		if (rc == -1 && !store_disk_error(store_err_rc)) {
+		if (rc == -1 && !store_disk_error(sc->err_rc)) {
 			/* Report the disk, not what the retry tripped on. */
-			memcpy(store_err, err, sizeof store_err);
-			store_err_rc = err_rc;
+			memcpy(sc->err, err, sizeof sc->err);
+			sc->err_rc = err_rc;
 		}
 	}
 	if (rc == 0) {
-		if (store_failures > 0)
+		if (sc->failures > 0)
 			log_info("store: writing again after %lu failed "
-			    "writes", store_failures);
-		store_failures = 0;
+			    "writes", sc->failures);
+		sc->failures = 0;
 		return 0;
 	}
-	store_failures++;
+	sc->failures++;
 	return -1;
 }
 
@@ -461,7 +518,7 @@ store_v1_to_v2(void)
 	    " CAST(value AS INTEGER) FROM meta WHERE key = 'unrecorded:' || "
 	    STORE_SQL_UUID("vm.uuid") "), 0)") == -1)
 		return -1;
-	if (sqlite3_prepare_v2(store_db, "SELECT count(*) FROM meta WHERE"
+	if (sqlite3_prepare_v2(store_cur->db, "SELECT count(*) FROM meta WHERE"
 	    " key LIKE 'unrecorded:%' AND substr(key, 12) NOT IN (SELECT "
 	    STORE_SQL_UUID("uuid") " FROM vm)", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
@@ -513,7 +570,7 @@ store_upgrade(int version)
 		log_warnx("store: %s: path too long for its backup", store_path);
 		return -1;
 	}
-	if (store_backup(store_db, bak, err, sizeof err) == -1) {
+	if (store_backup(store_cur->db, bak, err, sizeof err) == -1) {
 		log_warnx("store: %s has schema %d; not upgraded to %d, the "
 		    "backup failed: %s", store_path, version, STORE_VERSION,
 		    err);
@@ -530,7 +587,7 @@ store_upgrade(int version)
 			log_warnx("store: upgrade from schema %d to %d (%s) "
 			    "failed, rolled back: %s; the file is as it was "
 			    "(schema %d), and %s holds schema %d", v, v + 1,
-			    s->what, store_err, v, bak, version);
+			    s->what, store_cur->err, v, bak, version);
 			return -1;
 		}
 		log_info("store: step %d to %d: %s", v, v + 1, s->what);
@@ -543,6 +600,87 @@ store_upgrade(int version)
 	log_info("store: %s upgraded from schema %d to %d", store_path,
 	    version, STORE_VERSION);
 	return 0;
+}
+
+/* Open a connection to store_path for this thread; no tables touched. */
+static int
+store_conn_open(struct store_conn *sc)
+{
+	store_cur = sc;
+	if (sqlite3_open_v2(store_path, &sc->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		store_set_error(store_path);
+		log_warnx("store: %s", sc->err);
+		return -1;
+	}
+	sqlite3_extended_result_codes(sc->db, 1);
+	/* Only a checkpoint waiting for a reader of the other connection
+	 * should ever wait on a lock (DESIGN); never for long. */
+	sqlite3_busy_timeout(sc->db, STORE_BUSY_MS);
+	return 0;
+}
+
+/* The settings of every connection, then its statements. */
+static int
+store_conn_setup(void)
+{
+	struct store_conn *sc = store_cur;
+
+	if (store_exec("PRAGMA journal_mode=WAL") == -1 ||
+	    store_exec("PRAGMA synchronous=FULL") == -1 ||
+	    store_exec("PRAGMA journal_size_limit=" STORE_WAL_LIMIT) == -1 ||
+	    sqlite3_wal_autocheckpoint(sc->db, STORE_WAL_PAGES) !=
+	    SQLITE_OK ||
+	    store_exec("PRAGMA foreign_keys=OFF") == -1)
+		return -1;
+	return 0;
+}
+
+static int
+store_conn_prepare(void)
+{
+	struct store_conn *sc = store_cur;
+
+	if (store_prepare(&sc->insert_event,
+	    "INSERT INTO event(vm, gpa, length, kind, action, notify,"
+	    " source_id, time, host, origin, active)"
+	    " VALUES(?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
+	    store_prepare(&sc->save_vm,
+	    "INSERT OR REPLACE INTO vm(uuid, name, arch, hest, declared,"
+	    " pinned, caps, owner_uid, generation, state, slots, pid, updated,"
+	    " vmm_start, vmm_cgroup, unrecorded)"
+	    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
+	    store_prepare(&sc->retire,
+	    "UPDATE event SET active=0 WHERE vm=? AND active=1") == -1 ||
+	    store_prepare(&sc->history,
+	    "SELECT id, gpa, length, kind, action, notify, source_id, time,"
+	    " host, origin, active FROM event WHERE vm=? ORDER BY id") == -1 ||
+	    store_prepare(&sc->insert_vevent,
+	    "INSERT INTO vevent(vm, time, recipient, action, flags, forward_id)"
+	    " VALUES(?,?,?,?,?,?)") == -1 ||
+	    store_prepare(&sc->vevents,
+	    "SELECT v.id, v.time, v.recipient, v.action, v.flags, v.forward_id,"
+	    " e.gpa FROM vevent v LEFT JOIN event e ON e.id = v.forward_id"
+	    " WHERE v.vm=? ORDER BY v.id") == -1)
+		return -1;
+	return 0;
+}
+
+/* Finalize a connection's statements and close it. */
+static void
+store_conn_close(struct store_conn *sc)
+{
+	sqlite3_finalize(sc->insert_event);
+	sqlite3_finalize(sc->save_vm);
+	sqlite3_finalize(sc->retire);
+	sqlite3_finalize(sc->history);
+	sqlite3_finalize(sc->insert_vevent);
+	sqlite3_finalize(sc->vevents);
+	sc->insert_event = sc->save_vm = sc->retire = sc->history = NULL;
+	sc->insert_vevent = sc->vevents = NULL;
+	if (sc->db != NULL)
+		sqlite3_close(sc->db);
+	sc->db = NULL;
 }
 
 /* Open (creating if needed) the store in dir and take its lock. */
@@ -566,16 +704,11 @@ store_open(const char *dir)
 	}
 	snprintf(path, sizeof path, "%s/rasd.db", dir);
 	snprintf(store_path, sizeof store_path, "%s", path);
-	if (sqlite3_open_v2(path, &store_db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		store_set_error(path);
-		log_warnx("store: %s", store_err);
+	if (store_conn_open(&store_main) == -1)
 		goto fail;
-	}
-	sqlite3_extended_result_codes(store_db, 1);
 	/* Before anything that writes: a newer store stays untouched. */
-	if ((version = store_schema_version(store_db, err, sizeof err)) ==
-	    -1) {
+	if ((version = store_schema_version(store_main.db, err,
+	    sizeof err)) == -1) {
 		log_warnx("store: %s: %s", path, err);
 		goto fail;
 	}
@@ -587,44 +720,19 @@ store_open(const char *dir)
 		    path, version, STORE_VERSION, STORE_VERSION);
 		goto fail;
 	}
-	if (store_exec("PRAGMA journal_mode=WAL") == -1 ||
-	    store_exec("PRAGMA synchronous=FULL") == -1 ||
-	    store_exec("PRAGMA journal_size_limit=" STORE_WAL_LIMIT) == -1 ||
-	    sqlite3_wal_autocheckpoint(store_db, STORE_WAL_PAGES) !=
-	    SQLITE_OK ||
-	    store_exec("PRAGMA foreign_keys=OFF") == -1)
+	if (store_conn_setup() == -1)
 		goto fail;
 	if (version == 0) {
 		if (store_write(store_create_body, NULL) == -1) {
 			log_warnx("store: %s: not created: %s", path,
-			    store_err);
+			    store_main.err);
 			goto fail;
 		}
 		log_info("store: %s created (schema %d)", path,
 		    STORE_VERSION);
 	} else if (version < STORE_VERSION && store_upgrade(version) == -1)
 		goto fail;
-	if (store_prepare(&st_insert_event,
-	    "INSERT INTO event(vm, gpa, length, kind, action, notify,"
-	    " source_id, time, host, origin, active)"
-	    " VALUES(?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
-	    store_prepare(&st_save_vm,
-	    "INSERT OR REPLACE INTO vm(uuid, name, arch, hest, declared,"
-	    " pinned, caps, owner_uid, generation, state, slots, pid, updated,"
-	    " vmm_start, vmm_cgroup, unrecorded)"
-	    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
-	    store_prepare(&st_retire,
-	    "UPDATE event SET active=0 WHERE vm=? AND active=1") == -1 ||
-	    store_prepare(&st_history,
-	    "SELECT id, gpa, length, kind, action, notify, source_id, time,"
-	    " host, origin, active FROM event WHERE vm=? ORDER BY id") == -1 ||
-	    store_prepare(&st_insert_vevent,
-	    "INSERT INTO vevent(vm, time, recipient, action, flags, forward_id)"
-	    " VALUES(?,?,?,?,?,?)") == -1 ||
-	    store_prepare(&st_vevents,
-	    "SELECT v.id, v.time, v.recipient, v.action, v.flags, v.forward_id,"
-	    " e.gpa FROM vevent v LEFT JOIN event e ON e.id = v.forward_id"
-	    " WHERE v.vm=? ORDER BY v.id") == -1)
+	if (store_conn_prepare() == -1)
 		goto fail;
 	/* What a crash left in the WAL goes into the database now; on a
 	 * full disk this may fail, and the first write retries it. */
@@ -637,21 +745,33 @@ fail:
 	return -1;
 }
 
-/* Close the store and release its lock. */
+/*
+ * The writer thread's own connection (writer.c), opened and closed on
+ * that thread: from here on, store calls made on it use this one.
+ */
+int
+store_writer_attach(void)
+{
+	if (store_conn_open(&store_wr) == -1 || store_conn_setup() == -1 ||
+	    store_conn_prepare() == -1) {
+		store_conn_close(&store_wr);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_writer_detach(void)
+{
+	store_conn_close(&store_wr);
+	store_cur = &store_main;
+}
+
+/* Close the store and release its lock (the writer has stopped). */
 void
 store_close(void)
 {
-	sqlite3_finalize(st_insert_event);
-	sqlite3_finalize(st_save_vm);
-	sqlite3_finalize(st_retire);
-	sqlite3_finalize(st_history);
-	sqlite3_finalize(st_insert_vevent);
-	sqlite3_finalize(st_vevents);
-	st_insert_event = st_save_vm = st_retire = st_history = NULL;
-	st_insert_vevent = st_vevents = NULL;
-	if (store_db != NULL)
-		sqlite3_close(store_db);
-	store_db = NULL;
+	store_conn_close(&store_main);
 	if (store_lockfd != -1)
 		close(store_lockfd);
 	store_lockfd = -1;
@@ -764,7 +884,7 @@ store_load(void)
 	size_t nvm = 0, nev = 0;
 	int rc;
 
-	if (sqlite3_prepare_v2(store_db, "SELECT uuid, name, arch, hest,"
+	if (sqlite3_prepare_v2(store_cur->db, "SELECT uuid, name, arch, hest,"
 	    " declared, pinned, caps, owner_uid, generation, state, slots, pid,"
 	    " vmm_start, vmm_cgroup, unrecorded FROM vm"
 	    " ORDER BY updated, rowid", -1, &st, NULL) != SQLITE_OK)
@@ -777,7 +897,7 @@ store_load(void)
 		goto fail;
 	sqlite3_finalize(st);
 
-	if (sqlite3_prepare_v2(store_db, "SELECT vm, gpa, length, kind,"
+	if (sqlite3_prepare_v2(store_cur->db, "SELECT vm, gpa, length, kind,"
 	    " action, notify, source_id, time, active FROM event ORDER BY id",
 	    -1, &st, NULL) != SQLITE_OK)
 		goto fail;
@@ -809,66 +929,139 @@ store_load(void)
 	return 0;
 fail:
 	store_set_error("load");
-	log_warnx("store: %s", store_err);
+	log_warnx("store: %s", store_cur->err);
 	sqlite3_finalize(st);
 	return -1;
 }
 
+/*
+ * A VM's row as it is to be written, copied out of the VM: the writer
+ * thread writes it while the loop goes on changing the VM.
+ */
+struct store_row {
+	uint8_t uuid[16];
+	char name[RASD_NAME_MAX + 1];
+	int arch;
+	uint8_t *hest;		/* NULL: declared */
+	size_t hest_len;
+	uint8_t decl[RAS_PROFILE_MAX * 4];
+	size_t decl_len;
+	int pinned;
+	uint32_t caps, owner_uid, pid;
+	uint64_t generation, vmm_start, unrecorded;
+	int state;
+	uint8_t *slots;		/* 24 bytes a slot; NULL: none */
+	size_t slots_len;
+	char vmm_cgroup[512];
+};
+
+/* Copy what a VM's row holds. */
+static void
+store_row_fill(struct store_row *row, const struct vm *vm)
+{
+	unsigned int i;
+
+	memset(row, 0, sizeof *row);
+	memcpy(row->uuid, vm->uuid, 16);
+	memcpy(row->name, vm->name, sizeof row->name);
+	row->arch = vm->arch;
+	if (vm->hest != NULL) {
+		row->hest = xcalloc(1, vm->hest_len > 0 ? vm->hest_len : 1);
+		memcpy(row->hest, vm->hest, vm->hest_len);
+		row->hest_len = vm->hest_len;
+	} else {
+		for (i = 0; i < vm->profile.count; i++) {
+			row->decl[4 * i] =
+			    (uint8_t)vm->profile.src[i].source_id;
+			row->decl[4 * i + 1] =
+			    (uint8_t)(vm->profile.src[i].source_id >> 8);
+			row->decl[4 * i + 2] = vm->profile.src[i].notify;
+			row->decl[4 * i + 3] = 0;
+		}
+		row->decl_len = 4 * vm->profile.count;
+	}
+	row->pinned = vm->pinned;
+	row->caps = vm->caps;
+	row->owner_uid = vm->owner_uid;
+	row->generation = vm->generation;
+	row->state = vm->state;
+	if (vm->nslots > 0) {
+		row->slots_len = 24 * vm->nslots;
+		row->slots = xcalloc(vm->nslots, 24);
+		for (i = 0; i < vm->nslots; i++) {
+			store_put64(row->slots + 24 * i, vm->slots[i].gpa);
+			store_put64(row->slots + 24 * i + 8, vm->slots[i].hva);
+			store_put64(row->slots + 24 * i + 16,
+			    vm->slots[i].size);
+		}
+	}
+	row->pid = vm->pid;
+	row->vmm_start = vm->vmm_start;
+	memcpy(row->vmm_cgroup, vm->vmm_cgroup, sizeof row->vmm_cgroup);
+	row->unrecorded = vm->unrecorded;
+}
+
+static void
+store_row_free(struct store_row *row)
+{
+	free(row->hest);
+	free(row->slots);
+	row->hest = row->slots = NULL;
+}
+
 /* Write a VM's row; the caller holds a transaction. */
+static int
+store_write_row(const struct store_row *row)
+{
+	sqlite3_stmt *st = store_cur->save_vm;
+	int rc;
+
+	sqlite3_reset(st);
+	sqlite3_bind_blob(st, 1, row->uuid, 16, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, row->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, row->arch);
+	if (row->hest != NULL) {
+		sqlite3_bind_blob(st, 4, row->hest, (int)row->hest_len,
+		    SQLITE_STATIC);
+		sqlite3_bind_null(st, 5);
+	} else {
+		sqlite3_bind_null(st, 4);
+		sqlite3_bind_blob(st, 5, row->decl, (int)row->decl_len,
+		    SQLITE_STATIC);
+	}
+	sqlite3_bind_int(st, 6, row->pinned);
+	sqlite3_bind_int64(st, 7, row->caps);
+	sqlite3_bind_int64(st, 8, row->owner_uid);
+	sqlite3_bind_int64(st, 9, (int64_t)row->generation);
+	sqlite3_bind_int(st, 10, row->state);
+	if (row->slots != NULL)
+		sqlite3_bind_blob(st, 11, row->slots, (int)row->slots_len,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 11);
+	sqlite3_bind_int64(st, 12, row->pid);
+	sqlite3_bind_int64(st, 13, (int64_t)time(NULL));
+	sqlite3_bind_int64(st, 14, (int64_t)row->vmm_start);
+	sqlite3_bind_text(st, 15, row->vmm_cgroup, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 16, (int64_t)row->unrecorded);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		store_set_error("save VM");
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Write a VM's row as it is now; the caller holds a transaction. */
 static int
 store_save_vm_row(const struct vm *vm)
 {
-	uint8_t decl[RAS_PROFILE_MAX * 4], *slots = NULL;
-	unsigned int i;
+	struct store_row row;
 	int rc;
 
-	sqlite3_reset(st_save_vm);
-	sqlite3_bind_blob(st_save_vm, 1, vm->uuid, 16, SQLITE_STATIC);
-	sqlite3_bind_text(st_save_vm, 2, vm->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st_save_vm, 3, vm->arch);
-	if (vm->hest != NULL) {
-		sqlite3_bind_blob(st_save_vm, 4, vm->hest, (int)vm->hest_len,
-		    SQLITE_STATIC);
-		sqlite3_bind_null(st_save_vm, 5);
-	} else {
-		for (i = 0; i < vm->profile.count; i++) {
-			decl[4 * i] = (uint8_t)vm->profile.src[i].source_id;
-			decl[4 * i + 1] =
-			    (uint8_t)(vm->profile.src[i].source_id >> 8);
-			decl[4 * i + 2] = vm->profile.src[i].notify;
-			decl[4 * i + 3] = 0;
-		}
-		sqlite3_bind_null(st_save_vm, 4);
-		sqlite3_bind_blob(st_save_vm, 5, decl,
-		    (int)(4 * vm->profile.count), SQLITE_TRANSIENT);
-	}
-	sqlite3_bind_int(st_save_vm, 6, vm->pinned);
-	sqlite3_bind_int64(st_save_vm, 7, vm->caps);
-	sqlite3_bind_int64(st_save_vm, 8, vm->owner_uid);
-	sqlite3_bind_int64(st_save_vm, 9, (int64_t)vm->generation);
-	sqlite3_bind_int(st_save_vm, 10, vm->state);
-	if (vm->nslots > 0) {
-		slots = xcalloc(vm->nslots, 24);
-		for (i = 0; i < vm->nslots; i++) {
-			store_put64(slots + 24 * i, vm->slots[i].gpa);
-			store_put64(slots + 24 * i + 8, vm->slots[i].hva);
-			store_put64(slots + 24 * i + 16, vm->slots[i].size);
-		}
-		sqlite3_bind_blob(st_save_vm, 11, slots, (int)(24 * vm->nslots),
-		    SQLITE_TRANSIENT);
-	} else
-		sqlite3_bind_null(st_save_vm, 11);
-	sqlite3_bind_int64(st_save_vm, 12, vm->pid);
-	sqlite3_bind_int64(st_save_vm, 13, (int64_t)time(NULL));
-	sqlite3_bind_int64(st_save_vm, 14, (int64_t)vm->vmm_start);
-	sqlite3_bind_text(st_save_vm, 15, vm->vmm_cgroup, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st_save_vm, 16, (int64_t)vm->unrecorded);
-	rc = sqlite3_step(st_save_vm);
-	free(slots);
-	if (rc != SQLITE_DONE)
-		store_set_error("save VM");
-	sqlite3_reset(st_save_vm);
-	return rc == SQLITE_DONE ? 0 : -1;
+	store_row_fill(&row, vm);
+	rc = store_write_row(&row);
+	store_row_free(&row);
+	return rc;
 }
 
 static int
@@ -882,7 +1075,7 @@ int
 store_save_vm(const struct vm *vm)
 {
 	if (store_write(store_save_vm_body, (void *)vm) == -1) {
-		log_warnx("store: VM %s: %s", vm->uuid_str, store_err);
+		log_warnx("store: VM %s: %s", vm->uuid_str, store_cur->err);
 		return -1;
 	}
 	return 0;
@@ -894,7 +1087,7 @@ store_insert_row(const uint8_t uuid[16], uint64_t gpa, uint64_t len,
     int kind, int action, int notify, int source_id, int64_t t,
     const char *host, const char *origin, int active, uint64_t *id)
 {
-	sqlite3_stmt *st = st_insert_event;
+	sqlite3_stmt *st = store_cur->insert_event;
 	int rc;
 
 	sqlite3_reset(st);
@@ -919,7 +1112,7 @@ store_insert_row(const uint8_t uuid[16], uint64_t gpa, uint64_t len,
 	if (rc != SQLITE_DONE)
 		return -1;
 	if (id != NULL)
-		*id = (uint64_t)sqlite3_last_insert_rowid(store_db);
+		*id = (uint64_t)sqlite3_last_insert_rowid(store_cur->db);
 	return 0;
 }
 
@@ -932,10 +1125,56 @@ store_insert_event(struct store_event *ev)
 	    ev->source_id, ev->time, store_boot_id, ev->origin, 1, &ev->id);
 }
 
+/*
+ * A batch of events to commit in one transaction, with the rows of the
+ * VMs they touch (generation) as they were when the batch was made.
+ * Made and taken back on the loop; committed on whichever thread holds
+ * it (the writer's, or the loop's under commit_policy inline).
+ */
 struct store_batch {
-	struct store_event *ev;
+	struct store_event *ev;	/* the caller's: ids are filled in */
 	size_t n;
+	struct store_row *rows;	/* one per VM, deduplicated */
+	size_t nrows;
+	int rc;			/* of the commit */
+	double seconds;		/* the commit's, measured where it ran */
+	char err[512];		/* why it failed */
 };
+
+/* Make a batch of ev[0..n), copying the rows of their VMs now. */
+struct store_batch *
+store_batch_new(struct store_event *ev, size_t n)
+{
+	struct store_batch *b = xcalloc(1, sizeof *b);
+	size_t i, j;
+
+	b->ev = ev;
+	b->n = n;
+	b->rows = xcalloc(n > 0 ? n : 1, sizeof *b->rows);
+	for (i = 0; i < n; i++) {
+		/* Records of one VM come in runs: newest row first. */
+		for (j = b->nrows; j > 0; j--)
+			if (memcmp(b->rows[j - 1].uuid, ev[i].vm->uuid, 16) ==
+			    0)
+				break;
+		if (j == 0)
+			store_row_fill(&b->rows[b->nrows++], ev[i].vm);
+	}
+	return b;
+}
+
+void
+store_batch_free(struct store_batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nrows; i++)
+		store_row_free(&b->rows[i]);
+	free(b->rows);
+	free(b);
+}
 
 static int
 store_commit_body(void *arg)
@@ -943,36 +1182,46 @@ store_commit_body(void *arg)
 	struct store_batch *b = arg;
 	size_t i;
 
-	for (i = 0; i < b->n; i++) {
+	for (i = 0; i < b->n; i++)
 		if (store_insert_event(&b->ev[i]) == -1) {
 			store_set_error("insert event");
 			return -1;
 		}
-		if ((i + 1 == b->n || b->ev[i + 1].vm != b->ev[i].vm) &&
-		    store_save_vm_row(b->ev[i].vm) == -1)
+	for (i = 0; i < b->nrows; i++)
+		if (store_write_row(&b->rows[i]) == -1)
 			return -1;
-	}
 	return 0;
 }
 
 /*
- * Make a batch of events durable in one transaction, with the rows of the
- * VMs they touch (generation). All or nothing.
+ * Make a batch durable in one transaction on this thread's connection,
+ * all or nothing; its result and duration stay in it for the loop.
+ */
+void
+store_batch_commit(struct store_batch *b)
+{
+	double t0 = metrics_now();
+
+	b->rc = store_write(store_commit_body, b);
+	b->seconds = metrics_now() - t0;
+	if (b->rc == -1) {
+		snprintf(b->err, sizeof b->err, "%s", store_cur->err);
+		log_warnx("store: batch of %zu events not written: %s", b->n,
+		    b->err);
+	}
+}
+
+/*
+ * The loop takes a committed batch back: 0 or -1, and then store_error()
+ * says why; *seconds is how long the commit took.
  */
 int
-store_commit_events(struct store_event *ev, size_t n)
+store_batch_result(const struct store_batch *b, double *seconds)
 {
-	struct store_batch b = { ev, n };
-	double t0 = metrics_now();
-	int rc = store_write(store_commit_body, &b);
-
-	metrics_commit(n, metrics_now() - t0, rc == 0);
-	if (rc == -1) {
-		log_warnx("store: batch of %zu events not written: %s", n,
-		    store_err);
-		return -1;
-	}
-	return 0;
+	*seconds = b->seconds;
+	if (b->rc == -1)
+		snprintf(store_cur->err, sizeof store_cur->err, "%s", b->err);
+	return b->rc;
 }
 
 static int
@@ -981,12 +1230,12 @@ store_retire_body(void *arg)
 	struct vm *vm = arg;
 	int rc;
 
-	sqlite3_reset(st_retire);
-	sqlite3_bind_blob(st_retire, 1, vm->uuid, 16, SQLITE_STATIC);
-	rc = sqlite3_step(st_retire);
+	sqlite3_reset(store_cur->retire);
+	sqlite3_bind_blob(store_cur->retire, 1, vm->uuid, 16, SQLITE_STATIC);
+	rc = sqlite3_step(store_cur->retire);
 	if (rc != SQLITE_DONE)
 		store_set_error("retire");
-	sqlite3_reset(st_retire);
+	sqlite3_reset(store_cur->retire);
 	if (rc != SQLITE_DONE)
 		return -1;
 	return store_save_vm_row(vm);
@@ -998,7 +1247,7 @@ store_retire(struct vm *vm)
 {
 	if (store_write(store_retire_body, vm) == -1) {
 		log_warnx("store: VM %s: reset not written: %s", vm->uuid_str,
-		    store_err);
+		    store_cur->err);
 		return -1;
 	}
 	return 0;
@@ -1008,7 +1257,7 @@ store_retire(struct vm *vm)
 int
 store_history(const struct vm *vm, store_history_cb cb, void *arg)
 {
-	sqlite3_stmt *st = st_history;
+	sqlite3_stmt *st = store_cur->history;
 	int rc;
 
 	sqlite3_reset(st);
@@ -1048,7 +1297,7 @@ static int
 store_vevent_body(void *arg)
 {
 	const struct store_vevent *e = arg;
-	sqlite3_stmt *st = st_insert_vevent;
+	sqlite3_stmt *st = store_cur->insert_vevent;
 	int rc;
 
 	sqlite3_reset(st);
@@ -1077,7 +1326,7 @@ store_save_vevent(const struct vm *vm, int64_t t, int recipient, int action,
 	    forward_id };
 
 	if (store_write(store_vevent_body, &e) == -1) {
-		log_warnx("store: VM %s: %s", vm->uuid_str, store_err);
+		log_warnx("store: VM %s: %s", vm->uuid_str, store_cur->err);
 		return -1;
 	}
 	return 0;
@@ -1087,7 +1336,7 @@ store_save_vevent(const struct vm *vm, int64_t t, int recipient, int action,
 int
 store_vevents(const struct vm *vm, store_vevent_cb cb, void *arg)
 {
-	sqlite3_stmt *st = st_vevents;
+	sqlite3_stmt *st = store_cur->vevents;
 	int rc;
 
 	sqlite3_reset(st);
@@ -1127,8 +1376,8 @@ store_import_body(void *arg)
 	struct vm row;
 	size_t i;
 
-	if (sqlite3_prepare_v2(store_db, "DELETE FROM event WHERE vm=?", -1,
-	    &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_cur->db, "DELETE FROM event WHERE vm=?",
+	    -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
@@ -1136,7 +1385,7 @@ store_import_body(void *arg)
 	sqlite3_finalize(st);
 	/* The VMMs' count of what they could not keep stays with the VM
 	 * here: a bundle does not carry it. */
-	if (sqlite3_prepare_v2(store_db, "SELECT unrecorded FROM vm WHERE"
+	if (sqlite3_prepare_v2(store_cur->db, "SELECT unrecorded FROM vm WHERE"
 	    " uuid=?", -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
@@ -1196,7 +1445,7 @@ store_import(const Ras__Bundle *b, const struct ras_profile *prof,
 	struct store_import im = { b, prof, owner_uid };
 
 	if (store_write(store_import_body, &im) == -1) {
-		log_warnx("store: import not written: %s", store_err);
+		log_warnx("store: import not written: %s", store_cur->err);
 		return -1;
 	}
 	return 0;
