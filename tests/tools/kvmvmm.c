@@ -843,28 +843,15 @@ kvmvmm_describe(char *buf, size_t len)
 
 /*
  * Put the vCPU in flat 32-bit protected mode (no paging, so linear is
- * guest-physical) at KVMVMM_CODE_GPA, where "mov eax, [gpa]; hlt" waits.
+ * guest-physical) at rip. Shared with kvmvmm_race.c.
  */
-static int
-kvmvmm_guest_setup(int fd, uint64_t gpa)
+int
+kvmvmm_flat(int fd, uint64_t rip)
 {
 	struct kvm_sregs	sregs;
 	struct kvm_regs		regs;
 	struct kvm_segment	seg;
-	uint8_t			*code;
 
-	if ((code = kvmvmm_hva(KVMVMM_CODE_GPA)) == NULL) {
-		errno = EFAULT;
-		return -1;
-	}
-	code[0] = 0xa1;			/* mov eax, [moffs32] */
-	code[1] = (uint8_t)gpa;
-	code[2] = (uint8_t)(gpa >> 8);
-	code[3] = (uint8_t)(gpa >> 16);
-	code[4] = (uint8_t)(gpa >> 24);
-	code[5] = 0xf4;			/* hlt */
-	code[6] = 0xeb;			/* jmp . */
-	code[7] = 0xfe;
 	if (ioctl(fd, KVM_GET_SREGS, &sregs) == -1)
 		return -1;
 	memset(&seg, 0, sizeof seg);
@@ -883,9 +870,30 @@ kvmvmm_guest_setup(int fd, uint64_t gpa)
 	if (ioctl(fd, KVM_SET_SREGS, &sregs) == -1)
 		return -1;
 	memset(&regs, 0, sizeof regs);
-	regs.rip = KVMVMM_CODE_GPA;
+	regs.rip = rip;
 	regs.rflags = 2;
 	return ioctl(fd, KVM_SET_REGS, &regs);
+}
+
+/* Have the vCPU run "mov eax, [gpa]; hlt" at KVMVMM_CODE_GPA. */
+static int
+kvmvmm_guest_setup(int fd, uint64_t gpa)
+{
+	uint8_t	*code;
+
+	if ((code = kvmvmm_hva(KVMVMM_CODE_GPA)) == NULL) {
+		errno = EFAULT;
+		return -1;
+	}
+	code[0] = 0xa1;			/* mov eax, [moffs32] */
+	code[1] = (uint8_t)gpa;
+	code[2] = (uint8_t)(gpa >> 8);
+	code[3] = (uint8_t)(gpa >> 16);
+	code[4] = (uint8_t)(gpa >> 24);
+	code[5] = 0xf4;			/* hlt */
+	code[6] = 0xeb;			/* jmp . */
+	code[7] = 0xfe;
+	return kvmvmm_flat(fd, KVMVMM_CODE_GPA);
 }
 
 /*

@@ -17,6 +17,7 @@ int		 kvmvmm_memread(const void *);
 int		 kvmvmm_load(const volatile uint8_t *, uint8_t *);
 const char	*kvmvmm_errname(int);
 void		 kvmvmm_ipi(int);
+int		 kvmvmm_flat(int, uint64_t);
 
 /* kvmvmm_race.c */
 int	kvmvmm_race_parse(const char *, const char *);

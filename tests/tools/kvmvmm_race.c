@@ -190,37 +190,6 @@ kvmvmm_race_code(void)
 	return 0;
 }
 
-/* Flat 32-bit protected mode at the guest's code. */
-static int
-kvmvmm_race_setup(int fd)
-{
-	struct kvm_sregs	sregs;
-	struct kvm_regs		regs;
-	struct kvm_segment	seg;
-
-	if (ioctl(fd, KVM_GET_SREGS, &sregs) == -1)
-		return -1;
-	memset(&seg, 0, sizeof seg);
-	seg.limit = 0xffffffff;
-	seg.present = 1;
-	seg.db = 1;
-	seg.s = 1;
-	seg.g = 1;
-	seg.selector = 0x10;
-	seg.type = 3;
-	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = seg;
-	seg.selector = 0x8;
-	seg.type = 11;
-	sregs.cs = seg;
-	sregs.cr0 |= 1;
-	if (ioctl(fd, KVM_SET_SREGS, &sregs) == -1)
-		return -1;
-	memset(&regs, 0, sizeof regs);
-	regs.rip = KVMVMM_RACE_CODE;
-	regs.rflags = 2;
-	return ioctl(fd, KVM_SET_REGS, &regs);
-}
-
 /* Move the guest's RIP to off (eax: value, unless 0) after a fault. */
 static int
 kvmvmm_race_step(int fd, uint64_t off, uint32_t eax)
@@ -306,7 +275,7 @@ kvmvmm_race_vcpu(void *arg)
 	if ((fd = ioctl(kvmvmm_vmfd, KVM_CREATE_VCPU, KVMVMM_RACE_VCPU)) ==
 	    -1 || (size = ioctl(kvmvmm_kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0)) <= 0 ||
 	    (run = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
-	    fd, 0)) == MAP_FAILED || kvmvmm_race_setup(fd) == -1) {
+	    fd, 0)) == MAP_FAILED || kvmvmm_flat(fd, KVMVMM_RACE_CODE) == -1) {
 		printf("race: vCPU setup: %s\n", strerror(errno));
 		atomic_store(&kvmvmm_race_failed, 1);
 		atomic_store(&kvmvmm_race_stop, 1);
