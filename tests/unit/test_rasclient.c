@@ -4,14 +4,22 @@
  * profile, address translation through the memory map, the replay ring
  * while rasd is away, bounded waits, and rasc_forward() called from a real
  * memory-error SIGBUS raised with rt_tgsigqueueinfo. Talking to rasd is
- * covered by the end-to-end tests, which run the real daemon.
+ * covered by the end-to-end tests, which run the real daemon; the one test
+ * here that needs it (the socket's life across rasd restarts while threads
+ * forward) starts the real rasd ($RASD_BIN) on a private socket.
  */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -754,4 +762,231 @@ Test(rasclient, ring_coalesces_repeats_and_counts_overflow)
 	cr_expect_eq(rasc_lost(c), 1);
 	cr_expect_eq(rasc_pending(c), RASC_REPLAY_MAX);
 	rasc_close(c);
+}
+
+/* The real rasd on a private socket and state directory. */
+struct test_rasd {
+	char	dir[64];
+	char	sock[96];
+	char	state[96];
+	char	log[96];
+	pid_t	pid;
+};
+
+/* Start rasd and wait until it accepts connections; 0 or -1. */
+static int
+rasd_spawn(struct test_rasd *r)
+{
+	const char		*bin = getenv("RASD_BIN");
+	struct sockaddr_un	 sun;
+	int			 fd, i, ok;
+
+	if (bin == NULL)
+		bin = "build/bin/rasd";
+	if ((r->pid = fork()) == -1)
+		return -1;
+	if (r->pid == 0) {
+		if ((fd = open(r->log, O_WRONLY | O_CREAT | O_APPEND, 0600)) !=
+		    -1) {
+			dup2(fd, STDOUT_FILENO);
+			dup2(fd, STDERR_FILENO);
+		}
+		execl(bin, "rasd", "--foreground", "--no-libvirt", "--socket",
+		    r->sock, "--state-dir", r->state, (char *)NULL);
+		_exit(127);
+	}
+	memset(&sun, 0, sizeof sun);
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof sun.sun_path, "%s", r->sock);
+	for (i = 0; i < 500; i++) {
+		if (waitpid(r->pid, NULL, WNOHANG) == r->pid)
+			return -1;
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		ok = fd != -1 &&
+		    connect(fd, (struct sockaddr *)&sun, sizeof sun) == 0;
+		if (fd != -1)
+			close(fd);
+		if (ok)
+			return 0;
+		usleep(10 * 1000);
+	}
+	return -1;
+}
+
+/* Create the directory and start rasd in it. */
+static int
+rasd_start(struct test_rasd *r)
+{
+	memset(r, 0, sizeof *r);
+	snprintf(r->dir, sizeof r->dir, "/tmp/rasc-unit-XXXXXX");
+	if (mkdtemp(r->dir) == NULL)
+		return -1;
+	snprintf(r->sock, sizeof r->sock, "%s/rasd.sock", r->dir);
+	snprintf(r->state, sizeof r->state, "%s/state", r->dir);
+	snprintf(r->log, sizeof r->log, "%s/rasd.log", r->dir);
+	return rasd_spawn(r);
+}
+
+/* Stop rasd with sig and reap it; its exit status, or 128 + signal. */
+static int
+rasd_stop(struct test_rasd *r, int sig)
+{
+	int	st = 0;
+
+	if (r->pid <= 0)
+		return 0;
+	kill(r->pid, sig);
+	waitpid(r->pid, &st, 0);
+	r->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* What the socket-reuse test's threads share. */
+struct reuse_run {
+	struct rasc	*c;
+	atomic_int	 stop;		/* service and watcher threads */
+	atomic_long	 stray;		/* bytes found on sockets not ours */
+	atomic_long	 lost;		/* markers they took from them */
+	atomic_long	 pairs;		/* socket pairs the watcher made */
+};
+
+struct reuse_fwd {
+	struct reuse_run *run;
+	int		  n;
+	uint64_t	  base;
+};
+
+/* A vCPU: forward n distinct action-optional errors, one after another. */
+static void *
+reuse_forward(void *arg)
+{
+	struct reuse_fwd	*f = arg;
+	struct rasc_decision	 d;
+	int			 i;
+
+	for (i = 0; i < f->n; i++)
+		rasc_forward(f->run->c, RASC_KIND_AO,
+		    hva(0x40000000 + (f->base + (uint64_t)i) * 4096), 12, &d);
+	return NULL;
+}
+
+/* The VMM's service thread, as fast as it can go. */
+static void *
+reuse_service(void *arg)
+{
+	struct reuse_run	*run = arg;
+
+	while (!atomic_load(&run->stop))
+		rasc_service(run->c);
+	return NULL;
+}
+
+/*
+ * Another part of the VMM talking on its own sockets: each pair takes the
+ * lowest free descriptors, which are the ones the library just closed. A
+ * frame sent on a descriptor after its close lands here (stray bytes),
+ * and a read from one takes what was meant for this end (a lost marker).
+ */
+static void *
+reuse_watch(void *arg)
+{
+	static const char	 mark[8] = "vmm-own";
+	struct reuse_run	*run = arg;
+	char			 buf[256];
+	ssize_t			 n;
+	int			 sv[2];
+
+	while (!atomic_load(&run->stop)) {
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC |
+		    SOCK_NONBLOCK, 0, sv) == -1)
+			continue;
+		atomic_fetch_add(&run->pairs, 1);
+		if (send(sv[0], mark, sizeof mark, MSG_NOSIGNAL) !=
+		    (ssize_t)sizeof mark)
+			atomic_fetch_add(&run->lost, 1);
+		usleep(200);
+		n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT);
+		if (n != (ssize_t)sizeof mark || memcmp(buf, mark, sizeof mark))
+			atomic_fetch_add(&run->lost, 1);
+		while ((n = recv(sv[0], buf, sizeof buf, MSG_DONTWAIT)) > 0)
+			atomic_fetch_add(&run->stray, n);
+		while ((n = recv(sv[1], buf, sizeof buf, MSG_DONTWAIT)) > 0)
+			atomic_fetch_add(&run->stray, n);
+		close(sv[0]);
+		close(sv[1]);
+	}
+	return NULL;
+}
+
+/*
+ * rasd goes away (SIGKILL) and comes back, again and again, while vCPU
+ * threads forward and the service thread notices the closed socket,
+ * closes it and reconnects: no descriptor is closed while another thread
+ * still sends or waits on it (nothing reaches the unrelated sockets that
+ * take the freed numbers), and every forward reaches rasd exactly once
+ * the replay is done.
+ */
+Test(rasclient, socket_reuse_across_restarts, .timeout = 120)
+{
+	struct rasc_config	 cfg;
+	struct test_rasd	 rasd;
+	struct reuse_run	 run;
+	struct reuse_fwd	 fwd[4];
+	pthread_t		 tf[4], ts, tw;
+	char			 err[256], cmd[128];
+	int			 i, left, rc;
+
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert_eq(rasd_start(&rasd), 0, "rasd did not start (RASD_BIN)");
+	arm64_config(&cfg);
+	cfg.socket_path = rasd.sock;
+	cfg.timeout_ms = 100;
+	memset(&run, 0, sizeof run);
+	run.c = rasc_open(&cfg, err, sizeof err);
+	cr_assert_not_null(run.c, "rasc_open: %s", err);
+	cr_assert_eq(rasc_connected(run.c), 1);
+
+	cr_assert_eq(pthread_create(&ts, NULL, reuse_service, &run), 0);
+	cr_assert_eq(pthread_create(&tw, NULL, reuse_watch, &run), 0);
+	for (i = 0; i < 4; i++) {
+		fwd[i].run = &run;
+		fwd[i].n = 250;
+		fwd[i].base = (uint64_t)i * 1000;
+		cr_assert_eq(pthread_create(&tf[i], NULL, reuse_forward,
+		    &fwd[i]), 0);
+	}
+	for (i = 0; i < 6; i++) {
+		usleep(100 * 1000);
+		rasd_stop(&rasd, SIGKILL);
+		usleep(20 * 1000);
+		cr_assert_eq(rasd_spawn(&rasd), 0, "rasd did not restart");
+	}
+	for (i = 0; i < 4; i++)
+		pthread_join(tf[i], NULL);
+
+	/* The service thread replays what rasd missed. */
+	for (left = 0; left < 1000 && rasc_pending(run.c) != 0; left++)
+		usleep(10 * 1000);
+	atomic_store(&run.stop, 1);
+	pthread_join(ts, NULL);
+	pthread_join(tw, NULL);
+
+	cr_expect_gt(atomic_load(&run.pairs), 100, "the watcher ran");
+	cr_expect_eq(atomic_load(&run.stray), 0,
+	    "%ld bytes went to sockets the library had closed",
+	    atomic_load(&run.stray));
+	cr_expect_eq(atomic_load(&run.lost), 0,
+	    "%ld reads took bytes from sockets the library had closed",
+	    atomic_load(&run.lost));
+	cr_expect_eq(rasc_pending(run.c), 0, "%d forwards never acknowledged",
+	    rasc_pending(run.c));
+	cr_expect_eq(rasc_lost(run.c), 0);
+	cr_expect_eq(rasc_connected(run.c), 1);
+	rasc_close(run.c);
+	rc = rasd_stop(&rasd, SIGTERM);
+	cr_expect_eq(rc, 0, "rasd exited with %d; log in %s", rc, rasd.log);
+	if (rc == 0) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", rasd.dir);
+		cr_expect_eq(system(cmd), 0);
+	}
 }
