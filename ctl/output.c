@@ -348,6 +348,13 @@ output_vm_info(FILE *fp, const Ras__VmInfo *vm)
 	fprintf(fp, "%" PRIu64 "\n", vm->generation);
 	output_key(fp, "profile pinned");
 	fprintf(fp, "%s\n", vm->profile_pinned ? "yes" : "no");
+	if (vm->has_held_since) {
+		output_json_time(vm->held_since, buf, sizeof buf);
+		output_key(fp, "held");
+		fprintf(fp, "since %s: stop-vm, nothing the guest can be told "
+		    "reports the AR at gpa 0x%" PRIx64 "; it runs again after "
+		    "a reset\n", buf, vm->held_addr);
+	}
 	if (vm->observing) {
 		output_key(fp, "mode");
 		fprintf(fp, "observing: the VMM's own handler acts; "

@@ -375,6 +375,11 @@ output_json_vm(struct output_json *j, const Ras__VmInfo *vm, int slots)
 	output_json_uint(j, "generation", vm->generation);
 	output_json_bool(j, "profile_pinned", vm->profile_pinned);
 	output_json_bool(j, "observing", vm->observing);
+	if (vm->has_held_since) {
+		output_json_time(vm->held_since, buf, sizeof buf);
+		output_json_string(j, "held_since", buf);
+		output_json_hex(j, "held_addr", vm->held_addr);
+	}
 	if (vm->has_cpu_vendor)
 		output_json_string(j, "mce_encoding",
 		    vm->cpu_vendor == RAS_CPU_AMD ? "amd" : "intel");

@@ -40,6 +40,11 @@ control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 	}
 	vi->has_observing = 1;
 	vi->observing = vm->observing;
+	if (vm->held_since != 0) {
+		vi->has_held_since = vi->has_held_addr = 1;
+		vi->held_since = vm->held_since;
+		vi->held_addr = vm->held_addr;
+	}
 	if ((dom = virt_find_domain(vm->uuid)) != NULL)
 		vi->libvirt_state = (char *)dom->state;
 	if (vm->profile.count == 0)

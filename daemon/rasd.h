@@ -126,6 +126,8 @@ struct vm {
 	uint32_t caps;
 	uint8_t cpu_vendor;	/* enum ras_cpu_vendor, from registration */
 	uint8_t observing;	/* its VMM only observes (registration) */
+	int64_t held_since;	/* answered stop-vm then (0: not held) */
+	uint64_t held_addr;	/* for the AR at that address */
 	uint64_t unrecorded;	/* local decisions its VMMs reported lost */
 	uint64_t lost_total;	/* the bound process's last total (below) */
 	pid_t lost_pid;		/* that process, and its start time; */

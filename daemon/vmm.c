@@ -460,6 +460,19 @@ vmm_send_decision(struct client *c, uint64_t id, const struct batch_entry *e)
 			d.mce_bank = mv.bank;
 		}
 	}
+	/*
+	 * stop-vm: the VMM holds the guest (the shim keeps every vCPU out
+	 * of KVM_RUN) until a reset or until it goes; rasctl show says so.
+	 */
+	if (e->ev.action == RAS_ACTION_STOP_VM && e->ev.vm->held_since == 0) {
+		e->ev.vm->held_since = e->ev.time != 0 ? e->ev.time :
+		    (int64_t)time(NULL);
+		e->ev.vm->held_addr = e->addr;
+		log_warnx("vm %s: guest held (stop-vm): nothing it can be told "
+		    "reports the AR at gpa 0x%llx; it runs again after a reset "
+		    "(its VMM may still pause, migrate or destroy it)",
+		    e->ev.vm->name, (unsigned long long)e->addr);
+	}
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_DECISION;
 	resp.decision = &d;
@@ -654,6 +667,7 @@ vmm_retire(struct vm *vm, const char *why)
 		return -1;
 	}
 	poison_clear(&vm->active);
+	vm->held_since = 0;
 	log_info("vm %s: %s retires %zu poisoned ranges and unpins the boot "
 	    "profile", vm->name, why, n);
 	virt_vm_changed(vm);
@@ -726,6 +740,7 @@ vmm_detach(struct vm *vm, struct client *c)
 {
 	vm->client = NULL;
 	c->vm = NULL;
+	vm->held_since = 0;		/* whatever held it is gone */
 	if (vm->state == VM_RUNNING) {	/* migrated-away stays so */
 		vm->state = VM_DISCONNECTED;
 		log_info("vm %s: VMM pid %d disconnected", vm->name,

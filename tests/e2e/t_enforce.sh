@@ -165,6 +165,11 @@ wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json list-poison e2 | jq l
 expect_eq "rasd decided stop-vm" "$(poison_json e2 | jq -r '.[0].ar.action')" stop-vm
 check "QEMU's log says the vCPUs are held, and why" \
 	virt_wait_log e2 "rasd decided stop-vm for a memory error"
+expect_eq "rasctl show says e2 is held, for the AR at 0x9f000" \
+	"$(rasctl --json show e2 | jq -r '"\(.held_since != null) \(.held_addr)"')" "true 0x9f000"
+check "... in words too" grep -q "stop-vm, nothing the guest can be told reports the AR at gpa 0x9f000" \
+	<<<"$(rasctl show e2)"
+check "rasd logged that it holds e2" grep -q "vm e2: guest held (stop-vm)" "$RASD_LOG"
 sleep 1
 expect_eq "the guest was not told (no #MC)" "$(grep -ac 'MCE status' "$(virt_serial e2)")" 0
 check "QEMU's own handler did not inject either" \
@@ -177,5 +182,7 @@ check "and resume it" virsh_in resume
 sleep 1
 expect_eq "resumed, still not told" "$(grep -ac 'MCE status' "$(virt_serial e2)")" 0
 check "and destroy it" virsh_in destroy
+check "a destroyed guest is held no longer" \
+	within 10 eval '[ "$(rasctl --json show e2 | jq -r .held_since)" = null ]'
 [ "$failures" -ne 0 ] && virt_dump_logs
 exit $((failures > 0))
