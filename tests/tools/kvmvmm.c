@@ -842,6 +842,27 @@ kvmvmm_describe(char *buf, size_t len)
 }
 
 /*
+ * Start a thread as QEMU 7.2 makes its helper threads (the migration
+ * thread among them): every signal blocked but the synchronous ones.
+ * Shared with kvmvmm_race.c. Returns pthread_create()'s answer.
+ */
+int
+kvmvmm_helper_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t	set, old;
+	int		error;
+
+	sigfillset(&set);
+	sigdelset(&set, SIGSEGV);
+	sigdelset(&set, SIGFPE);
+	sigdelset(&set, SIGILL);
+	pthread_sigmask(SIG_SETMASK, &set, &old);
+	error = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return error;
+}
+
+/*
  * Put the vCPU in flat 32-bit protected mode (no paging, so linear is
  * guest-physical) at rip. Shared with kvmvmm_race.c.
  */
@@ -1665,7 +1686,6 @@ kvmvmm_migrate_read(uint64_t gpa)
 	struct kvmvmm_mread	m;
 	struct timespec		nap = { 0, KVMVMM_REPOISON_WAIT_MS * 1000000L };
 	pthread_t		t;
-	sigset_t		set, old;
 	uint8_t			*hva;
 	int			now, later, error;
 
@@ -1675,14 +1695,7 @@ kvmvmm_migrate_read(uint64_t gpa)
 	}
 	memset(&m, 0, sizeof m);
 	m.hva = hva;
-	sigfillset(&set);
-	sigdelset(&set, SIGSEGV);
-	sigdelset(&set, SIGFPE);
-	sigdelset(&set, SIGILL);
-	pthread_sigmask(SIG_SETMASK, &set, &old);
-	error = pthread_create(&t, NULL, kvmvmm_mread_main, &m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (error != 0) {
+	if ((error = kvmvmm_helper_thread(&t, kvmvmm_mread_main, &m)) != 0) {
 		printf("migration read gpa=0x%" PRIx64 ": pthread_create: %s\n",
 		    gpa, strerror(error));
 		return -1;

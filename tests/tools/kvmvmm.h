@@ -4,6 +4,7 @@
 #ifndef KVMVMM_H
 #define KVMVMM_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ int		 kvmvmm_load(const volatile uint8_t *, uint8_t *);
 const char	*kvmvmm_errname(int);
 void		 kvmvmm_ipi(int);
 int		 kvmvmm_flat(int, uint64_t);
+int		 kvmvmm_helper_thread(pthread_t *, void *(*)(void *), void *);
 
 /* kvmvmm_race.c */
 int	kvmvmm_race_parse(const char *, const char *);

@@ -395,7 +395,6 @@ kvmvmm_race(void)
 	struct sigaction	 act;
 	struct timespec		 nap = { 0, 1000000L };
 	pthread_t		 vcpu, mig;
-	sigset_t		 set, old;
 	uint64_t		 gpa;
 	uint8_t			*hva;
 	char			 where[320];
@@ -426,14 +425,7 @@ kvmvmm_race(void)
 	/* As QEMU 7.2 makes its helper threads: signals blocked. */
 	memset(&m, 0, sizeof m);
 	m.hva = hva;
-	sigfillset(&set);
-	sigdelset(&set, SIGSEGV);
-	sigdelset(&set, SIGFPE);
-	sigdelset(&set, SIGILL);
-	pthread_sigmask(SIG_SETMASK, &set, &old);
-	error = pthread_create(&mig, NULL, kvmvmm_race_mig_main, &m);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (error == 0)
+	if ((error = kvmvmm_helper_thread(&mig, kvmvmm_race_mig_main, &m)) == 0)
 		pthread_join(mig, NULL);
 	else
 		printf("race: pthread_create: %s\n", strerror(error));
