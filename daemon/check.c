@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "hest.h"
 #include "rasd.h"
 
@@ -164,6 +165,32 @@ check_vm_profile(struct check *c, const char *who, sqlite3_stmt *st)
 			    decl[i + 2]);
 }
 
+/* A pinned order (schema 3): NULL, or notification types, each once. */
+static void
+check_vm_order(struct check *c, const char *who, const char *col,
+    sqlite3_stmt *st, int i)
+{
+	const uint8_t *o = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i), j, k;
+
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return;
+	if (n > RAS_NOTIFY_COUNT) {
+		check_problem(c, "%s: %s is %d bytes, more than the %d "
+		    "notification types", who, col, n, RAS_NOTIFY_COUNT);
+		return;
+	}
+	for (j = 0; j < n; j++) {
+		if (o[j] >= RAS_NOTIFY_COUNT)
+			check_problem(c, "%s: %s names unknown notification %d",
+			    who, col, o[j]);
+		for (k = 0; k < j; k++)
+			if (o[k] == o[j])
+				check_problem(c, "%s: %s names notification "
+				    "%d twice", who, col, o[j]);
+	}
+}
+
 /* Every VM row: what store_load() needs to rebuild the VM. */
 static void
 check_vms(struct check *c)
@@ -174,11 +201,15 @@ check_vms(struct check *c)
 	int rc, n, state;
 	int64_t v;
 
-	if (sqlite3_prepare_v2(c->db, c->version >= 2 ?
+	if (sqlite3_prepare_v2(c->db, c->version >= 3 ?
 	    "SELECT uuid, name, arch, hest, declared, state, slots, rowid,"
-	    " vmm_start, unrecorded FROM vm ORDER BY rowid" :
+	    " vmm_start, unrecorded, ar_order, ao_order FROM vm"
+	    " ORDER BY rowid" : c->version >= 2 ?
 	    "SELECT uuid, name, arch, hest, declared, state, slots, rowid,"
-	    " 0, 0 FROM vm ORDER BY rowid", -1, &st, NULL) != SQLITE_OK) {
+	    " vmm_start, unrecorded, NULL, NULL FROM vm ORDER BY rowid" :
+	    "SELECT uuid, name, arch, hest, declared, state, slots, rowid,"
+	    " 0, 0, NULL, NULL FROM vm ORDER BY rowid", -1, &st, NULL) !=
+	    SQLITE_OK) {
 		check_query_failed(c, "vm");
 		return;
 	}
@@ -224,6 +255,8 @@ check_vms(struct check *c)
 			check_problem(c, "%s: negative VMM start time", who);
 		if (sqlite3_column_int64(st, 9) < 0)
 			check_problem(c, "%s: negative unrecorded count", who);
+		check_vm_order(c, who, "ar_order", st, 10);
+		check_vm_order(c, who, "ao_order", st, 11);
 	}
 	if (rc != SQLITE_DONE)
 		check_query_failed(c, "vm");
@@ -345,6 +378,60 @@ check_vevents(struct check *c)
 	sqlite3_finalize(st);
 }
 
+/*
+ * Incoming migrations (schema 3): each belongs to a VM row and holds what
+ * a restarted rasd needs to resume the final sync.
+ */
+static void
+check_incoming(struct check *c)
+{
+	sqlite3_stmt *st;
+	const char *peer;
+	char us[64];
+	int rc, state;
+
+	if (c->version < 3)
+		return;
+	if (sqlite3_prepare_v2(c->db, "SELECT vm, migration_id, peer,"
+	    " generation, state FROM incoming ORDER BY rowid", -1, &st,
+	    NULL) != SQLITE_OK) {
+		check_query_failed(c, "incoming");
+		return;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		check_uuid_text(sqlite3_column_blob(st, 0),
+		    sqlite3_column_bytes(st, 0), us, sizeof us);
+		if (!check_vm_exists(c, sqlite3_column_blob(st, 0),
+		    sqlite3_column_bytes(st, 0)))
+			check_problem(c, "incoming migration of VM %s: the VM "
+			    "has no row (orphan; rasd ignores it)", us);
+		if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
+		    sqlite3_column_bytes(st, 1) != HANDOFF_ID_LEN)
+			check_problem(c, "incoming migration of VM %s: "
+			    "migration id of %d bytes, not %d", us,
+			    sqlite3_column_bytes(st, 1), HANDOFF_ID_LEN);
+		peer = (const char *)sqlite3_column_text(st, 2);
+		if (peer == NULL || (strncmp(peer, "unix:", 5) != 0 &&
+		    strncmp(peer, "tcp:", 4) != 0))
+			check_problem(c, "incoming migration of VM %s: source "
+			    "address '%s' is neither unix:PATH nor "
+			    "tcp:HOST:PORT", us, peer != NULL ? peer : "NULL");
+		if (sqlite3_column_int64(st, 3) < 0)
+			check_problem(c, "incoming migration of VM %s: "
+			    "negative generation", us);
+		state = sqlite3_column_int(st, 4);
+		if (sqlite3_column_type(st, 4) != SQLITE_INTEGER ||
+		    state < HD_IMPORTED || state > HD_FAILED)
+			check_problem(c, "incoming migration of VM %s: unknown "
+			    "hand-off state %s", us,
+			    sqlite3_column_text(st, 4) != NULL ?
+			    (const char *)sqlite3_column_text(st, 4) : "NULL");
+	}
+	if (rc != SQLITE_DONE)
+		check_query_failed(c, "incoming");
+	sqlite3_finalize(st);
+}
+
 /* meta: 'unrecorded:UUID' keys (schema 1) name known VMs. */
 static void
 check_meta(struct check *c)
@@ -395,6 +482,7 @@ check_run(struct check *c)
 	check_vms(c);
 	check_events(c);
 	check_vevents(c);
+	check_incoming(c);
 	check_meta(c);
 }
 

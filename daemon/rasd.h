@@ -185,8 +185,8 @@ int vm_may_name(const struct vm *, const char *name, uid_t, char *why,
 size_t vm_count_owned(uint32_t uid);
 
 /* store.c */
-#define STORE_VERSION 2		/* the schema this build writes */
-#define STORE_VERSION_TEXT "2"
+#define STORE_VERSION 3		/* the schema this build writes */
+#define STORE_VERSION_TEXT "3"
 struct sqlite3;
 struct store_event {
 	uint64_t id;		/* filled in by store_commit */

@@ -1,11 +1,11 @@
 /*
  * store.c -- the durable store: one SQLite database in the state directory.
  *
- * On-disk format (schema version 2), file STATE_DIR/rasd.db, WAL mode,
+ * On-disk format (schema version 3), file STATE_DIR/rasd.db, WAL mode,
  * synchronous=FULL so a COMMIT returns only after the WAL is on disk:
  *
  *   meta(key TEXT PRIMARY KEY, value TEXT)
- *       'schema' = '2'
+ *       'schema' = '3'
  *   vm(uuid BLOB(16) PRIMARY KEY, name TEXT, arch INTEGER,
  *      hest BLOB,          -- raw boot HEST, NULL when declared
  *      declared BLOB,      -- 4 bytes per source: id u16 LE, notify, 0
@@ -16,8 +16,10 @@
  *      vmm_start INTEGER,  -- the bound VMM's start time (/proc/PID/stat
  *                             field 22); 0 or NULL: not known
  *      vmm_cgroup TEXT,    -- its cgroup v2 path; '' or NULL: not known
- *      unrecorded INTEGER) -- local decisions the VM's VMMs reported
+ *      unrecorded INTEGER, -- local decisions the VM's VMMs reported
  *                             they could not keep for replay
+ *      ar_order BLOB,      -- the orders pinned with the profile, one
+ *      ao_order BLOB)         enum ras_notify a byte; NULL: the config's
  *   event(id INTEGER PRIMARY KEY, vm BLOB(16), gpa INTEGER, length INTEGER,
  *      kind INTEGER, action INTEGER, notify INTEGER (NULL: none),
  *      source_id INTEGER (NULL: none), time INTEGER, host TEXT,
@@ -28,12 +30,27 @@
  *      forward_id INTEGER)  -- libvirt MEMORY_FAILURE events; forward_id
  *                              is the event row they belong to, or NULL
  *   index vevent_vm(vm)
+ *   incoming(vm BLOB(16) PRIMARY KEY, -- a VM imported with a source to
+ *      migration_id BLOB(16),            ask for its final state
+ *      peer TEXT,          -- the source rasd's address (Bundle.source_peer)
+ *      peer_identity TEXT, -- the source host's identity; NULL: not known
+ *      generation INTEGER, -- of the imported bundle
+ *      state INTEGER,      -- enum handoff_dst_state, the last one reached
+ *      reason TEXT,        -- why it failed last (NULL: it did not)
+ *      created INTEGER, updated INTEGER)  -- seconds since the epoch
+ *      Written in the import's transaction, deleted in the final state's
+ *      and when the VM is reset, unregistered or imported again.
  *
  * Schema history (store_steps[] upgrades one version at a time):
  *   1  the tables above without vm.vmm_start, vm.vmm_cgroup and
  *      vm.unrecorded; the count was meta 'unrecorded:UUID' = N, and after
  *      a restart a VM's VMM was known by its pid only.
  *   2  those three columns; the meta keys are folded into the column.
+ *   3  vm.ar_order and vm.ao_order (schema 2 kept the pinned orders in
+ *      memory: a restart decided with the config's), and the table
+ *      incoming (schema 2 kept the source's address and the migration id
+ *      in memory: a restarted destination answered the VMM's final sync
+ *      from the imported snapshot).
  *
  * DESIGN (upgrades): store_schema.c. To change the format: bump
  * STORE_VERSION, write the new tables in store_create_sql, add a step
@@ -394,8 +411,8 @@ store_conn_prepare(void)
 	    store_prepare(&sc->save_vm,
 	    "INSERT OR REPLACE INTO vm(uuid, name, arch, hest, declared,"
 	    " pinned, caps, owner_uid, generation, state, slots, pid, updated,"
-	    " vmm_start, vmm_cgroup, unrecorded)"
-	    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
+	    " vmm_start, vmm_cgroup, unrecorded, ar_order, ao_order)"
+	    " VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)") == -1 ||
 	    store_prepare(&sc->retire,
 	    "UPDATE event SET active=0 WHERE vm=? AND active=1") == -1 ||
 	    store_prepare(&sc->history,
@@ -544,6 +561,27 @@ store_get64(const uint8_t *p)
 	return v;
 }
 
+/*
+ * A pinned order from its column: NULL or a damaged one leaves it empty
+ * (the config's applies), as before schema 3.
+ */
+static void
+store_load_order(sqlite3_stmt *st, int col, uint8_t order[RAS_NOTIFY_COUNT],
+    unsigned int *count)
+{
+	const uint8_t *o = sqlite3_column_blob(st, col);
+	int n = sqlite3_column_bytes(st, col), i;
+
+	*count = 0;
+	if (o == NULL || n <= 0 || n > RAS_NOTIFY_COUNT)
+		return;
+	for (i = 0; i < n; i++)
+		if (o[i] >= RAS_NOTIFY_COUNT)
+			return;
+	memcpy(order, o, (size_t)n);
+	*count = (unsigned int)n;
+}
+
 /* Rebuild one VM from its row; returns NULL if the row is unusable. */
 static struct vm *
 store_load_vm(sqlite3_stmt *st)
@@ -617,6 +655,8 @@ store_load_vm(sqlite3_stmt *st)
 		snprintf(vm->vmm_cgroup, sizeof vm->vmm_cgroup, "%s",
 		    (const char *)sqlite3_column_text(st, 13));
 	vm->unrecorded = (uint64_t)sqlite3_column_int64(st, 14);
+	store_load_order(st, 15, vm->policy.ar_order, &vm->policy.ar_count);
+	store_load_order(st, 16, vm->policy.ao_order, &vm->policy.ao_count);
 	return vm;
 }
 
@@ -632,7 +672,7 @@ store_load(void)
 
 	if (sqlite3_prepare_v2(store_cur->db, "SELECT uuid, name, arch, hest,"
 	    " declared, pinned, caps, owner_uid, generation, state, slots, pid,"
-	    " vmm_start, vmm_cgroup, unrecorded FROM vm"
+	    " vmm_start, vmm_cgroup, unrecorded, ar_order, ao_order FROM vm"
 	    " ORDER BY updated, rowid", -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -699,6 +739,7 @@ struct store_row {
 	uint8_t *slots;		/* 24 bytes a slot; NULL: none */
 	size_t slots_len;
 	char vmm_cgroup[512];
+	struct ras_policy policy;	/* ar/ao counts 0: none pinned */
 };
 
 /* Copy what a VM's row holds. */
@@ -745,6 +786,7 @@ store_row_fill(struct store_row *row, const struct vm *vm)
 	row->vmm_start = vm->vmm_start;
 	memcpy(row->vmm_cgroup, vm->vmm_cgroup, sizeof row->vmm_cgroup);
 	row->unrecorded = vm->unrecorded;
+	row->policy = vm->policy;
 }
 
 static void
@@ -790,6 +832,15 @@ store_write_row(const struct store_row *row)
 	sqlite3_bind_int64(st, 14, (int64_t)row->vmm_start);
 	sqlite3_bind_text(st, 15, row->vmm_cgroup, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 16, (int64_t)row->unrecorded);
+	if (row->policy.ar_count + row->policy.ao_count > 0) {
+		sqlite3_bind_blob(st, 17, row->policy.ar_order,
+		    (int)row->policy.ar_count, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 18, row->policy.ao_order,
+		    (int)row->policy.ao_count, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_null(st, 17);
+		sqlite3_bind_null(st, 18);
+	}
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
 		store_set_error("save VM");
@@ -1168,6 +1219,13 @@ store_import_body(void *arg)
 	row.generation = b->generation;
 	row.state = VM_INCOMING;
 	row.unrecorded = unrecorded;
+	/* The orders pinned on the host the VM booted on travel with it. */
+	if (b->has_ar_order && b->has_ao_order) {
+		memcpy(row.policy.ar_order, b->ar_order.data, b->ar_order.len);
+		row.policy.ar_count = (unsigned int)b->ar_order.len;
+		memcpy(row.policy.ao_order, b->ao_order.data, b->ao_order.len);
+		row.policy.ao_count = (unsigned int)b->ao_order.len;
+	}
 	if (store_save_vm_row(&row) == -1)
 		goto fail;
 	sqlite3_finalize(st);

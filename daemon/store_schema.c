@@ -21,6 +21,18 @@
 #include "rasd.h"
 #include "store_int.h"
 
+/*
+ * Incoming migrations (schema 3): one row per VM imported with a source
+ * to ask for its final state, written in the import's transaction and
+ * deleted in the final state's (or when the VM is reset, unregistered or
+ * imported again).
+ */
+#define STORE_INCOMING_SQL						\
+    "CREATE TABLE incoming(vm BLOB PRIMARY KEY, migration_id BLOB,"	\
+    " peer TEXT NOT NULL, peer_identity TEXT, generation INTEGER NOT NULL,"\
+    " state INTEGER NOT NULL, reason TEXT, created INTEGER,"		\
+    " updated INTEGER);"
+
 /* The tables of a new store, at STORE_VERSION. */
 static const char *store_create_sql =
     "CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT);"
@@ -28,7 +40,7 @@ static const char *store_create_sql =
     " arch INTEGER, hest BLOB, declared BLOB, pinned INTEGER, caps INTEGER,"
     " owner_uid INTEGER, generation INTEGER, state INTEGER, slots BLOB,"
     " pid INTEGER, updated INTEGER, vmm_start INTEGER, vmm_cgroup TEXT,"
-    " unrecorded INTEGER NOT NULL DEFAULT 0);"
+    " unrecorded INTEGER NOT NULL DEFAULT 0, ar_order BLOB, ao_order BLOB);"
     "CREATE TABLE event(id INTEGER PRIMARY KEY, vm BLOB NOT NULL,"
     " gpa INTEGER, length INTEGER, kind INTEGER, action INTEGER,"
     " notify INTEGER, source_id INTEGER, time INTEGER, host TEXT,"
@@ -37,7 +49,8 @@ static const char *store_create_sql =
     "CREATE TABLE vevent(id INTEGER PRIMARY KEY,"
     " vm BLOB NOT NULL, time INTEGER, recipient INTEGER, action INTEGER,"
     " flags INTEGER, forward_id INTEGER);"
-    "CREATE INDEX vevent_vm ON vevent(vm);";
+    "CREATE INDEX vevent_vm ON vevent(vm);"
+    STORE_INCOMING_SQL;
 
 /*
  * The schema version of an open database: 0 for an empty one (a new
@@ -183,6 +196,23 @@ store_v1_to_v2(void)
 	return store_exec("DELETE FROM meta WHERE key LIKE 'unrecorded:%'");
 }
 
+/*
+ * Schema 2 to 3: the orders pinned with a VM's profile, kept in memory
+ * only by schema 2, become vm columns, and the destination's side of a
+ * migration (source address, migration id, imported generation, the
+ * hand-off state) gets the table incoming, so that a restarted rasd
+ * resumes the final sync instead of answering from the snapshot.
+ */
+static int
+store_v2_to_v3(void)
+{
+	if (store_exec("ALTER TABLE vm ADD COLUMN ar_order BLOB") == -1 ||
+	    store_exec("ALTER TABLE vm ADD COLUMN ao_order BLOB") == -1 ||
+	    store_exec(STORE_INCOMING_SQL) == -1)
+		return -1;
+	return 0;
+}
+
 /* One upgrade step: from version `from` to from + 1. */
 struct store_step {
 	int from;
@@ -192,6 +222,8 @@ struct store_step {
 static const struct store_step store_steps[] = {
 	{ 1, "VMM identity and unrecorded count as VM columns",
 	    store_v1_to_v2 },
+	{ 2, "pinned orders as VM columns, incoming migrations",
+	    store_v2_to_v3 },
 };
 
 static int
