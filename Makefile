@@ -186,7 +186,7 @@ check: test-suite
 check-fast:
 	@RAS_SUITE=fast $(MAKE) --no-print-directory check
 
-test-suite: all $(TEST_BINS)
+test-suite: all $(TEST_BINS) $(BENCH_BINS)
 	@B=$(B) tests/run.sh
 
 # Download and unpack what the nested KVM host boots (once, cached).

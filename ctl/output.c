@@ -188,6 +188,19 @@ output_table_line(FILE *fp, const struct output_table *t,
 	fputc('\n', fp);
 }
 
+/* Free a table's rows. */
+static void
+output_table_free(struct output_table *t)
+{
+	size_t	r;
+
+	for (r = 0; r < t->nrows * t->ncols; r++)
+		free(t->cells[r]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->cap = 0;
+}
+
 /* Print the header and all rows, then free the table. */
 static void
 output_table_print(FILE *fp, struct output_table *t)
@@ -198,11 +211,7 @@ output_table_print(FILE *fp, struct output_table *t)
 	for (r = 0; r < t->nrows; r++)
 		output_table_line(fp, t,
 		    (const char *const *)t->cells + r * t->ncols);
-	for (r = 0; r < t->nrows * t->ncols; r++)
-		free(t->cells[r]);
-	free(t->cells);
-	t->cells = NULL;
-	t->nrows = t->cap = 0;
+	output_table_free(t);
 }
 
 /* Name of a notification type for a cell; "-" when there is none. */
@@ -447,9 +456,14 @@ output_decision_cell(const Ras__PoisonRange *r, uint32_t kind, char *buf,
 /*
  * list-poison: the VM's active poisoned ranges, with what the range's AR
  * and AO errors were each decided (notification/source, or the action).
+ * They come in pages (rasctl asks page by page); each page is printed as
+ * it comes, with the column widths of the first one, and with room for
+ * any 64-bit address when more pages follow (more). A list that fits in
+ * one page prints as one table.
  */
 void
-output_poison_list(FILE *fp, const Ras__PoisonList *list)
+output_poison_page(FILE *fp, const Ras__PoisonList *list,
+    struct output_pages *pg, int more)
 {
 	static const char *const head[] = { "GPA", "LENGTH", "KIND",
 	    "AR DECISION", "AO DECISION", "FIRST SEEN", "RECORDS" };
@@ -459,9 +473,9 @@ output_poison_list(FILE *fp, const Ras__PoisonList *list)
 	const char		*cells[7];
 	char			 gpa[24], len[16], kind[32], ar[48], ao[48];
 	char			 seen[48], records[16];
-	size_t			 i;
+	size_t			 i, c;
 
-	if (list->n_ranges == 0) {
+	if (pg->rows == 0 && list->n_ranges == 0) {
 		fprintf(fp, "no poisoned ranges for ");
 		output_text(fp, output_vm_label(list->name, &list->uuid, seen,
 		    sizeof seen));
@@ -485,7 +499,32 @@ output_poison_list(FILE *fp, const Ras__PoisonList *list)
 		cells[6] = records;
 		output_table_add(&t, cells);
 	}
-	output_table_print(fp, &t);
+	if (pg->rows == 0) {
+		if (more && t.width[0] < 18)
+			t.width[0] = 18;	/* "0x" and 16 digits */
+		if (more && t.width[6] < 10)
+			t.width[6] = 10;	/* any uint32 */
+		for (c = 0; c < t.ncols; c++)
+			pg->width[c] = t.width[c];
+		output_table_line(fp, &t, t.head);
+	} else
+		for (c = 0; c < t.ncols; c++)
+			t.width[c] = pg->width[c];
+	for (i = 0; i < t.nrows; i++)
+		output_table_line(fp, &t,
+		    (const char *const *)t.cells + i * t.ncols);
+	pg->rows += t.nrows;
+	output_table_free(&t);
+}
+
+/* list-poison in one answer. */
+void
+output_poison_list(FILE *fp, const Ras__PoisonList *list)
+{
+	struct output_pages	 pg;
+
+	memset(&pg, 0, sizeof pg);
+	output_poison_page(fp, list, &pg, 0);
 }
 
 /* history: every recorded poison event of the VM, active or retired. */

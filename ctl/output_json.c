@@ -513,12 +513,26 @@ void
 output_json_poison_list(FILE *fp, const Ras__PoisonList *list)
 {
 	struct output_json	 j;
+
+	output_json_begin(&j, fp, 1);
+	output_json_array(&j, NULL);
+	output_json_poison_rows(&j, list);
+	output_json_close(&j);
+	output_json_end(&j);
+}
+
+/*
+ * The ranges of one list-poison page, added to an open array: rasctl
+ * streams a long list page by page into one document.
+ */
+void
+output_json_poison_rows(struct output_json *jp, const Ras__PoisonList *list)
+{
+	struct output_json	 j = *jp;
 	const Ras__PoisonRange	*r;
 	char			 buf[48];
 	size_t			 i;
 
-	output_json_begin(&j, fp, 1);
-	output_json_array(&j, NULL);
 	for (i = 0; i < list->n_ranges; i++) {
 		r = list->ranges[i];
 		output_json_object(&j, NULL);
@@ -541,8 +555,7 @@ output_json_poison_list(FILE *fp, const Ras__PoisonList *list)
 		output_json_uint(&j, "records", r->records);
 		output_json_close(&j);
 	}
-	output_json_close(&j);
-	output_json_end(&j);
+	*jp = j;
 }
 
 /* history: an array of poison events, oldest first as rasd sends them. */

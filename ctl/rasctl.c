@@ -46,6 +46,9 @@
 	"       rasctl [options] import [--replace] FILE|-\n"
 
 /* One exchange with rasd: where, until when, and how it went. */
+/* Ranges asked per list-poison page (rasd also bounds a page's bytes). */
+#define RASCTL_PAGE_LIMIT 131072
+
 struct rasctl_conn {
 	const char	*path;
 	int		 fd;
@@ -728,9 +731,9 @@ rasctl_expected(enum parser_command command)
 	}
 }
 
-/* Check the response and print it; returns the exit status. */
+/* Check that a response answers the request; returns the exit status. */
 static int
-rasctl_print(const struct parse_result *res, const Ras__Request *req,
+rasctl_check(const struct parse_result *res, const Ras__Request *req,
     const Ras__Response *resp)
 {
 	const ProtobufCFieldDescriptor	*f;
@@ -766,6 +769,18 @@ rasctl_print(const struct parse_result *res, const Ras__Request *req,
 			    parser_command_name(res->command));
 		return RASCTL_EXIT_FAIL;
 	}
+	return RASCTL_EXIT_OK;
+}
+
+/* Check the response and print it; returns the exit status. */
+static int
+rasctl_print(const struct parse_result *res, const Ras__Request *req,
+    const Ras__Response *resp)
+{
+	int	status;
+
+	if ((status = rasctl_check(res, req, resp)) != RASCTL_EXIT_OK)
+		return status;
 	switch (resp->body_case) {
 	case RAS__RESPONSE__BODY_VM_LIST:
 		if (res->json)
@@ -809,6 +824,97 @@ rasctl_print(const struct parse_result *res, const Ras__Request *req,
 		return rasctl_exported(res, resp->exported);
 	default:
 		break;
+	}
+	return RASCTL_EXIT_OK;
+}
+
+/* Ask for one list-poison page; NULL (and *status set) on failure. */
+static Ras__Response *
+rasctl_page(const struct parse_result *res, struct rasctl_conn *c,
+    const Ras__Request *req, int *status)
+{
+	Ras__Response	*resp;
+
+	*status = RASCTL_EXIT_FAIL;
+	c->deadline = rasctl_now() + c->timeout_ms;
+	if (rasctl_send(c, req) == -1 || (resp = rasctl_recv(c)) == NULL)
+		return NULL;
+	if ((*status = rasctl_check(res, req, resp)) != RASCTL_EXIT_OK) {
+		ras__response__free_unpacked(resp, NULL);
+		return NULL;
+	}
+	return resp;
+}
+
+/*
+ * Where the page after pl starts; 0 when pl is the last (empty, ends at
+ * 2^64, or an older rasd answered the whole list at once).
+ */
+static int
+rasctl_page_next(const Ras__PoisonList *pl, uint64_t from, uint64_t *next)
+{
+	const Ras__PoisonRange	*last;
+
+	if (pl->n_ranges == 0 || pl->ranges[0]->gpa < from)
+		return 0;
+	last = pl->ranges[pl->n_ranges - 1];
+	if (last->length == 0 || last->gpa + last->length <= last->gpa)
+		return 0;
+	*next = last->gpa + last->length;
+	return 1;
+}
+
+/*
+ * list-poison page by page, each asked from the end of the last one and
+ * printed as it comes: a million ranges never sit in one frame or in
+ * memory at once. The next page is asked before one is printed, so the
+ * table knows whether more follow. Returns the exit status.
+ */
+static int
+rasctl_list_poison(const struct parse_result *res, struct rasctl_conn *c,
+    Ras__Request *req, Ras__VmQuery *q)
+{
+	Ras__Response		*cur, *next;
+	struct output_pages	 pg;
+	struct output_json	 j;
+	uint64_t		 from;
+	int			 status;
+
+	memset(&pg, 0, sizeof pg);
+	q->has_page_limit = q->has_from_gpa = 1;
+	q->page_limit = RASCTL_PAGE_LIMIT;
+	q->from_gpa = 0;
+	if ((cur = rasctl_page(res, c, req, &status)) == NULL)
+		return status;
+	if (res->json) {
+		output_json_begin(&j, stdout, 1);
+		output_json_array(&j, NULL);
+	}
+	while (cur != NULL) {
+		next = NULL;
+		if (rasctl_page_next(cur->poison_list, q->from_gpa, &from)) {
+			q->from_gpa = from;
+			if ((next = rasctl_page(res, c, req, &status)) ==
+			    NULL) {
+				ras__response__free_unpacked(cur, NULL);
+				return status;
+			}
+			if (next->poison_list->n_ranges == 0) {
+				ras__response__free_unpacked(next, NULL);
+				next = NULL;
+			}
+		}
+		if (res->json)
+			output_json_poison_rows(&j, cur->poison_list);
+		else
+			output_poison_page(stdout, cur->poison_list, &pg,
+			    next != NULL);
+		ras__response__free_unpacked(cur, NULL);
+		cur = next;
+	}
+	if (res->json) {
+		output_json_close(&j);
+		output_json_end(&j);
 	}
 	return RASCTL_EXIT_OK;
 }
@@ -875,11 +981,15 @@ main(int argc, char *argv[])
 		    c.path, strerror(errno));
 		goto out;
 	}
-	if (rasctl_send(&c, &req) == -1)
-		goto out;
-	if ((resp = rasctl_recv(&c)) == NULL)
-		goto out;
-	status = rasctl_print(&res, &req, resp);
+	if (res.command == CMD_LIST_POISON)
+		status = rasctl_list_poison(&res, &c, &req, &query);
+	else {
+		if (rasctl_send(&c, &req) == -1)
+			goto out;
+		if ((resp = rasctl_recv(&c)) == NULL)
+			goto out;
+		status = rasctl_print(&res, &req, resp);
+	}
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		fprintf(stderr, "rasctl: cannot write the output: %s\n",
 		    strerror(errno));

@@ -69,7 +69,13 @@ int		 parser_parse_timeout(const char *, int *);
 /* output.c */
 void	output_vm_list(FILE *, const Ras__VmList *);
 void	output_vm_info(FILE *, const Ras__VmInfo *);
+struct output_pages {		/* a table printed page by page */
+	size_t	 rows;		/* printed so far */
+	size_t	 width[8];	/* the first page's column widths */
+};
 void	output_poison_list(FILE *, const Ras__PoisonList *);
+void	output_poison_page(FILE *, const Ras__PoisonList *,
+	    struct output_pages *, int);
 void	output_history(FILE *, const Ras__HistoryList *);
 void	output_events(FILE *, const Ras__EventList *);
 void	output_bytes(uint64_t, char *, size_t);
@@ -107,6 +113,8 @@ size_t	output_json_utf8_len(const unsigned char *, size_t);
 void	output_json_vm_list(FILE *, const Ras__VmList *);
 void	output_json_vm_info(FILE *, const Ras__VmInfo *);
 void	output_json_poison_list(FILE *, const Ras__PoisonList *);
+void	output_json_poison_rows(struct output_json *,
+	    const Ras__PoisonList *);
 void	output_json_history(FILE *, const Ras__HistoryList *);
 void	output_json_events(FILE *, const Ras__EventList *);
 void	output_json_ok(FILE *);

@@ -4,11 +4,15 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "rasd.h"
+
+/* A list-poison page, packed: rasctl takes frames up to 16 MiB. */
+#define CONTROL_PAGE_BUDGET (4u << 20)
 
 /* Fill a VmInfo; arrays point into vec, which the caller frees. */
 static void
@@ -170,58 +174,87 @@ control_decision(const struct poison_decision *d, protobuf_c_boolean *has_a,
 	}
 }
 
-/*
- * The wire form of a VM's active range set. Returns the pointer array
- * (free it and *storage with free()).
- */
-Ras__PoisonRange **
-control_ranges(const struct poison_set *ps, Ras__PoisonRange **storage)
+/* The wire form of one active range. */
+static void
+control_range(const struct poison_range *r, Ras__PoisonRange *pr)
 {
-	Ras__PoisonRange *pr, **prs;
-	size_t i;
-
-	pr = xcalloc(ps->n, sizeof *pr);
-	prs = xcalloc(ps->n, sizeof *prs);
-	for (i = 0; i < ps->n; i++) {
-		const struct poison_range *r = &ps->r[i];
-
-		ras__poison_range__init(&pr[i]);
-		pr[i].gpa = r->gpa;
-		pr[i].length = r->len;
-		pr[i].kind = r->kind;
-		pr[i].action = r->action;
-		if (r->notify != RAS_NOTIFY_NONE) {
-			pr[i].has_notify = pr[i].has_source_id = 1;
-			pr[i].notify = r->notify;
-			pr[i].source_id = r->source_id;
-		}
-		pr[i].first_seen = r->first_seen;
-		pr[i].records = r->records;
-		control_decision(&r->ar, &pr[i].has_ar_action, &pr[i].ar_action,
-		    &pr[i].has_ar_notify, &pr[i].ar_notify,
-		    &pr[i].has_ar_source_id, &pr[i].ar_source_id);
-		control_decision(&r->ao, &pr[i].has_ao_action, &pr[i].ao_action,
-		    &pr[i].has_ao_notify, &pr[i].ao_notify,
-		    &pr[i].has_ao_source_id, &pr[i].ao_source_id);
-		prs[i] = &pr[i];
+	ras__poison_range__init(pr);
+	pr->gpa = r->gpa;
+	pr->length = r->len;
+	pr->kind = r->kind;
+	pr->action = r->action;
+	if (r->notify != RAS_NOTIFY_NONE) {
+		pr->has_notify = pr->has_source_id = 1;
+		pr->notify = r->notify;
+		pr->source_id = r->source_id;
 	}
-	*storage = pr;
-	return prs;
+	pr->first_seen = r->first_seen;
+	pr->records = r->records;
+	control_decision(&r->ar, &pr->has_ar_action, &pr->ar_action,
+	    &pr->has_ar_notify, &pr->ar_notify, &pr->has_ar_source_id,
+	    &pr->ar_source_id);
+	control_decision(&r->ao, &pr->has_ao_action, &pr->ao_action,
+	    &pr->has_ao_notify, &pr->ao_notify, &pr->has_ao_source_id,
+	    &pr->ao_source_id);
 }
 
-/* Answer list-poison from the VM's in-memory range set. */
+/*
+ * The wire form of a VM's active ranges from index from on: at most max
+ * of them, and no more than fit in budget bytes once packed as a repeated
+ * field (every answer is one frame). Returns how many; free *prs and
+ * *storage with free().
+ */
+size_t
+control_ranges(const struct poison_set *ps, size_t from, size_t max,
+    size_t budget, Ras__PoisonRange ***prs, Ras__PoisonRange **storage)
+{
+	Ras__PoisonRange *pr, **pp;
+	size_t i, n, used = 0, sz;
+
+	n = from < ps->n ? ps->n - from : 0;
+	if (n > max)
+		n = max;
+	pr = xcalloc(n ? n : 1, sizeof *pr);
+	pp = xcalloc(n ? n : 1, sizeof *pp);
+	for (i = 0; i < n; i++) {
+		control_range(&ps->r[from + i], &pr[i]);
+		/* tag, length prefix (< 128 bytes: one byte), message */
+		sz = 2 + ras__poison_range__get_packed_size(&pr[i]);
+		if (used + sz > budget && i > 0)
+			break;
+		used += sz;
+		pp[i] = &pr[i];
+	}
+	*storage = pr;
+	*prs = pp;
+	return i;
+}
+
+/*
+ * Answer list-poison from the VM's in-memory range set: all of it, or
+ * with a page limit the ranges from from_gpa on, as many as one page
+ * holds (rasctl asks again from the end of the last one).
+ */
 static void
-control_list_poison(struct client *c, uint64_t id, struct vm *vm)
+control_list_poison(struct client *c, uint64_t id, struct vm *vm,
+    const Ras__VmQuery *q)
 {
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__PoisonList pl = RAS__POISON_LIST__INIT;
 	Ras__PoisonRange *pr, **prs;
+	size_t from = 0, max = SIZE_MAX, budget = SIZE_MAX;
 
-	prs = control_ranges(&vm->active, &pr);
+	if (q->has_page_limit) {
+		from = poison_from(&vm->active, q->has_from_gpa ?
+		    q->from_gpa : 0);
+		max = q->page_limit > 0 ? q->page_limit : 1;
+		budget = CONTROL_PAGE_BUDGET;
+	}
+	pl.n_ranges = control_ranges(&vm->active, from, max, budget, &prs,
+	    &pr);
 	pl.uuid.data = vm->uuid;
 	pl.uuid.len = 16;
 	pl.name = vm->name;
-	pl.n_ranges = vm->active.n;
 	pl.ranges = prs;
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_POISON_LIST;
@@ -504,7 +537,7 @@ control_dispatch(struct client *c, Ras__Request *req)
 		control_show_vm(c, req->id, vm);
 		break;
 	case RAS__REQUEST__BODY_LIST_POISON:
-		control_list_poison(c, req->id, vm);
+		control_list_poison(c, req->id, vm, q);
 		break;
 	case RAS__REQUEST__BODY_EVENTS:
 		control_events(c, req->id, vm);

@@ -453,12 +453,8 @@ peer_answer(struct client *c, uint64_t id, struct vm *vm)
 	Ras__Registered ok = RAS__REGISTERED__INIT;
 	Ras__PoisonRange *pr, **prs;
 
-	ok.generation = vm->generation;
-	ok.active_ranges = (uint32_t)vm->active.n;
 	ok.profile_pinned = vm->pinned;
-	prs = control_ranges(&vm->active, &pr);
-	ok.n_active = vm->active.n;
-	ok.active = prs;
+	vmm_active_page(vm, 0, &ok, &prs, &pr);
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_REGISTERED;
 	resp.registered = &ok;

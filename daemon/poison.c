@@ -102,6 +102,22 @@ poison_lower(const struct poison_set *ps, uint64_t gpa)
 	return lo;
 }
 
+/* Index of the first range starting at gpa or above (may be n). */
+size_t
+poison_from(const struct poison_set *ps, uint64_t gpa)
+{
+	size_t lo = 0, hi = ps->n, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (ps->r[mid].gpa < gpa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* The range that wholly contains [gpa, gpa+len), or NULL. */
 const struct poison_range *
 poison_covering(const struct poison_set *ps, uint64_t gpa, uint64_t len)

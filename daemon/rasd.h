@@ -101,6 +101,7 @@ const struct poison_range *poison_covering(const struct poison_set *,
     uint64_t gpa, uint64_t len);
 void poison_add(struct poison_set *, const struct poison_range *);
 uint64_t poison_bytes(const struct poison_set *);
+size_t poison_from(const struct poison_set *, uint64_t gpa);
 
 /* vm.c */
 enum vm_state {
@@ -293,6 +294,9 @@ int batch_flush(void);
 
 /* vmm.c */
 void vmm_register(struct client *, uint64_t, Ras__Register *);
+void vmm_active_query(struct client *, uint64_t, Ras__ActiveQuery *);
+void vmm_active_page(const struct vm *, uint64_t from_gpa, Ras__Registered *,
+    Ras__PoisonRange ***prs, Ras__PoisonRange **storage);
 void vmm_forward(struct client *, uint64_t, Ras__Forward *);
 void vmm_reset(struct client *, uint64_t, ProtobufCBinaryData);
 void vmm_unregister(struct client *, uint64_t, ProtobufCBinaryData);
@@ -344,7 +348,7 @@ void peer_stop(void);
 
 /* control.c */
 void control_dispatch(struct client *, Ras__Request *);
-Ras__PoisonRange **control_ranges(const struct poison_set *,
-    Ras__PoisonRange **storage);
+size_t control_ranges(const struct poison_set *, size_t from, size_t max,
+    size_t budget, Ras__PoisonRange ***prs, Ras__PoisonRange **storage);
 
 #endif

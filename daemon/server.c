@@ -455,6 +455,9 @@ server_dispatch(struct client *c, Ras__Request *req)
 	case RAS__REQUEST__BODY_AWAIT_FINAL:
 		peer_await_final(c, req->id, req->await_final);
 		break;
+	case RAS__REQUEST__BODY_ACTIVE_QUERY:
+		vmm_active_query(c, req->id, req->active_query);
+		break;
 	case RAS__REQUEST__BODY_LIST_VMS:
 	case RAS__REQUEST__BODY_SHOW_VM:
 	case RAS__REQUEST__BODY_LIST_POISON:

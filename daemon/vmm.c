@@ -9,6 +9,7 @@
  * rules are in vm.c, DESIGN); every field is checked before it is used,
  * and a refusal is answered and logged without affecting anyone else.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -22,6 +23,8 @@
 #include "rasd.h"
 
 #define VMM_LSB_MAX 40		/* 1 TiB granule: far above any page size */
+/* The active ranges in one answer to a VMM, packed: its frames are 1 MiB. */
+#define VMM_PAGE_BUDGET (512u << 10)
 
 /* Whether a client may act for this VM UUID. */
 static int
@@ -235,7 +238,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	struct vm_ident who;
 	char err[512], us[37];
 	struct vm *vm, *named;
-	int code, fresh, isnew = 0, repin = 0;
+	int code, fresh, isnew = 0, repin = 0, sent;
 	size_t i;
 
 	if (c->vm != NULL) {
@@ -387,12 +390,6 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	vm->client = c;
 	c->vm = vm;
 	virt_vm_changed(vm);
-	log_info("vm %s (%s): %s by pid %d uid %d, %u error sources, %zu "
-	    "slots%s", vm->name, vm->uuid_str, fresh ? "registered" :
-	    "resumed", (int)c->pid, (int)c->uid, prof.count, vm->nslots,
-	    isnew ? ", new VM" : "");
-	ok.generation = vm->generation;
-	ok.active_ranges = (uint32_t)vm->active.n;
 	ok.profile_pinned = vm->pinned;
 	pol = vm_policy(vm);
 	ok.has_ar_order = ok.has_ao_order = 1;
@@ -400,21 +397,80 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	ok.ar_order.len = pol->ar_count;
 	ok.ao_order.data = (uint8_t *)pol->ao_order;
 	ok.ao_order.len = pol->ao_count;
-	/* A resumed or migrated guest re-arms these (UFFDIO_POISON). */
-	prs = control_ranges(&vm->active, &pr);
-	ok.n_active = vm->active.n;
-	ok.active = prs;
+	/* A resumed or migrated guest re-arms these (UFFDIO_POISON); past
+	 * one frame the VMM asks for the rest (ActiveQuery). */
+	vmm_active_page(vm, 0, &ok, &prs, &pr);
 	resp.id = id;
 	resp.body_case = RAS__RESPONSE__BODY_REGISTERED;
 	resp.registered = &ok;
-	server_send(c, &resp);
+	sent = server_send(c, &resp);
 	free(prs);
 	free(pr);
+	if (sent == -1) {
+		/* Not answered: the VMM registers again, and must not be
+		 * counted as running meanwhile. */
+		log_warnx("vm %s (%s): registration by pid %d not answered "
+		    "(%zu active ranges)", vm->name, vm->uuid_str, (int)c->pid,
+		    vm->active.n);
+		vmm_detach(vm, c);
+		return;
+	}
+	log_info("vm %s (%s): %s by pid %d uid %d, %u error sources, %zu "
+	    "slots, %zu active ranges%s", vm->name, vm->uuid_str, fresh ?
+	    "registered" : "resumed", (int)c->pid, (int)c->uid, prof.count,
+	    vm->nslots, vm->active.n, isnew ? ", new VM" : "");
 	return;
 store_fail:
 	vm->state = VM_DISCONNECTED;
 	server_error(c, id, RAS__ERROR_CODE__ERR_STORE,
 	    "VM %s: registration not recorded: %s", us, store_error());
+}
+
+/*
+ * Fill a Registered (or ActivePage) answer's ranges: the VM's active ones
+ * from from_gpa on, as many as fit in one frame to a VMM, with where to
+ * continue when more remain. Free *prs and *storage with free().
+ */
+void
+vmm_active_page(const struct vm *vm, uint64_t from_gpa, Ras__Registered *ok,
+    Ras__PoisonRange ***prs, Ras__PoisonRange **storage)
+{
+	const struct poison_range *last;
+	size_t from, n;
+
+	ok->generation = vm->generation;
+	ok->active_ranges = (uint32_t)vm->active.n;
+	from = poison_from(&vm->active, from_gpa);
+	n = control_ranges(&vm->active, from, SIZE_MAX, VMM_PAGE_BUDGET, prs,
+	    storage);
+	ok->n_active = n;
+	ok->active = *prs;
+	if (from + n < vm->active.n && n > 0) {
+		last = &vm->active.r[from + n - 1];
+		ok->has_active_more = ok->active_more = 1;
+		ok->has_active_next = 1;
+		ok->active_next = last->gpa + last->len;
+	}
+}
+
+/* The rest of the VM's active ranges, for a VMM that registered. */
+void
+vmm_active_query(struct client *c, uint64_t id, Ras__ActiveQuery *q)
+{
+	Ras__Response resp = RAS__RESPONSE__INIT;
+	Ras__Registered ok = RAS__REGISTERED__INIT;
+	Ras__PoisonRange *pr, **prs;
+
+	if (vmm_check_vm(c, id, q->uuid) == -1)
+		return;
+	ok.profile_pinned = c->vm->pinned;
+	vmm_active_page(c->vm, q->from_gpa, &ok, &prs, &pr);
+	resp.id = id;
+	resp.body_case = RAS__RESPONSE__BODY_ACTIVE_PAGE;
+	resp.active_page = &ok;
+	server_send(c, &resp);
+	free(prs);
+	free(pr);
 }
 
 /* Fill the decision answer for one batch entry and send it. */

@@ -28,6 +28,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free");
 #define RASC_TIMEOUT_DEFAULT 1000	/* ms */
 #define RASC_RX_MAX 4096		/* largest Response a client accepts */
 #define RASC_REGISTER_ARENA (16u << 20)	/* heap arena for Registered */
+#define RASC_PAGE_TRIES 4		/* restarts of a changing range list */
 #define RASC_TX_SMALL 512		/* Forward, GuestReset, Unregister */
 #define RASC_ARENA_SIZE 8192		/* unpack arena, on the caller's stack */
 #define RASC_ERR_MAX 256
@@ -96,8 +97,8 @@ struct rasc {
 	int			 ever_registered;
 	_Atomic uint64_t	 next_id;
 	uint64_t		 generation;
-	struct rasc_range	 active[RASC_ACTIVE_MAX];	/* map_lock */
-	unsigned int		 nactive;
+	struct rasc_range	*active;	/* map_lock; heap, all of */
+	unsigned int		 nactive;	/* them (ActiveQuery pages) */
 
 	/* Forwards not yet acknowledged, replayed in seq order. */
 	struct rasc_entry	 ring[RASC_REPLAY_MAX];

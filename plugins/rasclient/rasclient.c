@@ -137,6 +137,125 @@ rasc_take_policy(struct rasc *c, const Ras__Registered *r)
 	pol.ao_count = (unsigned int)r->ao_order.len;
 	rasc_map_set_policy(c, &pol);
 }
+/* Append a page of ranges to a growing list; -1 when out of memory. */
+static int
+rasc_active_append(struct rasc_range **list, size_t *n, size_t *cap,
+    const Ras__Registered *r)
+{
+	struct rasc_range	*nl;
+	size_t			 i, want;
+
+	if (r->n_active > SIZE_MAX / sizeof **list - *n)
+		return -1;
+	want = *n + r->n_active;
+	if (want > *cap) {
+		if (want < r->active_ranges)
+			want = r->active_ranges;
+		if ((nl = realloc(*list, (want ? want : 1) * sizeof *nl)) ==
+		    NULL)
+			return -1;
+		*list = nl;
+		*cap = want;
+	}
+	for (i = 0; i < r->n_active; i++) {
+		(*list)[*n].gpa = r->active[i]->gpa;
+		(*list)[*n].length = r->active[i]->length;
+		(*list)[*n].kind = (int)r->active[i]->kind;
+		(*n)++;
+	}
+	return 0;
+}
+
+/*
+ * Keep every active range rasd reported: the first ones came with first
+ * (Registered), the rest are asked for page by page (ActiveQuery), each
+ * answer within the timeout. If the set changes meanwhile (its generation
+ * moves), start again. With the socket lock held, from an ordinary thread
+ * (it allocates). 0, or -1 with the error set.
+ */
+static int
+rasc_take_active(struct rasc *c, const Ras__Registered *first, uint8_t *rx,
+    uint8_t *mem)
+{
+	Ras__Request		 req = RAS__REQUEST__INIT;
+	Ras__ActiveQuery	 q = RAS__ACTIVE_QUERY__INIT;
+	Ras__Response		*resp;
+	const Ras__Registered	*page = first;
+	struct rasc_arena	 arena;
+	struct rasc_range	*list = NULL, *old;
+	uint8_t			 tx[RASC_TX_SMALL];
+	uint64_t		 gen = first->generation;
+	size_t			 n = 0, cap = 0;
+	int			 tries = 0;
+
+	q.uuid.data = c->uuid;
+	q.uuid.len = sizeof c->uuid;
+	req.body_case = RAS__REQUEST__BODY_ACTIVE_QUERY;
+	req.active_query = &q;
+	for (;;) {
+		if (rasc_active_append(&list, &n, &cap, page) == -1) {
+			rasc_seterr(c, "out of memory for %u active ranges",
+			    page->active_ranges);
+			goto fail;
+		}
+		if (!page->has_active_more || !page->active_more)
+			break;
+		q.from_gpa = page->active_next;
+		/* the first page lives in the caller's arena: keep it */
+		rasc_wire_arena(&arena, mem + RASC_REGISTER_ARENA / 2,
+		    RASC_REGISTER_ARENA / 2);
+		resp = rasc_wire_call(c, &req, tx, sizeof tx, rx, FRAME_MAX,
+		    &arena, rasc_wire_now() + c->timeout_ms);
+		if (resp == NULL || resp->body_case !=
+		    RAS__RESPONSE__BODY_ACTIVE_PAGE || resp->active_page ==
+		    NULL) {
+			rasc_seterr(c, "active ranges from gpa 0x%llx: %s",
+			    (unsigned long long)q.from_gpa, resp == NULL ?
+			    "no answer from rasd" : resp->body_case ==
+			    RAS__RESPONSE__BODY_ERROR && resp->error != NULL ?
+			    resp->error->message : "unexpected answer");
+			goto fail;
+		}
+		page = resp->active_page;
+		if (page->generation != gen) {
+			if (++tries >= RASC_PAGE_TRIES) {
+				rasc_seterr(c, "active ranges keep changing "
+				    "while being listed");
+				goto fail;
+			}
+			gen = page->generation;
+			n = 0;
+			if (q.from_gpa != 0) {
+				/* start again from the first range */
+				q.from_gpa = 0;
+				resp = rasc_wire_call(c, &req, tx, sizeof tx,
+				    rx, FRAME_MAX, &arena, rasc_wire_now() +
+				    c->timeout_ms);
+				if (resp == NULL || resp->body_case !=
+				    RAS__RESPONSE__BODY_ACTIVE_PAGE ||
+				    resp->active_page == NULL) {
+					rasc_seterr(c, "active ranges: no "
+					    "answer from rasd");
+					goto fail;
+				}
+				page = resp->active_page;
+				gen = page->generation;
+			}
+		}
+	}
+	pthread_mutex_lock(&c->map_lock);
+	old = c->active;
+	c->active = list;
+	c->nactive = (unsigned int)n;
+	c->generation = gen;
+	pthread_mutex_unlock(&c->map_lock);
+	free(old);
+	return 0;
+fail:
+	free(list);
+	return -1;
+}
+
 /*
  * Connect if needed and register, with the socket lock held. Returns
  * RASC_REGISTER_OK, _UNREACHABLE (socket closed, try again later) or
@@ -253,17 +372,9 @@ rasc_register(struct rasc *c)
 		goto out;
 	}
 	c->generation = resp->registered->generation;
-	pthread_mutex_lock(&c->map_lock);
-	for (i = 0, n = 0; i < resp->registered->n_active &&
-	    n < RASC_ACTIVE_MAX; i++) {
-		c->active[n].gpa = resp->registered->active[i]->gpa;
-		c->active[n].length = resp->registered->active[i]->length;
-		c->active[n].kind = (int)resp->registered->active[i]->kind;
-		n++;
-	}
-	c->nactive = n;
-	pthread_mutex_unlock(&c->map_lock);
 	rasc_take_policy(c, resp->registered);
+	if (rasc_take_active(c, resp->registered, rx, mem) == -1)
+		goto out;
 	c->lost_reported = lost;
 	c->ever_registered = 1;
 	atomic_store(&c->registered, 1);
@@ -439,6 +550,7 @@ rasc_free(struct rasc *c)
 	free(c->hest);
 	free(c->path);
 	free(c->name);
+	free(c->active);
 	free(c);
 }
 
@@ -1002,12 +1114,20 @@ rasc_strerror(struct rasc *c)
 int
 rasc_active(struct rasc *c, struct rasc_range *out, unsigned int max)
 {
+	return rasc_active_from(c, 0, out, max);
+}
+
+/* The same from the first-th range on, for a caller that pages. */
+int
+rasc_active_from(struct rasc *c, unsigned int first, struct rasc_range *out,
+    unsigned int max)
+{
 	unsigned int i, n;
 
 	pthread_mutex_lock(&c->map_lock);
 	n = c->nactive;
-	for (i = 0; i < n && i < max; i++)
-		out[i] = c->active[i];
+	for (i = 0; first + i < n && i < max; i++)
+		out[i] = c->active[first + i];
 	pthread_mutex_unlock(&c->map_lock);
 	return (int)n;
 }
@@ -1026,7 +1146,6 @@ rasc_await_final(struct rasc *c, int timeout_ms)
 	struct rasc_arena	 arena;
 	uint8_t			 tx[RASC_TX_SMALL], *rx = NULL, *mem = NULL;
 	sigset_t		 old;
-	unsigned int		 i, n;
 	int			 rc = -1;
 
 	if (c == NULL)
@@ -1057,19 +1176,10 @@ rasc_await_final(struct rasc *c, int timeout_ms)
 		    resp->error->message : "?");
 	} else if (resp->body_case == RAS__RESPONSE__BODY_REGISTERED &&
 	    resp->registered != NULL) {
-		pthread_mutex_lock(&c->map_lock);
-		for (i = 0, n = 0; i < resp->registered->n_active &&
-		    n < RASC_ACTIVE_MAX; i++, n++) {
-			c->active[n].gpa = resp->registered->active[i]->gpa;
-			c->active[n].length =
-			    resp->registered->active[i]->length;
-			c->active[n].kind =
-			    (int)resp->registered->active[i]->kind;
-		}
-		c->nactive = n;
-		pthread_mutex_unlock(&c->map_lock);
-		c->generation = resp->registered->generation;
-		rc = 0;
+		if (rasc_take_active(c, resp->registered, rx, mem) == 0)
+			rc = 0;
+		else
+			rasc_wire_disconnect(c);
 	} else
 		rasc_seterr(c, "await final: unexpected answer from rasd");
 	rasc_unlock(c, &old);
