@@ -4,7 +4,8 @@
 B ?= build
 CC ?= cc
 # nettle: SHA-256 and HMAC-SHA-256 (lib/crypto.c), for rasd and its tests.
-PKGS := libevent libprotobuf-c sqlite3 nettle
+# gnutls: the peer channel's mutual TLS (migrate/tls.c).
+PKGS := libevent libprotobuf-c sqlite3 nettle gnutls
 CSTD := -std=c11 -D_GNU_SOURCE
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT ?= -O2 -g
@@ -173,7 +174,7 @@ fuzz: $(PROTO_H)
 	@set -e; for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 	  clang -g -O1 -fsanitize=fuzzer,address,undefined -DRAS_LIBFUZZER \
 	    $(CSTD) -Ilib -Imigrate -I$(B)/gen $$f $(LIB_SRC) $(PROTO_C) \
-	    $$(case $$n in fuzz_config) echo $(FUZZ_DAEMON_fuzz_config) ;; esac) -lprotobuf-c -lnettle \
+	    $$(case $$n in fuzz_config) echo $(FUZZ_DAEMON_fuzz_config) ;; esac) -lprotobuf-c -lnettle -lgnutls -levent \
 	    -o $(B)/libfuzzer/$$n; echo "built $(B)/libfuzzer/$$n"; done
 
 # `make check` runs the suite on the normal build, then again with

@@ -2,6 +2,7 @@
  * config.c -- rasd.conf: "key = value" lines, '#' starts a comment.
  *
  * Keys: socket, state_dir, libvirt, fleet_key, peer_listen, peer_advertise,
+ * the peer channel's TLS files and limits (peer_*, config_peer below),
  * metrics_listen, ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients,
  * max_vms_per_uid, and the connection limits idle_timeout, frame_timeout,
  * max_unregistered, max_unregistered_per_uid, reserved_clients,
@@ -49,6 +50,113 @@ static const struct config_uint {
 	    unregistered_frame_max), 4096, FRAME_MAX },
 };
 
+/*
+ * The peer listener's limits (daemon/peer.c): connections from other
+ * hosts are their own class; these keep a flood from one address from
+ * keeping another host's final sync out.
+ */
+static const struct config_uint config_peer_uints[] = {
+	{ "peer_max_conns", offsetof(struct rasd_config, peer_max_conns),
+	    1, 65536 },
+	{ "peer_max_waiting", offsetof(struct rasd_config, peer_max_waiting),
+	    1, 65536 },
+	{ "peer_handshake_timeout", offsetof(struct rasd_config,
+	    peer_handshake_timeout), 1, 600 },
+	{ "peer_idle_timeout", offsetof(struct rasd_config, peer_idle_timeout),
+	    1, 3600 },
+	{ "peer_sync_timeout", offsetof(struct rasd_config, peer_sync_timeout),
+	    1, 600 },
+};
+
+/* The peer channel's TLS files: libvirt's PKI layout by default. */
+static const struct config_path {
+	const char *key;
+	size_t off;
+	const char *def;
+} config_peer_paths[] = {
+	{ "peer_ca", offsetof(struct rasd_config, peer_ca),
+	    "/etc/pki/CA/cacert.pem" },
+	{ "peer_cert", offsetof(struct rasd_config, peer_cert),
+	    "/etc/pki/libvirt/servercert.pem" },
+	{ "peer_key", offsetof(struct rasd_config, peer_key),
+	    "/etc/pki/libvirt/private/serverkey.pem" },
+	{ "peer_client_cert", offsetof(struct rasd_config, peer_client_cert),
+	    "/etc/pki/libvirt/clientcert.pem" },
+	{ "peer_client_key", offsetof(struct rasd_config, peer_client_key),
+	    "/etc/pki/libvirt/private/clientkey.pem" },
+};
+
+/* The peer channel's defaults: mutual TLS with libvirt's certificates. */
+static void
+config_peer_defaults(struct rasd_config *c)
+{
+	size_t i;
+
+	c->peer_tls = PEER_TLS_ON;
+	for (i = 0; i < sizeof config_peer_paths / sizeof config_peer_paths[0];
+	    i++)
+		snprintf((char *)c + config_peer_paths[i].off,
+		    sizeof c->peer_ca, "%s", config_peer_paths[i].def);
+	c->peer_max_conns = 64;
+	c->peer_max_waiting = 4;
+	c->peer_handshake_timeout = 5;
+	c->peer_idle_timeout = 10;
+	c->peer_sync_timeout = 3;
+}
+
+/* peer_tls and the peer_* paths and limits; 1 if key is not one. */
+static int
+config_peer(struct rasd_config *c, const char *key, const char *v,
+    char *err, size_t errlen)
+{
+	const struct config_uint *u;
+	unsigned long n;
+	char *end;
+	size_t i;
+
+	if (strcmp(key, "peer_tls") == 0) {
+		if (strcmp(v, "on") == 0)
+			c->peer_tls = PEER_TLS_ON;
+		else if (strcmp(v, "off-insecure") == 0)
+			c->peer_tls = PEER_TLS_OFF_INSECURE;
+		else {
+			snprintf(err, errlen, "bad peer_tls \"%s\": on or "
+			    "off-insecure", v);
+			return -1;
+		}
+		return 0;
+	}
+	for (i = 0; i < sizeof config_peer_paths / sizeof config_peer_paths[0];
+	    i++) {
+		if (strcmp(key, config_peer_paths[i].key) != 0)
+			continue;
+		if (*v != '/' || strlen(v) >= sizeof c->peer_ca) {
+			snprintf(err, errlen, "%s must be an absolute path "
+			    "shorter than %zu bytes", key, sizeof c->peer_ca);
+			return -1;
+		}
+		strcpy((char *)c + config_peer_paths[i].off, v);
+		return 0;
+	}
+	for (i = 0; i < sizeof config_peer_uints / sizeof config_peer_uints[0];
+	    i++) {
+		u = &config_peer_uints[i];
+		if (strcmp(key, u->key) != 0)
+			continue;
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
+		    n < u->min || n > u->max) {
+			snprintf(err, errlen, "bad %s \"%s\" (must be "
+			    "%lu..%lu)", key, v, u->min, u->max);
+			return -1;
+		}
+		*(unsigned int *)(void *)((char *)c + u->off) = (unsigned int)n;
+		return 0;
+	}
+	return 1;
+}
+
 /* Fill in the built-in defaults. */
 void
 config_defaults(struct rasd_config *c)
@@ -74,6 +182,7 @@ config_defaults(struct rasd_config *c)
 	c->max_unregistered_per_uid = 16;
 	c->reserved_clients = 32;
 	c->unregistered_frame_max = 256u << 10;
+	config_peer_defaults(c);
 }
 
 /* Resolve a group name or number. */
@@ -242,6 +351,9 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		strcpy(dst, v);
 		return 0;
 	}
+	if (strncmp(key, "peer_", 5) == 0 &&
+	    (n = (unsigned long)config_peer(c, key, v, err, errlen)) != 1)
+		return n == 0 ? 0 : -1;
 	if (strcmp(key, "metrics_listen") == 0)
 		return config_metrics(c, v, err, errlen);
 	if (strcmp(key, "commit_policy") == 0) {
@@ -429,6 +541,25 @@ config_print_group(FILE *f, const char *key, int has, gid_t gid)
 		fprintf(f, "%s = %u\n", key, (unsigned int)gid);
 }
 
+/* The peer channel's keys, in rasd.conf(5)'s order. */
+static void
+config_print_peer(const struct rasd_config *c, FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "peer_tls = %s\n", c->peer_tls == PEER_TLS_ON ? "on" :
+	    "off-insecure");
+	for (i = 0; i < sizeof config_peer_paths / sizeof config_peer_paths[0];
+	    i++)
+		fprintf(f, "%s = %s\n", config_peer_paths[i].key,
+		    (const char *)c + config_peer_paths[i].off);
+	for (i = 0; i < sizeof config_peer_uints / sizeof config_peer_uints[0];
+	    i++)
+		fprintf(f, "%s = %u\n", config_peer_uints[i].key,
+		    *(const unsigned int *)(const void *)((const char *)c +
+		    config_peer_uints[i].off));
+}
+
 /*
  * Print the effective configuration in the file's own syntax: every key,
  * in rasd.conf(5)'s order, "none" for an optional setting that is off.
@@ -467,6 +598,7 @@ config_print(const struct rasd_config *c, FILE *f)
 	    "none");
 	fprintf(f, "peer_advertise = %s\n", c->peer_advertise[0] ?
 	    c->peer_advertise : "none");
+	config_print_peer(c, f);
 	fprintf(f, "metrics_listen = %s\n", c->metrics_listen[0] ?
 	    c->metrics_listen : "none");
 }

@@ -16,17 +16,24 @@
  * one machine per VM (the migration id its exports carry, the ids it has
  * answered), the destination one per final sync (the id it imported, the
  * nonce it drew). This file only moves bytes and tells those machines
- * what happened. The request is authenticated with the fleet key (HMAC
- * over VM, generation, nonce and migration id); the answer is a bundle
- * sealed with that key plus an answer seal binding it to the request.
- * Without a fleet key, only root may ask, over a Unix socket.
+ * what happened. The channel is mutual TLS (migrate/tls.c, peer_tls =
+ * on): both rasd's show an x509 host certificate from the fleet's CA, the
+ * destination checks that the source's names the host it connected to,
+ * the source logs the destination's with the migration id; the answer
+ * seal still binds the bundle to the request (VM, migration id, nonce,
+ * generation), as a digest inside the TLS channel. With peer_tls =
+ * off-insecure (tests only, warned about at start and at every final
+ * sync) the request is authenticated with the fleet key (HMAC over VM,
+ * generation, nonce and migration id) and the answer sealed with it;
+ * without a fleet key only root may ask, over a Unix socket.
  *
  * Connections on the peer listener are their own class, apart from the
  * local VMMs' and operators' (server.c never counts or evicts them): at
- * most PEER_CONNS_MAX at once, PEER_PER_ADDR of them per source address
- * still waiting for their first request, which must come within
- * PEER_HANDSHAKE_MS; a connection is closed PEER_IDLE_MS after its last
- * request. When the class is full, the oldest waiting connection of the
+ * most peer_max_conns at once, peer_max_waiting of them per source
+ * address still waiting for their first request, which (TLS handshake
+ * included) must come within peer_handshake_timeout; a connection is
+ * closed peer_idle_timeout after its last request. When the class is
+ * full, the oldest waiting connection of the
  * address holding the most is closed to make room, so a flood from one
  * address cannot keep another host's final sync out, and no number of
  * peer connections can keep a local VMM from registering.
@@ -53,11 +60,12 @@
 #include "handoff.h"
 #include "metrics.h"
 #include "rasd.h"
-
-#define PEER_TIMEOUT 3		/* seconds for a whole final sync */
+#include "tls.h"
 
 struct peer_call {
 	struct bufferevent *bev;
+	struct tls_conn *tls;	/* over bev's socket; NULL: plain */
+	struct event *timer;	/* peer_sync_timeout for the whole call */
 	struct handoff_dst ho;	/* this final sync's machine */
 	struct client *client;	/* the waiting VMM; NULL once gone */
 	uint64_t req_id;
@@ -74,15 +82,14 @@ struct peer_vm {
 	struct peer_vm *next;
 };
 
-#define PEER_PER_ADDR 4		/* waiting connections per address */
-#define PEER_HANDSHAKE_MS 5000	/* accept to first whole request */
-#define PEER_IDLE_MS 10000	/* after the last request */
 #define PEER_SWEEP_MS 500	/* how often deadlines are checked */
+#define PEER_TLS_LOGS 5		/* TLS failures logged one by one per sweep */
 
 /* A connection on the peer listener. */
 struct peer_conn {
 	struct client *c;
 	char addr[INET6_ADDRSTRLEN];	/* source address, "unix" */
+	struct tls_conn *tls;		/* NULL: plain (off-insecure) */
 	int64_t since;			/* ms, monotonic: accepted */
 	int64_t last;			/* ms: last request, 0 none yet */
 	struct peer_conn *next;
@@ -95,6 +102,9 @@ static struct peer_conn *peer_conns;
 static unsigned int peer_nconns;
 static struct event *peer_sweep_ev;
 static unsigned long peer_refused, peer_evicted, peer_timedout;
+static unsigned long peer_tls_failed, peer_tls_logged;
+static struct tls_creds *peer_server_creds;	/* answering final syncs */
+static struct tls_creds *peer_client_creds;	/* asking for them */
 
 /* A VM's hand-off record, created if asked. */
 static struct peer_vm *
@@ -228,18 +238,18 @@ peer_admit(const struct sockaddr *sa, char *why, size_t whylen)
 	char addr[INET6_ADDRSTRLEN];
 
 	peer_addr(sa, addr, sizeof addr);
-	if (peer_waiting(addr) >= PEER_PER_ADDR) {
+	if (peer_waiting(addr) >= rasd_conf->peer_max_waiting) {
 		snprintf(why, whylen, "peer %s has %u connections without a "
-		    "request (at most %u per address)", addr,
-		    peer_waiting(addr), PEER_PER_ADDR);
+		    "request (peer_max_waiting %u)", addr,
+		    peer_waiting(addr), rasd_conf->peer_max_waiting);
 		peer_refused++;
 		return -1;
 	}
-	if (peer_nconns < PEER_CONNS_MAX)
+	if (peer_nconns < rasd_conf->peer_max_conns)
 		return 0;
 	if ((v = peer_victim()) == NULL) {
 		snprintf(why, whylen, "%u peer connections, all busy "
-		    "(PEER_CONNS_MAX)", peer_nconns);
+		    "(peer_max_conns)", peer_nconns);
 		peer_refused++;
 		return -1;
 	}
@@ -250,6 +260,31 @@ peer_admit(const struct sockaddr *sa, char *why, size_t whylen)
 	return 0;
 }
 
+/*
+ * Put TLS over a peer connection's socket: the client's bufferevent
+ * becomes the TLS filter, with server.c's callbacks and read limit.
+ */
+static void
+peer_conn_tls(struct peer_conn *pc)
+{
+	struct client *c = pc->c;
+	bufferevent_data_cb rcb, wcb;
+	bufferevent_event_cb ecb;
+	size_t lo, hi;
+	void *arg;
+	char err[256];
+
+	bufferevent_getcb(c->bev, &rcb, &wcb, &ecb, &arg);
+	bufferevent_getwatermark(c->bev, EV_READ, &lo, &hi);
+	if ((pc->tls = tls_conn_new(c->bev, peer_server_creds, 1, NULL, err,
+	    sizeof err)) == NULL)
+		fatalx("peer %s: %s", pc->addr, err);
+	c->bev = tls_conn_bev(pc->tls);
+	bufferevent_setcb(c->bev, rcb, wcb, ecb, arg);
+	bufferevent_setwatermark(c->bev, EV_READ, lo, hi);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
 /* A connection came in on the peer listener. */
 void
 peer_conn_add(struct client *c, const struct sockaddr *sa)
@@ -258,10 +293,38 @@ peer_conn_add(struct client *c, const struct sockaddr *sa)
 
 	pc->c = c;
 	peer_addr(sa, pc->addr, sizeof pc->addr);
+	if (peer_server_creds != NULL)
+		peer_conn_tls(pc);
 	pc->since = peer_now();
 	pc->next = peer_conns;
 	peer_conns = pc;
 	peer_nconns++;
+}
+
+/* The peer record of a connection, NULL if it is not one. */
+static struct peer_conn *
+peer_conn_of(const struct client *c)
+{
+	struct peer_conn *pc;
+
+	for (pc = peer_conns; pc != NULL; pc = pc->next)
+		if (pc->c == c)
+			return pc;
+	return NULL;
+}
+
+/* A request's migration id as hex for logs, "none" without one. */
+static void
+peer_mid_hex(const struct handoff_request *rq, char *out)
+{
+	size_t i;
+
+	if (rq->mid == NULL || rq->mid_len != HANDOFF_ID_LEN) {
+		strcpy(out, "none");
+		return;
+	}
+	for (i = 0; i < HANDOFF_ID_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", rq->mid[i]);
 }
 
 /* A request arrived on a peer connection: its idle clock restarts. */
@@ -286,36 +349,93 @@ peer_sweep_cb(evutil_socket_t fd, short what, void *arg)
 
 	for (pc = peer_conns; pc != NULL; pc = next) {
 		next = pc->next;
-		if (pc->last == 0 ? now - pc->since < PEER_HANDSHAKE_MS :
-		    now - pc->last < PEER_IDLE_MS)
+		if (pc->last == 0 ? now - pc->since <
+		    rasd_conf->peer_handshake_timeout * 1000LL :
+		    now - pc->last < rasd_conf->peer_idle_timeout * 1000LL)
 			continue;
-		log_debug("peer %s: %s; closing", pc->addr, pc->last == 0 ?
-		    "no request in time" : "idle");
+		log_debug("peer %s: %s; closing", pc->addr, pc->last != 0 ?
+		    "idle" : pc->tls != NULL && !tls_conn_ready(pc->tls) ?
+		    "TLS handshake not done in time" : "no request in time");
 		peer_timedout++;
 		server_client_free(pc->c);	/* unlinks pc */
 	}
 	/* A flood is summed up, not logged connection by connection. */
 	if (peer_timedout != before || peer_refused != said_refused ||
-	    peer_evicted != said_evicted) {
+	    peer_evicted != said_evicted || peer_tls_logged > PEER_TLS_LOGS) {
 		log_info("peer connections: %u open, %lu refused, %lu closed "
-		    "to make room, %lu timed out so far", peer_nconns,
-		    peer_refused, peer_evicted, peer_timedout);
+		    "to make room, %lu timed out, %lu failed TLS so far",
+		    peer_nconns, peer_refused, peer_evicted, peer_timedout,
+		    peer_tls_failed);
 		said_refused = peer_refused;
 		said_evicted = peer_evicted;
 	}
+	peer_tls_logged = 0;
+}
+
+/* The destination's certificate, loaded when first needed; NULL: none. */
+static struct tls_creds *
+peer_client_tls(char *err, size_t errlen)
+{
+	const struct rasd_config *c = rasd_conf;
+
+	if (peer_client_creds == NULL)
+		peer_client_creds = tls_creds_load(c->peer_ca,
+		    c->peer_client_cert, c->peer_client_key, err, errlen);
+	return peer_client_creds;
+}
+
+/*
+ * Load the peer channel's certificates: the server side's when rasd
+ * listens for peers (it will not start without them), the client side's
+ * for the final syncs it asks as a destination (retried at each one when
+ * missing). With peer_tls = off-insecure, say loudly what that means.
+ */
+static int
+peer_tls_init(void)
+{
+	const struct rasd_config *c = rasd_conf;
+	char err[512];
+
+	if (c->peer_tls == PEER_TLS_OFF_INSECURE) {
+		log_warnx("peer_tls = off-insecure: the peer channel is plain "
+		    "TCP or Unix, without host identities (%s); for tests "
+		    "only", c->fleet_key[0] ? "the fleet key signs final "
+		    "syncs" : "no fleet key: only root over a Unix socket "
+		    "may ask");
+		return 0;
+	}
+	if (c->peer_listen[0] != '\0') {
+		peer_server_creds = tls_creds_load(c->peer_ca, c->peer_cert,
+		    c->peer_key, err, sizeof err);
+		if (peer_server_creds == NULL) {
+			log_warnx("peer_listen needs this host's TLS "
+			    "certificate (peer_ca, peer_cert, peer_key; or "
+			    "peer_tls = off-insecure): %s", err);
+			return -1;
+		}
+	}
+	if (peer_client_tls(err, sizeof err) == NULL)
+		log_warnx("no TLS client certificate (peer_ca, "
+		    "peer_client_cert, peer_client_key): final syncs as a "
+		    "migration's destination will fail until there is one: "
+		    "%s", err);
+	return 0;
 }
 
 /* Start the outgoing side (the destination's) and the peer class. */
-void
+int
 peer_init(struct event_base *base)
 {
 	struct timeval tv = { 0, PEER_SWEEP_MS * 1000 };
 
 	peer_base = base;
+	if (peer_tls_init() == -1)
+		return -1;
 	peer_sweep_ev = event_new(base, -1, EV_PERSIST, peer_sweep_cb, NULL);
 	if (peer_sweep_ev == NULL)
 		fatalx("event_new");
 	evtimer_add(peer_sweep_ev, &tv);
+	return 0;
 }
 
 /* The error code a refusal is answered with. */
@@ -345,9 +465,12 @@ peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 	const struct virt_domain *d;
 	enum handoff_reason r;
 	uint8_t seal[HANDOFF_MAC_LEN], *sealed = NULL;
+	const struct peer_conn *cn = peer_conn_of(c);
+	const char *who = cn != NULL && cn->tls != NULL ?
+	    tls_conn_peer(cn->tls) : "an unauthenticated peer";
 	struct peer_vm *pv;
 	size_t len;
-	char err[512], us[37] = "?";
+	char err[512], us[37] = "?", mids[2 * HANDOFF_ID_LEN + 1];
 	struct vm *vm;
 	int rc = -1;
 
@@ -366,10 +489,14 @@ peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 		rq.mac_len = fs->mac.len;
 	}
 	memset(&in, 0, sizeof in);
-	transfer_key(&in.key, &in.keylen);
+	if (cn != NULL && cn->tls != NULL)
+		in.tls_peer = tls_conn_ready(cn->tls);	/* no key: TLS */
+	else
+		transfer_key(&in.key, &in.keylen);
 	in.root_unix = c->unix_peer && c->uid == 0;
 	in.req = &rq;
 	in.paused = -1;
+	peer_mid_hex(&rq, mids);
 	vm = fs->uuid.len == 16 ? vm_find_uuid(fs->uuid.data) : NULL;
 	pv = vm != NULL ? peer_vm_get(vm->uuid, 0) : NULL;
 	if (vm != NULL && (d = virt_find_domain(vm->uuid)) != NULL &&
@@ -385,7 +512,7 @@ peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 		r = handoff_src_step(&scratch, HSE_FINAL_SYNC, &in);
 		if (r == HO_OK || (r == HO_NOT_OFFERED && vm == NULL)) {
 			log_warnx("final sync for VM %s refused: no such VM "
-			    "here", us);
+			    "here (asked by %s, migration %s)", us, who, mids);
 			server_error(c, id, RAS__ERROR_CODE__ERR_NO_SUCH_VM,
 			    "final sync: no such VM here");
 			return -1;
@@ -393,8 +520,9 @@ peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 	} else
 		r = handoff_src_step(&pv->src, HSE_FINAL_SYNC, &in);
 	if (r != HO_OK) {
-		log_warnx("vm %s: final sync refused: %s",
-		    vm != NULL ? vm->name : us, handoff_reason_str(r));
+		log_warnx("vm %s: final sync refused: %s (asked by %s, "
+		    "migration %s)", vm != NULL ? vm->name : us,
+		    handoff_reason_str(r), who, mids);
 		server_error(c, id, peer_refusal_code(r), "denied: final sync "
 		    "of VM %s refused by the source: %s", us,
 		    handoff_reason_str(r));
@@ -419,9 +547,11 @@ peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 	resp.exported = &ex;
 	if ((rc = server_send(c, &resp)) == 0) {
 		log_info("vm %s: final sync to a peer: generation %llu (it had "
-		    "%llu), %zu active ranges; the VM is handed off",
-		    vm->name, (unsigned long long)vm->generation,
-		    (unsigned long long)fs->have_generation, vm->active.n);
+		    "%llu), %zu active ranges; the VM is handed off to %s "
+		    "(migration %s)", vm->name,
+		    (unsigned long long)vm->generation,
+		    (unsigned long long)fs->have_generation, vm->active.n,
+		    who, mids);
 		vm->handed_off = 1;
 		if (vm->state != VM_MIGRATED) {
 			vm->state = VM_MIGRATED;
@@ -440,6 +570,9 @@ peer_final_sync(struct client *c, uint64_t id, Ras__FinalSync *fs)
 	int rc;
 
 	peer_conn_used(c);
+	if (rasd_conf->peer_tls == PEER_TLS_OFF_INSECURE)
+		log_warnx("final sync asked over an INSECURE peer channel "
+		    "(peer_tls = off-insecure): no host identities");
 	rc = peer_final_answer(c, id, fs);
 
 	metrics_final_sync(METRICS_SOURCE, rc == 0, started);
@@ -475,7 +608,9 @@ peer_call_free(struct peer_call *pc)
 			break;
 		}
 	if (pc->bev != NULL)
-		bufferevent_free(pc->bev);
+		bufferevent_free(pc->bev);	/* the socket's, and TLS */
+	if (pc->timer != NULL)
+		event_free(pc->timer);
 	free(pc);
 }
 
@@ -508,6 +643,17 @@ peer_fail(struct peer_call *pc, enum handoff_reason why, const char *detail)
 	peer_call_free(pc);
 }
 
+/* Who answered, for the log: the source's certificate, or "plain". */
+static const char *
+peer_call_who(const struct peer_call *pc, char *buf, size_t len)
+{
+	if (pc->tls == NULL)
+		return "plain (peer_tls = off-insecure)";
+	snprintf(buf, len, "TLS handshake %.2f ms, source %s",
+	    tls_conn_handshake_us(pc->tls) / 1000.0, tls_conn_peer(pc->tls));
+	return buf;
+}
+
 /* Verify the source's answer, then take it in; 0, or -1 (failed). */
 static int
 peer_take(struct peer_call *pc, const Ras__Exported *ex)
@@ -518,7 +664,7 @@ peer_take(struct peer_call *pc, const Ras__Exported *ex)
 	struct peer_vm *pv;
 	Ras__Bundle *b;
 	struct vm *vm;
-	char err[512];
+	char err[512], who[TLS_DN_MAX + 64];
 	int code;
 
 	if ((b = transfer_open(ex->sealed.data, ex->sealed.len, err,
@@ -537,7 +683,8 @@ peer_take(struct peer_call *pc, const Ras__Exported *ex)
 	ans.bundle_uuid = b->uuid.data;
 	ans.bundle_generation = b->generation;
 	memset(&in, 0, sizeof in);
-	transfer_key(&in.key, &in.keylen);
+	if (pc->tls == NULL)		/* under TLS: a digest, no key */
+		transfer_key(&in.key, &in.keylen);
 	in.answer = &ans;
 	if ((r = handoff_dst_step(&pc->ho, HDE_ANSWER, &in)) != HO_OK) {
 		snprintf(err, sizeof err, "generation %llu, bundle generation "
@@ -560,9 +707,11 @@ peer_take(struct peer_call *pc, const Ras__Exported *ex)
 	if ((pv = peer_vm_get(vm->uuid, 0)) != NULL)
 		pv->has_in_mid = 0;	/* answered once, never asked again */
 	log_info("vm %s: final sync from the source: generation %llu (had "
-	    "%llu), %zu active ranges to re-arm", vm->name,
+	    "%llu), %zu active ranges to re-arm; %.2f ms, %s", vm->name,
 	    (unsigned long long)vm->generation,
-	    (unsigned long long)pc->ho.have, vm->active.n);
+	    (unsigned long long)pc->ho.have, vm->active.n,
+	    (metrics_now() - pc->started) * 1000, peer_call_who(pc, who,
+	    sizeof who));
 	metrics_final_sync(METRICS_DESTINATION, 1, pc->started);
 	if (pc->client != NULL)
 		peer_answer(pc->client, pc->req_id, vm);
@@ -624,6 +773,10 @@ peer_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED)
 		return;
+	if (pc->tls != NULL && tls_conn_error(pc->tls)[0] != '\0') {
+		peer_fail(pc, HO_UNREACHABLE, tls_conn_error(pc->tls));
+		return;
+	}
 	snprintf(why, sizeof why, "%s", (what & BEV_EVENT_TIMEOUT) ?
 	    "no answer in time" : (what & BEV_EVENT_EOF) ?
 	    "the source closed the connection" :
@@ -665,14 +818,96 @@ peer_connect(struct bufferevent *bev, const char *addr, char *err,
 	return -1;
 }
 
+/*
+ * The host name a source's certificate must show: HOST of "tcp:HOST:PORT"
+ * (brackets of an IPv6 address dropped); none over a Unix socket (the
+ * source is on this machine: its chain is checked, not a name).
+ */
+static int
+peer_tls_name(const char *addr, char *name, size_t namelen)
+{
+	const char *h, *colon;
+	size_t l;
+
+	if (strncmp(addr, "tcp:", 4) != 0)
+		return 0;
+	h = addr + 4;
+	if ((colon = strrchr(h, ':')) == NULL)
+		return 0;
+	l = (size_t)(colon - h);
+	if (*h == '[' && l >= 2 && h[l - 1] == ']') {
+		h++;
+		l -= 2;
+	}
+	if (l == 0 || l >= namelen)
+		return 0;
+	memcpy(name, h, l);
+	name[l] = '\0';
+	return 1;
+}
+
+/* The whole final sync took too long (handshake included). */
+static void
+peer_call_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct peer_call *pc = arg;
+	char why[128];
+
+	snprintf(why, sizeof why, "no answer in %u s (peer_sync_timeout)%s",
+	    rasd_conf->peer_sync_timeout, pc->tls != NULL &&
+	    !tls_conn_ready(pc->tls) ? ", TLS handshake not done" : "");
+	peer_fail(pc, HO_UNREACHABLE, why);
+}
+
+/*
+ * The connection of a final sync: a socket bufferevent, with TLS over it
+ * unless peer_tls = off-insecure. Returns the socket's bufferevent to
+ * connect (pc->bev is the one to use), NULL with err set.
+ */
+static struct bufferevent *
+peer_call_open(struct peer_call *pc, const struct vm *vm, char *err,
+    size_t errlen)
+{
+	struct timeval tv = { rasd_conf->peer_sync_timeout, 0 };
+	struct bufferevent *under;
+	struct tls_creds *cr;
+	char name[256], why[512];
+
+	under = bufferevent_socket_new(peer_base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (under == NULL)
+		fatalx("bufferevent_socket_new");
+	pc->bev = under;
+	if (rasd_conf->peer_tls == PEER_TLS_ON) {
+		if ((cr = peer_client_tls(why, sizeof why)) == NULL) {
+			snprintf(err, errlen, "no TLS client certificate: %s",
+			    why);
+			return NULL;
+		}
+		pc->tls = tls_conn_new(under, cr, 0,
+		    peer_tls_name(vm->source_peer, name, sizeof name) ? name :
+		    NULL, why, sizeof why);
+		if (pc->tls == NULL)
+			fatalx("TLS: %s", why);
+		pc->bev = tls_conn_bev(pc->tls);
+	}
+	bufferevent_setcb(pc->bev, peer_read_cb, NULL, peer_event_cb, pc);
+	bufferevent_set_timeouts(pc->bev, &tv, &tv);
+	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
+	if ((pc->timer = evtimer_new(peer_base, peer_call_timeout_cb, pc)) ==
+	    NULL)
+		fatalx("evtimer_new");
+	evtimer_add(pc->timer, &tv);
+	return under;
+}
+
 /* AwaitFinal from the destination's VMM. */
 void
 peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 {
 	Ras__Request req = RAS__REQUEST__INIT;
 	Ras__FinalSync fs = RAS__FINAL_SYNC__INIT;
-	struct timeval tv = { PEER_TIMEOUT, 0 };
 	uint8_t nonce[HANDOFF_NONCE_LEN], mac[HANDOFF_MAC_LEN];
+	struct bufferevent *under;
 	uint8_t hdr[FRAME_HDR_LEN], *buf;
 	struct handoff_dst_input in;
 	enum handoff_reason r;
@@ -680,7 +915,7 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	struct peer_vm *pv;
 	struct vm *vm;
 	size_t len;
-	char err[256] = "";
+	char err[768] = "";
 
 	if (c->vm == NULL || af->uuid.len != 16 ||
 	    memcmp(af->uuid.data, c->vm->uuid, 16) != 0) {
@@ -711,13 +946,10 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 		peer_fail(pc, r, "the imported bundle carries no migration id");
 		return;
 	}
-	pc->bev = bufferevent_socket_new(peer_base, -1,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (pc->bev == NULL)
-		fatalx("bufferevent_socket_new");
-	bufferevent_setcb(pc->bev, peer_read_cb, NULL, peer_event_cb, pc);
-	bufferevent_set_timeouts(pc->bev, &tv, &tv);
-	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
+	if ((under = peer_call_open(pc, vm, err, sizeof err)) == NULL) {
+		peer_fail(pc, HO_UNREACHABLE, err);
+		return;
+	}
 
 	fs.uuid.data = vm->uuid;
 	fs.uuid.len = 16;
@@ -727,7 +959,8 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	fs.has_migration_id = 1;
 	fs.migration_id.data = pc->ho.mid;
 	fs.migration_id.len = sizeof pc->ho.mid;
-	transfer_key(&in.key, &in.keylen);
+	if (pc->tls == NULL)		/* under TLS the channel speaks */
+		transfer_key(&in.key, &in.keylen);
 	if (in.keylen > 0) {
 		handoff_request_mac(in.key, in.keylen, vm->uuid, pc->ho.have,
 		    pc->ho.nonce, pc->ho.mid, mac);
@@ -747,14 +980,35 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	bufferevent_write(pc->bev, buf, len);
 	free(buf);
 	log_info("vm %s: asking the source rasd (%s) for the final state, "
-	    "have generation %llu", vm->name, vm->source_peer,
-	    (unsigned long long)pc->ho.have);
-	if (peer_connect(pc->bev, vm->source_peer, err, sizeof err) == -1) {
+	    "have generation %llu%s", vm->name, vm->source_peer,
+	    (unsigned long long)pc->ho.have, pc->tls != NULL ? ", over TLS" :
+	    "");
+	if (pc->tls == NULL)
+		log_warnx("vm %s: final sync over an INSECURE peer channel "
+		    "(peer_tls = off-insecure): the source is not "
+		    "authenticated", vm->name);
+	if (peer_connect(under, vm->source_peer, err, sizeof err) == -1) {
 		if (err[0] == '\0')
 			snprintf(err, sizeof err, "cannot connect to %s",
 			    vm->source_peer);
 		peer_fail(pc, HO_UNREACHABLE, err);
 	}
+}
+
+/*
+ * A peer connection closes: if its TLS failed, say why (one line per
+ * connection, the first PEER_TLS_LOGS each half second; the sweep sums up
+ * the rest).
+ */
+static void
+peer_conn_tls_failed(const struct peer_conn *cn)
+{
+	if (cn->tls == NULL || tls_conn_error(cn->tls)[0] == '\0')
+		return;
+	peer_tls_failed++;
+	if (++peer_tls_logged <= PEER_TLS_LOGS)
+		log_warnx("peer %s: %s; connection closed", cn->addr,
+		    tls_conn_error(cn->tls));
 }
 
 /* A client went away: drop its pending answers, or its peer record. */
@@ -771,6 +1025,7 @@ peer_forget_client(struct client *c)
 		if ((*pp)->c == c) {
 			cn = *pp;
 			*pp = cn->next;
+			peer_conn_tls_failed(cn);
 			free(cn);
 			peer_nconns--;
 			break;
@@ -793,4 +1048,7 @@ peer_stop(void)
 		peer_vms = pv->next;
 		free(pv);
 	}
+	tls_creds_free(peer_server_creds);
+	tls_creds_free(peer_client_creds);
+	peer_server_creds = peer_client_creds = NULL;
 }

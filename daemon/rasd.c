@@ -233,8 +233,7 @@ main(int argc, char **argv)
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	batch_init(base);
-	peer_init(base);
-	if (server_start(base, &conf) == -1 ||
+	if (peer_init(base) == -1 || server_start(base, &conf) == -1 ||
 	    server_start_peer(base, &conf) == -1 ||
 	    metrics_start(base, conf.metrics_listen) == -1)
 		goto out;

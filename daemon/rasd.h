@@ -47,6 +47,17 @@ struct rasd_config {
 	char fleet_key[4096];	/* "" when bundles are only checksummed */
 	char peer_listen[256];	/* "" | "/path" | "host:port" */
 	char peer_advertise[264]; /* "unix:/path" | "tcp:host:port" */
+	int peer_tls;		/* PEER_TLS_ON | PEER_TLS_OFF_INSECURE */
+	char peer_ca[4096];	/* the fleet CA's certificate(s), PEM */
+	char peer_cert[4096];	/* this host's server certificate ... */
+	char peer_key[4096];	/* ... and its private key */
+	char peer_client_cert[4096];	/* as a destination (client) */
+	char peer_client_key[4096];
+	unsigned int peer_max_conns;	/* on the peer listener */
+	unsigned int peer_max_waiting;	/* per address, without a request */
+	unsigned int peer_handshake_timeout;	/* s, accept to request */
+	unsigned int peer_idle_timeout;	/* s, after the last request */
+	unsigned int peer_sync_timeout;	/* s, a destination's final sync */
 	char metrics_listen[64];	/* "" | "a.b.c.d:port" | "[v6]:port" */
 	unsigned int socket_mode;
 	unsigned int max_clients;
@@ -61,6 +72,8 @@ struct rasd_config {
 };
 #define COMMIT_PIPELINED 0	/* a writer thread commits, the loop goes on */
 #define COMMIT_INLINE 1		/* the loop commits and waits */
+#define PEER_TLS_ON 0		/* mutual TLS on the peer channel */
+#define PEER_TLS_OFF_INSECURE 1	/* plain: the fleet key, or root over Unix */
 void config_defaults(struct rasd_config *);
 int config_parse(struct rasd_config *, FILE *, const char *name, char *err,
     size_t errlen);
@@ -334,9 +347,8 @@ struct vm *transfer_take(const Ras__Bundle *, int flags, struct client *vmm,
     int *code, char *err, size_t errlen);
 
 /* peer.c */
-#define PEER_CONNS_MAX 64	/* connections on the peer listener */
 struct sockaddr;
-void peer_init(struct event_base *);
+int peer_init(struct event_base *);
 int peer_admit(const struct sockaddr *, char *why, size_t whylen);
 void peer_conn_add(struct client *, const struct sockaddr *);
 void peer_final_sync(struct client *, uint64_t, Ras__FinalSync *);

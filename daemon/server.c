@@ -942,7 +942,8 @@ server_limits(void)
 
 	server_max_clients = rasd_conf->max_clients;
 	/* Peer connections have their own budget (peer.c), if listened for. */
-	peers = rasd_conf->peer_listen[0] != '\0' ? PEER_CONNS_MAX : 0;
+	peers = rasd_conf->peer_listen[0] != '\0' ?
+	    rasd_conf->peer_max_conns : 0;
 	want = (unsigned long long)server_max_clients + SERVER_FD_MARGIN +
 	    peers;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur !=
@@ -1140,8 +1141,9 @@ server_start_peer(struct event_base *base, const struct rasd_config *conf)
 	}
 	server_listener_init(&server_peer, 1);
 	log_info("peer listener on %s (final syncs; %s)", l,
-	    conf->fleet_key[0] ? "fleet key required" :
-	    "no fleet key: root over the Unix socket only");
+	    conf->peer_tls == PEER_TLS_ON ? "mutual TLS, client certificate "
+	    "required" : conf->fleet_key[0] ? "INSECURE, fleet key required" :
+	    "INSECURE, no fleet key: root over the Unix socket only");
 	return 0;
 }
 

@@ -162,7 +162,7 @@ handoff_src_check(const struct handoff_src *s,
 		    rq->nonce, rq->mid, mac);
 		if (!sha256_equal(mac, rq->mac))
 			return HO_NOT_SIGNED;
-	} else if (!in->root_unix)
+	} else if (!in->root_unix && !in->tls_peer)
 		return HO_NOT_ROOT;
 	if (handoff_src_answered(s, rq->mid))
 		return HO_REPLAY;

@@ -87,8 +87,13 @@ struct handoff_src_input {
 	const uint8_t *key;		/* fleet key; keylen 0 when none */
 	size_t keylen;
 	int root_unix;			/* the asker is root over a Unix socket */
+	int tls_peer;			/* the asker is a fleet host, verified
+					 * by mutual TLS (key then unused) */
 	int paused;			/* libvirt: 1 the domain is paused here,
 					 * 0 it runs, -1 not known */
+	int vmm_unsynced;		/* 1: its VMM may hold memory errors
+					 * not durable here (daemon/vmm.c,
+					 * vmm_sync_check) */
 	const struct handoff_request *req;	/* HSE_FINAL_SYNC */
 	const uint8_t *fresh;		/* HSE_EXPORT: HANDOFF_ID_LEN random
 					 * bytes, the id if one is issued */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The final sync of a migration (migrate/README.md, step 4), between two
-# real rasd ("host A", the source, and "host B", the destination) with a
-# shared fleet key: a poison recorded on A after the bundle was exported
+# real rasd ("host A", the source, and "host B", the destination). First
+# over the insecure channel (peer_tls = off-insecure, a shared fleet key),
+# where the hand-off's own checks are shown: a poison recorded on A after
+# the bundle was exported
 # still reaches B before B's VMM lets the guest run; without the source, or
 # with a forged request, B's VMM is told to fail safe. Then a man in the
 # middle (tests/tools/ras-peerfake) records, replays and tampers with the
@@ -9,16 +11,25 @@
 # (stale generation), a captured answer replayed to a new request (forged)
 # and another VM's answer (cross-VM) are all refused with the reason
 # logged, and B's VMM fails safe (migrate/README.md, the hand-off FSM).
+# Then over mutual TLS with a CA and host certificates made here
+# (tls-lib.sh): the final sync gets through, and a source certificate from
+# another CA, an expired one, one for another host, a client without a
+# certificate or with one from another CA are all refused with a clear
+# log line, the destination failing safe. Last, 2000 idle TCP connections
+# on A's TLS peer port.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/tls-lib.sh"
 PEERFAKE_BIN=${PEERFAKE_BIN:-$(dirname "$RASD_BIN")/../tests/tools/ras-peerfake}
 [ -x "$PEERFAKE_BIN" ] || { notok "ras-peerfake is built ($PEERFAKE_BIN)"; exit 1; }
 
 HEST=$DATA/qemu-virt-10.2-sea-gpio.hest
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/fleet.key"
 chmod 600 "$T/fleet.key"
-printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/a-peer.sock" >"$T/a.conf"
-printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/b-peer.sock" >"$T/b.conf"
+INSECURE=$'peer_tls = off-insecure\n'
+printf '%sfleet_key = %s\npeer_listen = %s\n' "$INSECURE" "$T/fleet.key" "$T/a-peer.sock" >"$T/a.conf"
+printf '%sfleet_key = %s\npeer_listen = %s\n' "$INSECURE" "$T/fleet.key" "$T/b-peer.sock" >"$T/b.conf"
 start_rasd --config "$T/a.conf" || { notok "rasd A starts"; exit 1; }
+check "A warns at start that the peer channel is insecure" grep -q "peer_tls = off-insecure: the peer channel is plain" "$RASD_LOG"
 
 BSOCK=$T/b.sock B_PID=
 start_b() {
@@ -68,6 +79,8 @@ expect_eq "B keeps A's decisions" "$(rasctl_b --json list-poison vm1 | jq -r '[.
 expect_eq "A marks the VM handed off" "$(rasctl --json show vm1 | jq -r .state)" migrated-away
 check "A logged the final sync" grep -q "vm vm1: final sync to a peer" "$RASD_LOG"
 check "B logged it" grep -q "vm vm1: final sync from the source: generation" "$T/b.log"
+check "A warned that this final sync was insecure" grep -q "final sync asked over an INSECURE peer channel" "$RASD_LOG"
+check "B too" grep -q "vm vm1: final sync over an INSECURE peer channel" "$T/b.log"
 before=$(rasctl --json history vm1)
 "$RASCTL_BIN" --socket "$SOCK" mark-stopped vm1 >/dev/null 2>&1
 expect_eq "the source's stop keeps it migrated-away" "$(rasctl --json show vm1 | jq -r .state)" migrated-away
@@ -89,8 +102,8 @@ check "B logs it" grep -q "final sync with the source failed" "$T/b.log"
 start_rasd --config "$T/a.conf" || notok "rasd A restarts"
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/other.key"
 chmod 600 "$T/other.key"
-printf 'fleet_key = %s\npeer_listen = %s\npeer_advertise = unix:%s\n' \
-	"$T/other.key" "$T/b-peer.sock" "$T/a-peer.sock" >"$T/b2.conf"
+printf '%sfleet_key = %s\npeer_listen = %s\npeer_advertise = unix:%s\n' \
+	"$INSECURE" "$T/other.key" "$T/b-peer.sock" "$T/a-peer.sock" >"$T/b2.conf"
 stop_b
 rm -rf "$T/bstate"
 start_b "$T/b2.conf" || notok "rasd B restarts with another key"
@@ -110,8 +123,8 @@ check "A's peer socket answers nothing but final syncs" grep -q "denied" "$T/pee
 # A advertises the man in the middle as its peer address; B holds the
 # fleet key again.
 stop_rasd TERM
-printf 'fleet_key = %s\npeer_listen = %s\npeer_advertise = unix:%s\n' \
-	"$T/fleet.key" "$T/a-peer.sock" "$T/mitm.sock" >"$T/a3.conf"
+printf '%sfleet_key = %s\npeer_listen = %s\npeer_advertise = unix:%s\n' \
+	"$INSECURE" "$T/fleet.key" "$T/a-peer.sock" "$T/mitm.sock" >"$T/a3.conf"
 start_rasd --config "$T/a3.conf" || { notok "rasd A restarts behind a proxy"; exit 1; }
 stop_b
 rm -rf "$T/bstate"
@@ -178,18 +191,143 @@ check "B logs why" grep -q "vm vm3: final sync with the source failed: the answe
 expect_eq "B's vm2 is untouched" "$(rasctl_b --json history vm2)" "$before"
 kill "$SIM3_PID" 2>/dev/null; wait "$SIM3_PID" 2>/dev/null
 
+# --- mutual TLS ------------------------------------------------------------
+# A and B each get host certificates from one CA (libvirt's layout); A
+# listens on TCP and advertises 127.0.0.1, which its certificate names.
+if [ -n "${TLS_MISSING:-}" ]; then
+	notok "the TLS part needs $TLS_MISSING"
+	exit 1
+fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+[ -n "$FAKE_PID" ] && { kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null; FAKE_PID=; }
+stop_rasd TERM
+stop_b
+P=$T/pki
+tls_ca "$P/fleet" "fleet CA"
+tls_ca "$P/rogue" "rogue CA"
+tls_host "$P/a" "$P/fleet" host-a.test 127.0.0.1
+tls_host "$P/b" "$P/fleet" host-b.test 127.0.0.1
+tls_host "$P/a-rogue" "$P/rogue" host-a.test 127.0.0.1
+tls_host "$P/a-expired" "$P/fleet" host-a.test 127.0.0.1 -1
+tls_host "$P/a-other" "$P/fleet" host-c.test 127.0.0.9
+tls_host "$P/b-rogue" "$P/rogue" host-b.test 127.0.0.1
+check "certtool made the fleet's and a rogue CA's certificates" \
+	test -s "$P/a/libvirt/servercert.pem" -a -s "$P/b-rogue/libvirt/clientcert.pem"
+PA=$(free_port)
+# conf_a HOSTDIR [LISTEN_IP]: A's configuration with those certificates.
+conf_a() {
+	{ tls_conf "$1" "$P/fleet"; printf 'peer_listen = %s:%s\nsocket_mode = 0666\n' "${2:-127.0.0.1}" "$PA"; } >"$T/a-tls.conf"
+}
+conf_b() {
+	{ tls_conf "$1" "$P/fleet"; printf 'peer_listen = %s\n' "$T/b-peer.sock"; } >"$T/b-tls.conf"
+}
+conf_a "$P/a"
+conf_b "$P/b"
+rm -rf "$STATE" "$T/bstate"
+start_rasd --config "$T/a-tls.conf" || { notok "rasd A starts with TLS"; exit 1; }
+blines=$(wc -l <"$T/b.log")
+start_b "$T/b-tls.conf" || notok "rasd B starts with TLS"
+check "A listens with mutual TLS" grep -q "peer listener on 127.0.0.1:$PA (final syncs; mutual TLS" "$RASD_LOG"
+if tail -n +"$((blines + 1))" "$T/b.log" | grep -q off-insecure; then
+	notok "no insecure warning with TLS"
+else
+	ok "no insecure warning with TLS"
+fi
+
+# hand_off NAME GPA: a VM on A with one poison, its snapshot on B, a
+# second poison on A, then B's VMM awaits the final state; sets $out, $rc.
+hand_off() {
+	coproc SIMT { exec "$VMMSIM_BIN" --socket "$SOCK" --name "$1" --arch arm64 --hest "$HEST" --hold --stdin 2>&1; }
+	wait_for bash -c "$RASCTL_BIN --socket $SOCK show $1 >/dev/null 2>&1"
+	echo "AR 0x40001000 12" >&"${SIMT[1]}"
+	read -r -t 5 line <&"${SIMT[0]}"
+	rasctl export "$1" -o "$T/$1.bundle" >/dev/null
+	rasctl_b import --replace "$T/$1.bundle" >/dev/null
+	echo "AO $2 12" >&"${SIMT[1]}"
+	read -r -t 5 line <&"${SIMT[0]}"
+	out=$("$VMMSIM_BIN" --socket "$BSOCK" --name "$1" --arch arm64 --hest "$HEST" --await-final 2>&1)
+	rc=$?
+	kill "$SIMT_PID" 2>/dev/null; wait "$SIMT_PID" 2>/dev/null
+}
+hand_off t1 0x40400000
+check "TLS: the destination VMM gets the final state" test "$rc" -eq 0
+check "with the poison recorded after the snapshot" grep -q "REARM gpa=0x40400000" <<<"$out"
+check "B logs the source's certificate and the handshake" grep -q "vm t1: final sync from the source: .*TLS handshake [0-9.]* ms, source .*CN=host-a.test" "$T/b.log"
+check "A logs the destination's certificate with the migration id" grep -q "vm t1: final sync to a peer: .*handed off to .*CN=host-b.test.* (migration [0-9a-f]\{32\})" "$RASD_LOG"
+
+# refused SRC_HOSTDIR LISTEN_IP NAME PATTERN: A restarted with another
+# certificate (or address); B's final sync must fail safe, B logs PATTERN.
+refused() {
+	stop_rasd TERM
+	conf_a "$1" "$2"
+	start_rasd --config "$T/a-tls.conf" || { notok "rasd A restarts ($3)"; return; }
+	hand_off "$3" 0x40800000
+	check "$3: the destination VMM fails safe" test "$rc" -eq 1
+	if grep -q REARM <<<"$out"; then notok "$3: nothing re-armed"; else ok "$3: nothing re-armed"; fi
+	check "$3: B logs why" grep -q "vm $3: final sync with the source failed: .*$4" "$T/b.log"
+	check "$3: A did not hand the VM off" test "$(rasctl --json show "$3" | jq -r .state)" != migrated-away
+}
+refused "$P/a-rogue" 127.0.0.1 rogue-ca "TLS handshake failed: the server's certificate is refused: .*issuer is unknown"
+refused "$P/a-expired" 127.0.0.1 expired "TLS handshake failed: the server's certificate is refused: .*expired"
+refused "$P/a-other" 127.0.0.1 wrong-host "TLS handshake failed: the server's certificate is refused: .*name in the certificate does not match"
+# The right certificate at an address it does not name (127.0.0.3).
+refused "$P/a" 127.0.0.3 wrong-addr "TLS handshake failed: the server's certificate is refused: .*does not match"
+
+# The destination's side: B with a client certificate from another CA,
+# then a client with none (gnutls-cli) -- A refuses both and says so.
+stop_rasd TERM
+conf_a "$P/a"
+start_rasd --config "$T/a-tls.conf" || notok "rasd A restarts with its certificate"
+stop_b
+conf_b "$P/b-rogue"
+start_b "$T/b-tls.conf" || notok "rasd B restarts with a rogue CA's certificate"
+hand_off rogue-client 0x40800000
+check "a destination with another CA's certificate: its VMM fails safe" test "$rc" -eq 1
+# (GnuTLS sends only a certificate whose issuer the server names.)
+check "A refuses it and says why" grep -q "peer 127.0.0.1: TLS handshake failed: the client sent no certificate; connection closed" "$RASD_LOG"
+check "A did not hand that VM off" test "$(rasctl --json show rogue-client | jq -r .state)" != migrated-away
+if command -v gnutls-cli >/dev/null; then
+	gnutls-cli --x509cafile "$P/fleet/CA/cacert.pem" --port "$PA" 127.0.0.1 </dev/null >"$T/cli.out" 2>&1
+	check "a client without a certificate is refused" wait_for test "$(grep -c "peer 127.0.0.1: TLS handshake failed: the client sent no certificate" "$RASD_LOG")" -ge 2
+else
+	skip "gnutls-cli not installed: the no-client-certificate case"
+fi
+B_CERT=$P/b
+stop_b
+conf_b "$B_CERT"
+start_b "$T/b-tls.conf" || notok "rasd B restarts with its certificate"
+
+# What TLS costs: 10 final syncs each way, the destination's own timing.
+ms_of() { grep -o "vm $1[0-9]*: final sync from the source: .*; [0-9.]* ms" "$2" | sed 's/.*; \([0-9.]*\) ms/\1/' | sort -n | sed -n '5p'; }
+for i in 1 2 3 4 5 6 7 8 9; do hand_off "bt$i" 0x40400000; done
+tls_ms=$(ms_of bt "$T/b.log")
+hs_ms=$(grep -o "vm bt[0-9]*: final sync from the source: .*TLS handshake [0-9.]* ms" "$T/b.log" | sed 's/.*TLS handshake \([0-9.]*\) ms/\1/' | sort -n | sed -n '5p')
+stop_rasd TERM
+{ printf '%s' "$INSECURE"; printf 'peer_listen = 127.0.0.1:%s\nsocket_mode = 0666\nfleet_key = %s\n' "$PA" "$T/fleet.key"; } >"$T/a-plain.conf"
+start_rasd --config "$T/a-plain.conf" || notok "rasd A restarts plain"
+stop_b
+printf '%sfleet_key = %s\n' "$INSECURE" "$T/fleet.key" >"$T/b-plain.conf"
+start_b "$T/b-plain.conf" || notok "rasd B restarts plain"
+for i in 1 2 3 4 5 6 7 8 9; do hand_off "bp$i" 0x40400000; done
+plain_ms=$(ms_of bp "$T/b.log")
+echo "# final sync (median of 9, destination's view): TLS $tls_ms ms (handshake $hs_ms ms), plain $plain_ms ms"
+check "the timings were measured" test -n "$tls_ms" -a -n "$plain_ms"
+stop_b
+conf_b "$B_CERT"
+start_b "$T/b-tls.conf" || notok "rasd B restarts with TLS"
+
 # --- 2000 idle peers ------------------------------------------------------
-# A listens for peers on TCP. A client at 127.0.0.2 opens 2000 idle
+# A listens for peers on TCP, with TLS: the idle connections never finish
+# a handshake. A client at 127.0.0.2 opens 2000 idle
 # connections to it and keeps reopening those A closes (at most 2000 a
 # second), so 2000 are always open or being opened;
 # a local VMM (an unprivileged uid) must still register and forward, and
 # B's final sync (from 127.0.0.1) must still get through.
 command -v setpriv >/dev/null || { skip "the idle-peers part needs setpriv"; exit 0; }
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$PA
 stop_rasd TERM
-printf 'fleet_key = %s\npeer_listen = 127.0.0.1:%s\nsocket_mode = 0666\n' \
-	"$T/fleet.key" "$PORT" >"$T/a4.conf"
-start_rasd --config "$T/a4.conf" || { notok "rasd A listens for peers on TCP"; exit 1; }
+conf_a "$P/a"
+start_rasd --config "$T/a-tls.conf" || { notok "rasd A listens for peers on TCP"; exit 1; }
 chmod 0755 "$T"
 cat >"$T/idle.py" <<'PY'
 # Keep n connections to the peer port open or opening (non-blocking, so a
