@@ -677,3 +677,14 @@ output_json_exported(FILE *fp, const char *vm, const char *uuid,
 	output_json_close(&j);
 	output_json_end(&j);
 }
+
+/* A number member with a fraction (printed with up to 6 digits after). */
+void
+output_json_double(struct output_json *j, const char *key, double v)
+{
+	output_json_sep(j, key);
+	if (v != v || v > 1e300 || v < -1e300)
+		fputs("null", j->fp);
+	else
+		fprintf(j->fp, "%.6g", v);
+}

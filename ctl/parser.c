@@ -9,8 +9,8 @@
  * is what people type; "--" ends the options for a VM whose name begins
  * with a dash.
  *
- * export and import have options of their own (-o FILE, --replace); they
- * too may stand anywhere, and are refused for the other commands so that
+ * export, import and health have options of their own (-o FILE,
+ * --replace, --set STATE, --reason TEXT); they too may stand anywhere, and are refused for the other commands so that
  * a misplaced one is not silently ignored.
  */
 #include <errno.h>
@@ -45,6 +45,7 @@ static const struct parser_cmd parser_cmds[] = {
 	{ "mark-stopped",	CMD_MARK_STOPPED,	ARG_VM },
 	{ "export",		CMD_EXPORT,		ARG_VM },
 	{ "import",		CMD_IMPORT,		ARG_FILE },
+	{ "health",		CMD_HEALTH,		ARG_NONE },
 	{ "help",		CMD_HELP,		ARG_NONE },
 };
 
@@ -153,6 +154,28 @@ parser_option(int argc, char *argv[], int *i, struct parse_result *res,
 	/* The options with a value: "--opt VALUE" or "--opt=VALUE". */
 	eq = strchr(arg, '=');
 	namelen = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+	/* health's: "--set STATE", "--reason TEXT" (or with '='). */
+	if ((namelen == 5 && strncmp(arg, "--set", 5) == 0) ||
+	    (namelen == 8 && strncmp(arg, "--reason", 8) == 0)) {
+		if (eq != NULL)
+			val = eq + 1;
+		else if (*i + 1 < argc)
+			val = argv[++*i];
+		else
+			return parser_error(err, errlen,
+			    "option %.*s needs a value", (int)namelen, arg);
+		if (arg[2] == 's') {
+			if (strcmp(val, "evacuate") != 0 &&
+			    strcmp(val, "degraded") != 0 &&
+			    strcmp(val, "auto") != 0)
+				return parser_error(err, errlen,
+				    "option --set: \"%s\" is not evacuate, "
+				    "degraded or auto", val);
+			res->set_health = val;
+		} else
+			res->reason = val;
+		return 0;
+	}
 	if ((namelen == 8 && strncmp(arg, "--socket", 8) == 0) ||
 	    (namelen == 9 && strncmp(arg, "--timeout", 9) == 0)) {
 		if (eq != NULL)
@@ -274,6 +297,13 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 	if (res->replace && cmd->command != CMD_IMPORT)
 		return parser_error(err, errlen,
 		    "option --replace is for import only");
+	if ((res->set_health != NULL || res->reason != NULL) &&
+	    cmd->command != CMD_HEALTH)
+		return parser_error(err, errlen,
+		    "options --set and --reason are for health only");
+	if (res->reason != NULL && res->set_health == NULL)
+		return parser_error(err, errlen,
+		    "health: --reason goes with --set");
 	if (cmd->command == CMD_EXPORT && res->json &&
 	    (res->output == NULL || strcmp(res->output, "-") == 0))
 		return parser_error(err, errlen,

@@ -43,7 +43,9 @@
 	"usage: rasctl [--socket PATH] [--json] [--timeout SECONDS] " \
 	"command [VM]\n" \
 	"       rasctl [options] export VM [-o FILE]\n" \
-	"       rasctl [options] import [--replace] FILE|-\n"
+	"       rasctl [options] import [--replace] FILE|-\n" \
+	"       rasctl [options] health [--set evacuate|degraded|auto " \
+	"[--reason TEXT]]\n"
 
 /* One exchange with rasd: where, until when, and how it went. */
 /* Ranges asked per list-poison page (rasd also bounds a page's bytes). */
@@ -140,6 +142,17 @@ rasctl_help(FILE *fp)
 "                    changes nothing. A VM rasd already knows is replaced\n"
 "                    only with --replace, and never while its VMM is\n"
 "                    connected. Prints \"imported FILE\".\n"
+"  health [--set STATE [--reason TEXT]]\n"
+"                    Show this host's memory health: STATE (healthy,\n"
+"                    degraded, evacuate), SCORE (100: no errors in any\n"
+"                    bucket), the REASONS that led to it, and the\n"
+"                    figures behind it: each leaky bucket (host, VM,\n"
+"                    DIMM; uncorrected or corrected errors) against its\n"
+"                    threshold, and each DIMM's EDAC and rasdaemon\n"
+"                    counts. --set evacuate or degraded marks the host\n"
+"                    so whatever its buckets say (kept across restarts),\n"
+"                    --set auto gives it back to them; --reason says why\n"
+"                    (logged and shown).\n"
 "  help              Show this text.\n"
 "\n"
 "  VM is a libvirt domain name or UUID; rasd resolves it.\n"
@@ -195,7 +208,7 @@ rasctl_usage(const char *msg)
 	fprintf(stderr, "rasctl: %s\n" RASCTL_USAGE
 	    "Commands: list-vms, show VM, list-poison VM, history VM, "
 	    "events VM,\nmark-stopped VM, export VM [-o FILE], "
-	    "import [--replace] FILE|-.\nSee \"rasctl --help\".\n", msg);
+	    "import [--replace] FILE|-, health.\nSee \"rasctl --help\".\n", msg);
 	return RASCTL_EXIT_USAGE;
 }
 
@@ -695,6 +708,21 @@ rasctl_request(const struct parse_result *res, Ras__Request *req,
 		req->body_case = RAS__REQUEST__BODY_EXPORT_VM;
 		req->export_vm = query;
 		break;
+	case CMD_HEALTH:
+		if (res->set_health != NULL) {
+			static Ras__HealthSet	hset = RAS__HEALTH_SET__INIT;
+
+			hset.state = (char *)res->set_health;
+			hset.reason = (char *)res->reason;
+			req->body_case = RAS__REQUEST__BODY_SET_HEALTH;
+			req->set_health = &hset;
+		} else {
+			static Ras__HealthQuery	hq = RAS__HEALTH_QUERY__INIT;
+
+			req->body_case = RAS__REQUEST__BODY_HEALTH;
+			req->health = &hq;
+		}
+		break;
 	case CMD_IMPORT:
 		im->has_replace = 1;
 		im->replace = res->replace != 0;
@@ -726,6 +754,8 @@ rasctl_expected(enum parser_command command)
 		return RAS__RESPONSE__BODY_ACK;
 	case CMD_EXPORT:
 		return RAS__RESPONSE__BODY_EXPORTED;
+	case CMD_HEALTH:
+		return RAS__RESPONSE__BODY_HEALTH;
 	default:
 		return RAS__RESPONSE__BODY__NOT_SET;
 	}
@@ -819,6 +849,12 @@ rasctl_print(const struct parse_result *res, const Ras__Request *req,
 			output_json_ok(stdout);
 		else if (res->command == CMD_IMPORT)
 			output_imported(stdout, rasctl_file_name(res->file));
+		break;
+	case RAS__RESPONSE__BODY_HEALTH:
+		if (res->json)
+			output_json_health(stdout, resp->health);
+		else
+			output_health(stdout, resp->health);
 		break;
 	case RAS__RESPONSE__BODY_EXPORTED:
 		return rasctl_exported(res, resp->exported);

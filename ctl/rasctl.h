@@ -36,7 +36,8 @@ enum parser_command {
 	CMD_EVENTS,
 	CMD_MARK_STOPPED,
 	CMD_EXPORT,
-	CMD_IMPORT
+	CMD_IMPORT,
+	CMD_HEALTH
 };
 
 /*
@@ -58,6 +59,8 @@ struct parse_result {
 	int			 json;
 	int			 replace;	/* import --replace */
 	int			 timeout_ms;
+	const char		*set_health;	/* health --set STATE */
+	const char		*reason;	/* health --reason TEXT */
 };
 
 /* parser.c */
@@ -84,6 +87,10 @@ void	output_exported(FILE *, const char *, uint64_t, size_t,
 	    const char *);
 void	output_imported(FILE *, const char *);
 
+/* output_health.c */
+void	output_health(FILE *, const Ras__HealthReport *);
+void	output_json_health(FILE *, const Ras__HealthReport *);
+
 /* output_json.c */
 #define OUTPUT_JSON_DEPTH	16
 
@@ -105,6 +112,7 @@ void	output_json_close(struct output_json *);
 void	output_json_string(struct output_json *, const char *, const char *);
 void	output_json_uint(struct output_json *, const char *, uint64_t);
 void	output_json_int(struct output_json *, const char *, int64_t);
+void	output_json_double(struct output_json *, const char *, double);
 void	output_json_bool(struct output_json *, const char *, int);
 void	output_json_null(struct output_json *, const char *);
 void	output_json_hex(struct output_json *, const char *, uint64_t);

@@ -109,6 +109,7 @@ batch_land(struct batch_flight *f)
 			e->ev.vm->last_forward_id = e->ev.id;
 			e->ev.vm->last_forward_time = e->ev.time;
 			virt_vm_changed(e->ev.vm);
+			health_forward(e->ev.vm, e->ev.kind, e->ev.time);
 			log_info("vm %s: %s poison at gpa 0x%llx+0x%llx -> %s "
 			    "%s", e->ev.vm->name, ras_kind_name(e->ev.kind),
 			    (unsigned long long)e->ev.gpa,

@@ -157,6 +157,8 @@ config_peer(struct rasd_config *c, const char *key, const char *v,
 	return 1;
 }
 
+static void config_health_defaults(struct health_config *);
+
 /* Fill in the built-in defaults. */
 void
 config_defaults(struct rasd_config *c)
@@ -167,6 +169,7 @@ config_defaults(struct rasd_config *c)
 	if (ras_default_state_dir(c->state_dir, sizeof c->state_dir) == -1)
 		c->state_dir[0] = '\0';
 	policy_default(&c->policy);
+	config_health_defaults(&c->health);
 	c->admin_gid = (gid_t)-1;
 	c->socket_gid = (gid_t)-1;
 	c->socket_mode = 0660;
@@ -220,6 +223,96 @@ config_peer_derive(const char *listen, char *out, size_t outlen)
 	else
 		snprintf(out, outlen, "%s%s", *listen == '/' ? "unix:" : "tcp:",
 		    listen);
+}
+
+/*
+ * Host memory health (daemon/health.c): thresholds as mcelog writes them,
+ * "N / WINDOW" (lib/bucket.h), and where the error counts come from.
+ */
+static const struct config_rate {
+	const char *key;
+	size_t off;
+} config_rates[] = {
+	{ "health_ue_degraded", offsetof(struct health_config, ue_degraded) },
+	{ "health_ue_evacuate", offsetof(struct health_config, ue_evacuate) },
+	{ "health_vm_ue_degraded", offsetof(struct health_config,
+	    vm_ue_degraded) },
+	{ "health_ce_degraded", offsetof(struct health_config, ce_degraded) },
+	{ "health_ce_evacuate", offsetof(struct health_config, ce_evacuate) },
+};
+
+/* Defaults: mcelog's per-DIMM thresholds (1 / 24h, 10 / 24h) and more. */
+static void
+config_health_defaults(struct health_config *h)
+{
+	h->ue_degraded = (struct bucket_rate){ 1, 86400 };
+	h->ue_evacuate = (struct bucket_rate){ 4, 86400 };
+	h->vm_ue_degraded = (struct bucket_rate){ 2, 86400 };
+	h->ce_degraded = (struct bucket_rate){ 10, 86400 };
+	h->ce_evacuate = (struct bucket_rate){ 1000, 86400 };
+	h->poll_interval = 60;
+	strcpy(h->edac_root, "/sys/devices/system/edac");
+	strcpy(h->rasdaemon_db, "/var/lib/rasdaemon/ras-mc_event.db");
+}
+
+/* A health_* key, edac_root or rasdaemon_db; 1 if key is none of them. */
+static int
+config_health(struct health_config *h, const char *key, const char *v,
+    char *err, size_t errlen)
+{
+	unsigned long n;
+	char *end, *dst;
+	size_t i;
+
+	for (i = 0; i < sizeof config_rates / sizeof config_rates[0]; i++)
+		if (strcmp(key, config_rates[i].key) == 0)
+			return bucket_rate_parse(v, (struct bucket_rate *)(void *)
+			    ((char *)h + config_rates[i].off), err, errlen);
+	if (strcmp(key, "health_poll_interval") == 0) {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
+		    n < 1 || n > 86400) {
+			snprintf(err, errlen, "bad health_poll_interval \"%s\" "
+			    "(must be 1..86400 seconds)", v);
+			return -1;
+		}
+		h->poll_interval = (unsigned int)n;
+		return 0;
+	}
+	if (strcmp(key, "edac_root") != 0 && strcmp(key, "rasdaemon_db") != 0)
+		return 1;
+	dst = key[0] == 'e' ? h->edac_root : h->rasdaemon_db;
+	if (strcmp(v, "none") == 0) {
+		*dst = '\0';
+		return 0;
+	}
+	if (*v != '/' || strlen(v) >= sizeof h->edac_root - 64) {
+		snprintf(err, errlen, "%s must be an absolute path, or none",
+		    key);
+		return -1;
+	}
+	strcpy(dst, v);
+	return 0;
+}
+
+/* Print the health keys, in rasd.conf(5)'s order. */
+static void
+config_print_health(const struct health_config *h, FILE *f)
+{
+	char rate[64];
+	size_t i;
+
+	for (i = 0; i < sizeof config_rates / sizeof config_rates[0]; i++) {
+		bucket_rate_format((const struct bucket_rate *)(const void *)
+		    ((const char *)h + config_rates[i].off), rate, sizeof rate);
+		fprintf(f, "%s = %s\n", config_rates[i].key, rate);
+	}
+	fprintf(f, "health_poll_interval = %u\n", h->poll_interval);
+	fprintf(f, "edac_root = %s\n", h->edac_root[0] ? h->edac_root :
+	    "none");
+	fprintf(f, "rasdaemon_db = %s\n", h->rasdaemon_db[0] ?
+	    h->rasdaemon_db : "none");
 }
 
 /*
@@ -279,6 +372,7 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 	unsigned long n;
 	const char *p;
 	size_t i;
+	int r;
 
 	/* A value is one line of text: it must print back as it was read. */
 	for (p = v; *p != '\0'; p++)
@@ -298,6 +392,8 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		    "blank", key);
 		return -1;
 	}
+	if ((r = config_health(&c->health, key, v, err, errlen)) != 1)
+		return r;
 	if (strcmp(key, "socket") == 0 || strcmp(key, "state_dir") == 0) {
 		char *dst = key[1] == 'o' ? c->socket_path : c->state_dir;
 
@@ -590,6 +686,7 @@ config_print(const struct rasd_config *c, FILE *f)
 	fprintf(f, "max_vms_per_uid = %u\n", c->max_vms_per_uid);
 	fprintf(f, "commit_policy = %s\n", c->commit_policy == COMMIT_INLINE ?
 	    "inline" : "pipelined");
+	config_print_health(&c->health, f);
 	fprintf(f, "libvirt = %s\n", c->libvirt_uri[0] ? c->libvirt_uri :
 	    "off");
 	fprintf(f, "fleet_key = %s\n", c->fleet_key[0] ? c->fleet_key :

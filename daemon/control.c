@@ -507,6 +507,14 @@ control_dispatch(struct client *c, Ras__Request *req)
 		control_import(c, req->id, req->import_bundle);
 		return;
 	}
+	if (req->body_case == RAS__REQUEST__BODY_HEALTH) {
+		health_query(c, req->id);
+		return;
+	}
+	if (req->body_case == RAS__REQUEST__BODY_SET_HEALTH) {
+		health_set(c, req->id, req->set_health);
+		return;
+	}
 	switch (req->body_case) {
 	case RAS__REQUEST__BODY_SHOW_VM:
 		q = req->show_vm;

@@ -233,6 +233,8 @@ main(int argc, char **argv)
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new");
 	batch_init(base);
+	if (health_start(base, &conf.health) == -1)
+		goto out;
 	if (peer_init(base) == -1 || server_start(base, &conf) == -1 ||
 	    server_start_peer(base, &conf) == -1 ||
 	    metrics_start(base, conf.metrics_listen) == -1)
@@ -251,6 +253,7 @@ main(int argc, char **argv)
 	event_free(sigterm);
 	event_free(sigint);
 out:
+	health_stop();
 	if (conf.libvirt_uri[0] != '\0')
 		virt_stop();
 	metrics_stop();

@@ -13,6 +13,7 @@
 #include "ras.h"
 #include "policy.h"
 #include "rasd.pb-c.h"
+#include "health.h"
 
 struct event_base;
 struct client;
@@ -62,6 +63,7 @@ struct rasd_config {
 	unsigned int socket_mode;
 	unsigned int max_clients;
 	unsigned int max_vms_per_uid;	/* 0: no cap; root is never capped */
+	struct health_config health;	/* health_*, edac_root, rasdaemon_db */
 	unsigned int idle_timeout;	/* s, a connection without a VM; 0: none */
 	unsigned int frame_timeout;	/* s, to finish a started frame; 0: none */
 	unsigned int max_unregistered;	/* not admin, no VM yet: in all */
@@ -199,8 +201,8 @@ int vm_may_name(const struct vm *, const char *name, uid_t, char *why,
 size_t vm_count_owned(uint32_t uid);
 
 /* store.c */
-#define STORE_VERSION 3		/* the schema this build writes */
-#define STORE_VERSION_TEXT "3"
+#define STORE_VERSION 4		/* the schema this build writes */
+#define STORE_VERSION_TEXT "4"
 struct sqlite3;
 struct store_event {
 	uint64_t id;		/* filled in by store_commit */

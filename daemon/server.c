@@ -458,6 +458,8 @@ server_dispatch(struct client *c, Ras__Request *req)
 	case RAS__REQUEST__BODY_ACTIVE_QUERY:
 		vmm_active_query(c, req->id, req->active_query);
 		break;
+	case RAS__REQUEST__BODY_HEALTH:
+	case RAS__REQUEST__BODY_SET_HEALTH:
 	case RAS__REQUEST__BODY_LIST_VMS:
 	case RAS__REQUEST__BODY_SHOW_VM:
 	case RAS__REQUEST__BODY_LIST_POISON:

@@ -24,14 +24,28 @@
 /*
  * Incoming migrations (schema 3): one row per VM imported with a source
  * to ask for its final state, written in the import's transaction and
- * deleted in the final state's (or when the VM is reset, unregistered or
- * imported again).
+ * deleted in the final state's (or when the VM is reset, booted afresh
+ * or imported again; an unregistration keeps it: a later VMM still asks).
  */
 #define STORE_INCOMING_SQL						\
     "CREATE TABLE incoming(vm BLOB PRIMARY KEY, migration_id BLOB,"	\
     " peer TEXT NOT NULL, peer_identity TEXT, generation INTEGER NOT NULL,"\
     " state INTEGER NOT NULL, reason TEXT, created INTEGER,"		\
     " updated INTEGER);"
+
+/*
+ * Host memory health (schema 4, store_health.c): one row per DIMM, its
+ * counters as last read, what was counted against the thresholds, and
+ * its buckets' levels at `stamp`; tripped is a mask (1 corrected-degraded,
+ * 2 corrected-evacuate, 4 uncorrected-degraded, 8 uncorrected-evacuate).
+ */
+#define STORE_HEALTH_SQL						\
+    "CREATE TABLE health_dimm(key TEXT PRIMARY KEY, label TEXT,"	\
+    " location TEXT, path TEXT, edac_ce INTEGER, edac_ue INTEGER,"	\
+    " rasdaemon_ce INTEGER, rasdaemon_ue INTEGER, ce_total INTEGER,"	\
+    " ue_total INTEGER, ce_degraded REAL, ce_evacuate REAL,"		\
+    " ue_degraded REAL, ue_evacuate REAL, tripped INTEGER, stamp INTEGER,"\
+    " first_seen INTEGER);"
 
 /* The tables of a new store, at STORE_VERSION. */
 static const char *store_create_sql =
@@ -50,7 +64,8 @@ static const char *store_create_sql =
     " vm BLOB NOT NULL, time INTEGER, recipient INTEGER, action INTEGER,"
     " flags INTEGER, forward_id INTEGER);"
     "CREATE INDEX vevent_vm ON vevent(vm);"
-    STORE_INCOMING_SQL;
+    STORE_INCOMING_SQL
+    STORE_HEALTH_SQL;
 
 /*
  * The schema version of an open database: 0 for an empty one (a new
@@ -213,6 +228,16 @@ store_v2_to_v3(void)
 	return 0;
 }
 
+/*
+ * Schema 3 to 4: host memory health's DIMMs (the operator's override and
+ * the rasdaemon position are meta keys, written when first needed).
+ */
+static int
+store_v3_to_v4(void)
+{
+	return store_exec(STORE_HEALTH_SQL);
+}
+
 /* One upgrade step: from version `from` to from + 1. */
 struct store_step {
 	int from;
@@ -224,6 +249,8 @@ static const struct store_step store_steps[] = {
 	    store_v1_to_v2 },
 	{ 2, "pinned orders as VM columns, incoming migrations",
 	    store_v2_to_v3 },
+	{ 3, "host memory health: DIMM counters and buckets",
+	    store_v3_to_v4 },
 };
 
 static int

@@ -45,9 +45,11 @@ expect_eq "vm2's declared profile back" \
 	"$(rasctl --json show vm2 | jq -r '[.profile[] | "\(.source_id):\(.notification)"] | join(",")')" "0:MCE"
 expect_eq "vm2's unrecorded count back" "$(rasctl --json show vm2 | jq .unrecorded)" 3
 check "the upgrade is logged with both versions" \
-	grep -q "store: .*upgraded from schema 1 to 3" "$RASD_LOG"
+	grep -q "store: .*upgraded from schema 1 to 4" "$RASD_LOG"
 check "through every step, 2 to 3 included" \
 	grep -q "store: step 2 to 3: pinned orders as VM columns, incoming migrations" "$RASD_LOG"
+check "... and 3 to 4" \
+	grep -q "store: step 3 to 4: host memory health: DIMM counters and buckets" "$RASD_LOG"
 check "a backup of the schema-1 file was taken first" test -f "$STATE/rasd.db.v1.bak"
 expect_eq "the backup is schema 1" \
 	"$(sq "$STATE/rasd.db.v1.bak" "SELECT value FROM meta WHERE key='schema'")" 1
@@ -60,7 +62,9 @@ expect_eq "the backup holds what the old file held" \
 SIM_PID=$!
 wait_for bash -c "[ \"\$($RASCTL_BIN --socket $SOCK --json show vm4 2>/dev/null | jq -r .state)\" = running ]"
 stop_rasd TERM
-expect_eq "the store is schema 3" "$(sq "$STATE/rasd.db" "SELECT value FROM meta WHERE key='schema'")" 3
+expect_eq "the store is schema 4" "$(sq "$STATE/rasd.db" "SELECT value FROM meta WHERE key='schema'")" 4
+expect_eq "schema 4: the health_dimm table exists, empty" \
+	"$(sq "$STATE/rasd.db" "SELECT count(*) FROM health_dimm")" 0
 expect_eq "schema 3: the incoming table exists, empty" \
 	"$(sq "$STATE/rasd.db" "SELECT count(*) FROM incoming")" 0
 expect_eq "schema 3: vm4's pinned orders are stored" \
@@ -151,7 +155,7 @@ before=$(sum "$T/new/rasd.db")
 "$RASD_BIN" --foreground --no-libvirt --socket "$T/new.sock" --state-dir "$T/new" >"$T/new.log" 2>&1
 rc=$?
 check "rasd refuses a schema-99 store (exit non-zero)" test "$rc" -ne 0
-check "naming both versions" grep -q "schema version 99.*newer than.*3" "$T/new.log"
+check "naming both versions" grep -q "schema version 99.*newer than.*4" "$T/new.log"
 expect_eq "the schema-99 file is unchanged" "$(sum "$T/new/rasd.db")" "$before"
 check "no backup is taken of it" bash -c "! ls $T/new/*.bak 2>/dev/null"
 expect_eq "--check-store cannot check it (exit 2)" "$(check_store "$T/new")" 2
