@@ -411,20 +411,30 @@ repeats(struct rasc *c, uint8_t *ram, int n)
 	return median(s, REPEATS);
 }
 
-/* Seconds a shell command takes; its output's line count in *lines. */
+/*
+ * Seconds a shell command takes with its output to /dev/null; then, not
+ * timed, how many lines of it match pattern (NULL: all lines).
+ */
 static double
-timed(const char *cmd, long *lines)
+timed(const char *cmd, const char *pattern, long *lines)
 {
 	char full[16384];
-	double t0 = now_s();
+	double t0 = now_s(), t;
 	FILE *p;
 
-	snprintf(full, sizeof full, "%s | wc -l", cmd);
+	snprintf(full, sizeof full, "%s >/dev/null", cmd);
+	if (run(full) != 0)
+		fail("%s failed", cmd);
+	t = now_s() - t0;
+	if (pattern != NULL)
+		snprintf(full, sizeof full, "%s | grep -c '%s'", cmd, pattern);
+	else
+		snprintf(full, sizeof full, "%s | wc -l", cmd);
 	if ((p = popen(full, "r")) == NULL || fscanf(p, "%ld", lines) != 1)
 		*lines = -1;
 	if (p != NULL)
 		pclose(p);
-	return now_s() - t0;
+	return t;
 }
 
 static void
@@ -500,15 +510,15 @@ main(int argc, char **argv)
 	rtt = pingpong(REPEATS);
 
 	snprintf(cmd, sizeof cmd, "%s/rasctl --socket %s --json list-poison "
-	    "bench-scale | grep '\"gpa\"'", bindir, sock);
-	t_json = timed(cmd, &l_json);
+	    "bench-scale", bindir, sock);
+	t_json = timed(cmd, "\"gpa\"", &l_json);
 	snprintf(cmd, sizeof cmd, "%s/rasctl --socket %s list-poison "
-	    "bench-scale | tail -n +2", bindir, sock);
-	t_text = timed(cmd, &l_text);
+	    "bench-scale", bindir, sock);
+	t_text = timed(cmd, "0x", &l_text);
 	snprintf(cmd, sizeof cmd, "sqlite3 -readonly %s/rasd.db 'SELECT gpa, "
 	    "length, kind, action, notify, source_id, time FROM event WHERE "
 	    "active = 1'", state);
-	t_sql = timed(cmd, &l_sql);
+	t_sql = timed(cmd, NULL, &l_sql);
 	if (l_json != n || l_text != n) {
 		snprintf(cmd, sizeof cmd, "json %ld, text %ld, of %d", l_json,
 		    l_text, n);
