@@ -79,6 +79,8 @@ struct peer_vm {
 	struct handoff_src src;		/* as a source */
 	uint8_t in_mid[HANDOFF_ID_LEN];	/* as a destination: the id the */
 	int has_in_mid;			/* imported bundle carried */
+	enum handoff_reason in_why;	/* HO_OK, or why the stored hand-off
+					 * cannot be resumed (fail safe) */
 	struct peer_vm *next;
 };
 
@@ -163,8 +165,64 @@ peer_incoming(struct vm *vm, const uint8_t *mid)
 	struct peer_vm *pv = peer_vm_get(vm->uuid, 1);
 
 	pv->has_in_mid = mid != NULL;
+	pv->in_why = HO_OK;
 	if (mid != NULL)
 		memcpy(pv->in_mid, mid, HANDOFF_ID_LEN);
+}
+
+/*
+ * At start (store.c): an incoming migration the store kept since its
+ * import. migrate/handoff.c decides what resumes; the final sync is then
+ * asked when the VMM awaits it, as before the restart, and never taken
+ * from the imported snapshot.
+ */
+void
+peer_restore(struct vm *vm, const char *peer, const uint8_t *mid,
+    uint64_t generation, int state, const char *reason)
+{
+	struct peer_vm *pv = peer_vm_get(vm->uuid, 1);
+	struct handoff_dst ho;
+
+	vm->imported_generation = generation;
+	free(vm->source_peer);
+	vm->source_peer = NULL;
+	if (handoff_dst_restore(&ho, vm->uuid, mid, generation, state) ==
+	    HD_DONE) {
+		log_info("vm %s: its final state was taken in before the "
+		    "restart", vm->name);
+		return;
+	}
+	vm->source_peer = xstrdup(peer);
+	pv->has_in_mid = ho.has_mid;
+	memcpy(pv->in_mid, ho.mid, HANDOFF_ID_LEN);
+	pv->in_why = ho.state == HD_FAILED ? ho.why : HO_OK;
+	log_info("vm %s: resuming its incoming migration from %s (imported "
+	    "generation %llu, %s%s%s): the final sync is asked when its VMM "
+	    "awaits it", vm->name, peer, (unsigned long long)generation,
+	    handoff_dst_state_str(state), reason != NULL ? ": " : "",
+	    reason != NULL ? reason : "");
+}
+
+/*
+ * The VM was reset, or booted afresh, before its final sync: the
+ * incoming migration ends without one (its store row goes too).
+ */
+void
+peer_incoming_end(struct vm *vm, const char *why)
+{
+	struct peer_vm *pv = peer_vm_get(vm->uuid, 0);
+
+	if (vm->source_peer == NULL)
+		return;
+	free(vm->source_peer);
+	vm->source_peer = NULL;
+	if (pv != NULL) {
+		pv->has_in_mid = 0;
+		pv->in_why = HO_OK;
+	}
+	store_incoming(vm, -1, NULL);
+	log_info("vm %s: incoming migration ended without a final sync (%s)",
+	    vm->name, why);
 }
 
 /* Milliseconds on the monotonic clock. */
@@ -636,6 +694,8 @@ peer_fail(struct peer_call *pc, enum handoff_reason why, const char *detail)
 	ras_uuid_format(pc->ho.uuid, us);
 	log_warnx("vm %s: final sync with the source failed: %s",
 	    vm != NULL ? vm->name : us, msg);
+	if (vm != NULL && vm->source_peer != NULL)
+		store_incoming(vm, HD_FAILED, msg);	/* asked again later */
 	metrics_final_sync(METRICS_DESTINATION, 0, pc->started);
 	if (pc->client != NULL)
 		server_error(pc->client, pc->req_id, RAS__ERROR_CODE__ERR_PEER,
@@ -926,7 +986,9 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	}
 	vm = c->vm;
 	if (vm->source_peer == NULL) {
-		/* Nothing to ask: this rasd's state is the final one. */
+		/* Nothing to ask: this rasd's state is the final one (an
+		 * incoming migration's source survives a restart: store.c's
+		 * incoming table, peer_restore). */
 		peer_answer(c, id, vm);
 		return;
 	}
@@ -942,6 +1004,10 @@ peer_await_final(struct client *c, uint64_t id, Ras__AwaitFinal *af)
 	peer_random(nonce, sizeof nonce);
 	memset(&in, 0, sizeof in);
 	in.fresh = nonce;
+	if (pv != NULL && pv->in_why != HO_OK) {
+		peer_fail(pc, pv->in_why, "as the store kept it");
+		return;
+	}
 	if ((r = handoff_dst_step(&pc->ho, HDE_ASK, &in)) != HO_OK) {
 		peer_fail(pc, r, "the imported bundle carries no migration id");
 		return;

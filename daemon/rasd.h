@@ -240,7 +240,8 @@ int store_save_vevent(const struct vm *, int64_t, int recipient, int action,
     unsigned int flags, uint64_t forward_id);
 int store_vevents(const struct vm *, store_vevent_cb, void *arg);
 int store_import(const Ras__Bundle *, const struct ras_profile *,
-    uint32_t owner_uid);
+    uint32_t owner_uid, int final);
+int store_incoming(const struct vm *, int state, const char *reason);
 const char *store_error(void);
 
 /* writer.c */
@@ -358,6 +359,9 @@ void peer_await_final(struct client *, uint64_t, Ras__AwaitFinal *);
 void peer_forget_client(struct client *);
 void peer_export_id(struct vm *, uint8_t mid[16]);
 void peer_incoming(struct vm *, const uint8_t *mid);
+void peer_restore(struct vm *, const char *peer, const uint8_t *mid,
+    uint64_t generation, int state, const char *reason);
+void peer_incoming_end(struct vm *, const char *why);
 void peer_stop(void);
 
 /* control.c */

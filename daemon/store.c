@@ -39,7 +39,8 @@
  *      reason TEXT,        -- why it failed last (NULL: it did not)
  *      created INTEGER, updated INTEGER)  -- seconds since the epoch
  *      Written in the import's transaction, deleted in the final state's
- *      and when the VM is reset, unregistered or imported again.
+ *      and when the VM is reset, booted afresh or imported again (not
+ *      when its VMM unregisters: a later VMM of it must still ask).
  *
  * Schema history (store_steps[] upgrades one version at a time):
  *   1  the tables above without vm.vmm_start, vm.vmm_cgroup and
@@ -127,6 +128,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "hest.h"
 #include "metrics.h"
 #include "rasd.h"
@@ -660,6 +662,8 @@ store_load_vm(sqlite3_stmt *st)
 	return vm;
 }
 
+static int store_load_incoming(void);
+
 /* Rebuild the registry and every VM's active set from the store. */
 int
 store_load(void)
@@ -712,7 +716,7 @@ store_load(void)
 	sqlite3_finalize(st);
 
 	log_info("store: loaded %zu VMs, %zu active poison records", nvm, nev);
-	return 0;
+	return store_load_incoming();
 fail:
 	store_set_error("load");
 	log_warnx("store: %s", store_cur->err);
@@ -1161,7 +1165,55 @@ struct store_import {
 	const Ras__Bundle *b;
 	const struct ras_profile *prof;
 	uint32_t owner_uid;
+	int final;
 };
+
+/*
+ * The VM's incoming migration as the import leaves it: none for a final
+ * state (the hand-off ends with it) or a bundle naming no source to ask;
+ * otherwise the source's address, the migration id and the generation,
+ * in state imported. In the import's transaction.
+ */
+static int
+store_import_incoming(const struct store_import *im)
+{
+	const Ras__Bundle *b = im->b;
+	sqlite3_stmt *st = NULL;
+	int64_t now = (int64_t)time(NULL);
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(store_cur->db, "DELETE FROM incoming WHERE"
+	    " vm=?", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (im->final || b->source_peer == NULL || b->source_peer[0] == '\0')
+		return 0;
+	if (sqlite3_prepare_v2(store_cur->db, "INSERT INTO incoming(vm,"
+	    " migration_id, peer, peer_identity, generation, state, reason,"
+	    " created, updated) VALUES(?,?,?,NULL,?,?,NULL,?,?)", -1, &st,
+	    NULL) != SQLITE_OK)
+		goto out;
+	sqlite3_bind_blob(st, 1, b->uuid.data, 16, SQLITE_STATIC);
+	if (b->has_migration_id && b->migration_id.len == HANDOFF_ID_LEN)
+		sqlite3_bind_blob(st, 2, b->migration_id.data, HANDOFF_ID_LEN,
+		    SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 2);
+	sqlite3_bind_text(st, 3, b->source_peer, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (int64_t)b->generation);
+	sqlite3_bind_int(st, 5, HD_IMPORTED);
+	sqlite3_bind_int64(st, 6, now);
+	sqlite3_bind_int64(st, 7, now);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
 
 static int
 store_import_body(void *arg)
@@ -1219,6 +1271,10 @@ store_import_body(void *arg)
 	row.generation = b->generation;
 	row.state = VM_INCOMING;
 	row.unrecorded = unrecorded;
+	sqlite3_finalize(st);
+	st = NULL;
+	if (store_import_incoming(im) == -1)
+		goto fail;
 	/* The orders pinned on the host the VM booted on travel with it. */
 	if (b->has_ar_order && b->has_ao_order) {
 		memcpy(row.policy.ar_order, b->ar_order.data, b->ar_order.len);
@@ -1228,7 +1284,6 @@ store_import_body(void *arg)
 	}
 	if (store_save_vm_row(&row) == -1)
 		goto fail;
-	sqlite3_finalize(st);
 	return 0;
 fail:
 	store_set_error("import");
@@ -1238,19 +1293,123 @@ fail:
 
 /*
  * Replace a VM's rows with an imported bundle's, in one transaction: the
- * VM row (state incoming, no memory map yet) and every record as the
- * source host had it. The bundle was checked by bundle_open(); prof is
- * its boot profile.
+ * VM row (state incoming, no memory map yet), every record as the source
+ * host had it, and its incoming migration (store_import_incoming; final:
+ * the final state, which ends it). The bundle was checked by
+ * bundle_open(); prof is its boot profile.
  */
 int
 store_import(const Ras__Bundle *b, const struct ras_profile *prof,
-    uint32_t owner_uid)
+    uint32_t owner_uid, int final)
 {
-	struct store_import im = { b, prof, owner_uid };
+	struct store_import im = { b, prof, owner_uid, final };
 
 	if (store_write(store_import_body, &im) == -1) {
 		log_warnx("store: import not written: %s", store_cur->err);
 		return -1;
 	}
 	return 0;
+}
+
+struct store_incoming_upd {
+	const uint8_t *uuid;
+	int state;		/* -1: delete the row */
+	const char *reason;
+};
+
+static int
+store_incoming_body(void *arg)
+{
+	const struct store_incoming_upd *u = arg;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_cur->db, u->state < 0 ?
+	    "DELETE FROM incoming WHERE vm=?1" :
+	    "UPDATE incoming SET state=?2, reason=?3, updated=?4 WHERE vm=?1",
+	    -1, &st, NULL) != SQLITE_OK) {
+		store_set_error("incoming migration");
+		return -1;
+	}
+	sqlite3_bind_blob(st, 1, u->uuid, 16, SQLITE_STATIC);
+	if (u->state >= 0) {
+		sqlite3_bind_int(st, 2, u->state);
+		if (u->reason != NULL)
+			sqlite3_bind_text(st, 3, u->reason, -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(st, 3);
+		sqlite3_bind_int64(st, 4, (int64_t)time(NULL));
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		store_set_error("incoming migration");
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * Record the hand-off state an incoming migration reached (enum
+ * handoff_dst_state, reason NULL unless it failed), or with state -1 end
+ * it (its row is deleted). A VM without one is left alone.
+ */
+int
+store_incoming(const struct vm *vm, int state, const char *reason)
+{
+	struct store_incoming_upd u = { vm->uuid, state, reason };
+
+	if (store_write(store_incoming_body, &u) == -1) {
+		log_warnx("store: VM %s: incoming migration not written: %s",
+		    vm->uuid_str, store_cur->err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * At start, after the VMs: hand every incoming migration of a known VM
+ * to peer.c, which resumes its final sync. A row of an unknown VM is
+ * left (rasd --check-store names it).
+ */
+static int
+store_load_incoming(void)
+{
+	sqlite3_stmt *st = NULL;
+	const uint8_t *mid;
+	const char *peer;
+	struct vm *vm;
+	size_t n = 0;
+	int rc;
+
+	if (sqlite3_prepare_v2(store_cur->db, "SELECT vm, migration_id, peer,"
+	    " generation, state, reason FROM incoming ORDER BY rowid", -1, &st,
+	    NULL) != SQLITE_OK)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		peer = (const char *)sqlite3_column_text(st, 2);
+		if (sqlite3_column_bytes(st, 0) != 16 || peer == NULL ||
+		    (vm = vm_find_uuid(sqlite3_column_blob(st, 0))) == NULL) {
+			log_warnx("store: an incoming migration of no known VM "
+			    "is ignored (rasd --check-store)");
+			continue;
+		}
+		mid = sqlite3_column_bytes(st, 1) == HANDOFF_ID_LEN ?
+		    sqlite3_column_blob(st, 1) : NULL;
+		peer_restore(vm, peer, mid,
+		    (uint64_t)sqlite3_column_int64(st, 3),
+		    sqlite3_column_type(st, 4) == SQLITE_INTEGER ?
+		    sqlite3_column_int(st, 4) : -1,
+		    (const char *)sqlite3_column_text(st, 5));
+		n++;
+	}
+	if (rc != SQLITE_DONE)
+		goto fail;
+	sqlite3_finalize(st);
+	if (n > 0)
+		log_info("store: %zu incoming migrations to resume", n);
+	return 0;
+fail:
+	store_set_error("load incoming migrations");
+	log_warnx("store: %s", store_cur->err);
+	sqlite3_finalize(st);
+	return -1;
 }

@@ -14,6 +14,13 @@
  * the importer asks for it (the migration hook does: the source's state
  * is authoritative). Every export carries the VM's open migration id
  * (peer.c issues it), every import hands it to peer.c for the final sync.
+ *
+ * The destination's side of a hand-off is durable from the import on:
+ * the source's address, the migration id and the imported generation go
+ * into the store's incoming table in the import's own transaction, and
+ * the final state deletes that row in its transaction, so a restarted
+ * rasd either resumes the final sync (peer_restore) or has the final
+ * state -- never the snapshot taken for final.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -270,7 +277,7 @@ transfer_take(const Ras__Bundle *b, int flags, struct client *vmm,
 	}
 	/* The first VMM to register an imported VM owns it. */
 	if (store_import(b, &prof, vm != NULL ? vm->owner_uid :
-	    UINT32_MAX) == -1) {
+	    UINT32_MAX, final) == -1) {
 		*code = RAS__ERROR_CODE__ERR_STORE;
 		snprintf(err, errlen, "not recorded: %s", store_error());
 		goto fail;
@@ -296,8 +303,9 @@ transfer_take(const Ras__Bundle *b, int flags, struct client *vmm,
 	vm->generation = b->generation;
 	vm->imported_generation = b->generation;
 	free(vm->source_peer);
-	vm->source_peer = b->source_peer != NULL && !final ?
-	    xstrdup(b->source_peer) : NULL;
+	/* As the store's incoming row: a final state ends the hand-off. */
+	vm->source_peer = b->source_peer != NULL && b->source_peer[0] != '\0'
+	    && !final ? xstrdup(b->source_peer) : NULL;
 	if (final && vm->client != NULL) {
 		/* The live VMM keeps the VM; the row says so again. */
 		vm->state = VM_RUNNING;

@@ -378,6 +378,8 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	 * pinned profile; a VMM resuming the same guest changes neither. */
 	if (fresh || isnew || repin)
 		vm->generation++;
+	if (fresh)
+		peer_incoming_end(vm, "a fresh boot");
 	if (fresh && vm->active.n > 0) {
 		/* A new boot gets fresh memory: old poison is history. */
 		if (batch_flush() == -1 || store_retire(vm) == -1)
@@ -726,6 +728,7 @@ vmm_retire(struct vm *vm, const char *why)
 	vm->held_since = 0;
 	log_info("vm %s: %s retires %zu poisoned ranges and unpins the boot "
 	    "profile", vm->name, why, n);
+	peer_incoming_end(vm, why);
 	virt_vm_changed(vm);
 	return 0;
 }

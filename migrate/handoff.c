@@ -47,6 +47,8 @@ static const char *const handoff_reasons[] = {
 	[HO_UNREACHABLE] = "no answer from the source",
 	[HO_IMPORT] = "the answer could not be taken in",
 	[HO_BAD_EVENT] = "event not valid in this state",
+	[HO_BAD_STATE] = "the stored hand-off state is unusable (damaged "
+	    "store)",
 };
 
 /* A short phrase for a reason. */
@@ -306,4 +308,43 @@ handoff_dst_step(struct handoff_dst *d, enum handoff_dst_event ev,
 		    in->why : HO_UNREACHABLE);
 	}
 	return handoff_dst_fail(d, HO_BAD_EVENT);
+}
+
+static const char *const handoff_dst_states[] = {
+	[HD_IMPORTED] = "imported",
+	[HD_ASKING] = "asking",
+	[HD_VERIFIED] = "verified",
+	[HD_DONE] = "done",
+	[HD_FAILED] = "failed",
+};
+
+/* The name of a destination state. */
+const char *
+handoff_dst_state_str(int st)
+{
+	if (st < HD_IMPORTED || st > HD_FAILED)
+		return "unknown";
+	return handoff_dst_states[st];
+}
+
+/* Rebuild a destination's machine after a restart. */
+enum handoff_dst_state
+handoff_dst_restore(struct handoff_dst *d, const uint8_t uuid[16],
+    const uint8_t *mid, uint64_t have, int saved)
+{
+	handoff_dst_init(d, uuid, mid, have);
+	switch (saved) {
+	case HD_IMPORTED:
+	case HD_ASKING:
+	case HD_VERIFIED:
+	case HD_FAILED:
+		break;		/* ask again, with a fresh nonce */
+	case HD_DONE:
+		d->state = HD_DONE;
+		break;
+	default:
+		handoff_dst_fail(d, HO_BAD_STATE);
+		break;
+	}
+	return d->state;
 }

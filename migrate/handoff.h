@@ -41,7 +41,9 @@ enum handoff_reason {
 	HO_REFUSED,		/* destination: the source said no */
 	HO_UNREACHABLE,		/* destination: no answer from the source */
 	HO_IMPORT,		/* destination: the answer could not be taken in */
-	HO_BAD_EVENT		/* the event is not valid in this state */
+	HO_BAD_EVENT,		/* the event is not valid in this state */
+	HO_BAD_STATE		/* destination: the stored hand-off state is
+				 * unusable (a damaged store) */
 };
 
 /* A short phrase for logs and error replies ("replayed final sync"). */
@@ -170,6 +172,25 @@ void	handoff_dst_init(struct handoff_dst *, const uint8_t uuid[16],
 /* The destination's transition function; HO_OK or why it failed. */
 enum handoff_reason handoff_dst_step(struct handoff_dst *,
 	    enum handoff_dst_event, const struct handoff_dst_input *);
+
+/*
+ * A destination rasd restarted: rebuild the machine of VM uuid from what
+ * the store kept since the import (migration id, imported generation, the
+ * last state written). A final sync not taken in -- IMPORTED, ASKING,
+ * VERIFIED (never written: the verified answer is imported in the same
+ * transaction that ends the hand-off) or FAILED -- resumes in HD_IMPORTED:
+ * the question is asked again with a fresh nonce, since a nonce dies with
+ * the connection it was sent on and the source answers a migration once
+ * (so a lost answer fails safe as a replay, it is never guessed). HD_DONE
+ * stays done. Any other value (a damaged store) is HD_FAILED with
+ * HO_BAD_STATE: the guest must not run on it. Returns the resumed state.
+ */
+enum handoff_dst_state handoff_dst_restore(struct handoff_dst *,
+	    const uint8_t uuid[16], const uint8_t *mid, uint64_t have,
+	    int saved);
+
+/* The name of a destination state ("imported", "asking", ...). */
+const char *handoff_dst_state_str(int);
 
 /* --- the seals ---------------------------------------------------------- */
 

@@ -315,6 +315,83 @@ Test(handoff_dst, failures_keep_their_reason)
 	cr_assert_eq(handoff_dst_step(&d, HDE_FAIL, NULL), HO_UNREACHABLE);
 }
 
+/*
+ * A restarted destination: whatever the store kept short of done resumes
+ * in IMPORTED with the stored id and generation and a fresh nonce to
+ * come, so an answer to the request made before the restart no longer
+ * fits; done stays done; a damaged value fails safe.
+ */
+Test(handoff_dst, restore_after_a_restart)
+{
+	static const int resumable[] = { HD_IMPORTED, HD_ASKING, HD_VERIFIED,
+		HD_FAILED };
+	static const int damaged[] = { -1, 5, 99 };
+	struct handoff_dst_input in = { .fresh = NONCE2 };
+	static const uint8_t zero[16];
+	struct handoff_dst d;
+	size_t i;
+
+	for (i = 0; i < sizeof resumable / sizeof resumable[0]; i++) {
+		cr_assert_eq(handoff_dst_restore(&d, UUID_A, MID1, 3,
+		    resumable[i]), HD_IMPORTED, "saved %d", resumable[i]);
+		cr_assert_eq(d.state, HD_IMPORTED);
+		cr_assert(d.has_mid && memcmp(d.mid, MID1, 16) == 0);
+		cr_assert(memcmp(d.uuid, UUID_A, 16) == 0);
+		cr_assert_eq(d.have, 3);
+		cr_assert(memcmp(d.nonce, zero, 16) == 0, "no nonce kept");
+		cr_assert_eq(d.why, HO_OK);
+		cr_assert_eq(handoff_dst_step(&d, HDE_ASK, &in), HO_OK);
+		cr_assert(memcmp(d.nonce, NONCE2, 16) == 0);
+		/* The source's answer to the request before the restart. */
+		cr_assert_eq(answer(&d, UUID_A, MID1, NONCE, 5, UUID_A, 5),
+		    HO_BAD_SEAL);
+		/* The answer to this request is taken. */
+		handoff_dst_restore(&d, UUID_A, MID1, 3, resumable[i]);
+		cr_assert_eq(handoff_dst_step(&d, HDE_ASK, &in), HO_OK);
+		cr_assert_eq(answer(&d, UUID_A, MID1, NONCE2, 5, UUID_A, 5),
+		    HO_OK);
+		cr_assert_eq(d.state, HD_VERIFIED);
+		/* Still older than the stored import: refused. */
+		handoff_dst_restore(&d, UUID_A, MID1, 7, resumable[i]);
+		handoff_dst_step(&d, HDE_ASK, &in);
+		cr_assert_eq(answer(&d, UUID_A, MID1, NONCE2, 5, UUID_A, 5),
+		    HO_OLDER);
+	}
+
+	cr_assert_eq(handoff_dst_restore(&d, UUID_A, MID1, 3, HD_DONE),
+	    HD_DONE);
+	cr_assert_eq(handoff_dst_step(&d, HDE_ASK, &in), HO_BAD_EVENT,
+	    "nothing is asked once done");
+	cr_assert_eq(d.state, HD_DONE);
+
+	for (i = 0; i < sizeof damaged / sizeof damaged[0]; i++) {
+		cr_assert_eq(handoff_dst_restore(&d, UUID_A, MID1, 3,
+		    damaged[i]), HD_FAILED, "saved %d", damaged[i]);
+		cr_assert_eq(d.why, HO_BAD_STATE);
+		cr_assert_eq(handoff_dst_step(&d, HDE_ASK, &in), HO_BAD_STATE,
+		    "a damaged state never asks, never answers final");
+		cr_assert_eq(handoff_dst_step(&d, HDE_IMPORTED, NULL),
+		    HO_BAD_STATE);
+	}
+
+	/* Stored without a migration id: asking fails as before a restart. */
+	cr_assert_eq(handoff_dst_restore(&d, UUID_A, NULL, 3, HD_IMPORTED),
+	    HD_IMPORTED);
+	cr_assert_eq(handoff_dst_step(&d, HDE_ASK, &in), HO_NO_MIGRATION_ID);
+	cr_assert_eq(d.state, HD_FAILED);
+}
+
+Test(handoff_dst, state_names)
+{
+	cr_assert_str_eq(handoff_dst_state_str(HD_IMPORTED), "imported");
+	cr_assert_str_eq(handoff_dst_state_str(HD_ASKING), "asking");
+	cr_assert_str_eq(handoff_dst_state_str(HD_VERIFIED), "verified");
+	cr_assert_str_eq(handoff_dst_state_str(HD_DONE), "done");
+	cr_assert_str_eq(handoff_dst_state_str(HD_FAILED), "failed");
+	cr_assert_str_eq(handoff_dst_state_str(-1), "unknown");
+	cr_assert_str_eq(handoff_dst_state_str(5), "unknown");
+}
+
 /* The seals are HMACs over the documented layout. */
 Test(handoff_seal, layout)
 {
@@ -362,7 +439,7 @@ Test(handoff, every_reason_has_words)
 {
 	int r;
 
-	for (r = HO_OK; r <= HO_BAD_EVENT; r++)
+	for (r = HO_OK; r <= HO_BAD_STATE; r++)
 		cr_assert_str_neq(handoff_reason_str((enum handoff_reason)r),
 		    "unknown reason", "reason %d", r);
 	cr_assert_str_eq(handoff_reason_str((enum handoff_reason)999),
