@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler
 libsqlite3-dev sqlite3 libcriterion-dev acpica-tools jq procps libvirt-dev
-libvirt-daemon-system libvirt-clients qemu-system-x86 nettle-dev busybox-static cpio xz-utils
+libvirt-daemon-system libvirt-clients qemu-system-x86 nettle-dev libgnutls28-dev gnutls-bin busybox-static cpio xz-utils
 prometheus curl debhelper dpkg-dev fakeroot lintian man-db systemd"
 missing=
 for p in $PKGS; do

@@ -28,8 +28,9 @@
 # on both. Both rasd's read a config (mig_rasd_conf) with socket_group =
 # kvm, socket_mode = 0660, the same fleet key ($MIG_FLEET_KEY) and their
 # own peer_listen ($T/a-peer.sock, $T/b-peer.sock); the peer lines come
-# from $MIG_RASD_PEER_CONF (set it empty to leave them out). Both watch
-# their libvirt (A: qemu:///system, B: $B_URI).
+# from $MIG_RASD_PEER_CONF (set it empty to leave them out), with mutual
+# TLS: host certificates from one CA made here (tls-lib.sh, $T/pki, host-a
+# and host-b). Both watch their libvirt (A: qemu:///system, B: $B_URI).
 #
 # The hook (deploy/libvirt/install.sh) is installed on both hosts as
 # /etc/libvirt/hooks/qemu with settings in /etc/libvirt/rasd-hook.conf;
@@ -165,8 +166,11 @@ mig_setup_b() {
 	exec "\$@"
 	EOF
 	chmod 0755 "$B_NS_SCRIPT"
-	# The fleet key both rasd's share.
+	# The fleet key both rasd's share, and their TLS certificates.
 	(umask 077; od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$MIG_FLEET_KEY")
+	. "$(dirname "${BASH_SOURCE[0]}")/tls-lib.sh"
+	tls_ca "$T/pki/fleet" && tls_host "$T/pki/a" "$T/pki/fleet" host-a &&
+	    tls_host "$T/pki/b" "$T/pki/fleet" host-b || return 1
 }
 
 # b_hook_set KEY VALUE: set one of B's hook settings.
@@ -253,6 +257,7 @@ mig_rasd_conf() {
 		echo "fleet_key = $MIG_FLEET_KEY"
 		[ -z "$MIG_RASD_PEER_CONF" ] ||
 		    printf '%s\n' "${MIG_RASD_PEER_CONF//%s/$2}"
+		[ -z "$MIG_RASD_PEER_CONF" ] || tls_conf "$T/pki/$2" "$T/pki/fleet"
 	} >"$1"
 }
 

@@ -130,8 +130,11 @@ fi
 #     asks for the final state and re-arms that one too.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$T/fleet.key"
 chmod 600 "$T/fleet.key"
-printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/a-peer.sock" >"$T/a.conf"
-printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/b-peer.sock" >"$T/b.conf"
+. "$(dirname "$0")/tls-lib.sh"
+tls_ca "$T/pki/fleet" && tls_host "$T/pki/a" "$T/pki/fleet" host-a &&
+    tls_host "$T/pki/b" "$T/pki/fleet" host-b || notok "certtool makes the hosts' certificates"
+{ printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/a-peer.sock"; tls_conf "$T/pki/a" "$T/pki/fleet"; } >"$T/a.conf"
+{ printf 'fleet_key = %s\npeer_listen = %s\n' "$T/fleet.key" "$T/b-peer.sock"; tls_conf "$T/pki/b" "$T/pki/fleet"; } >"$T/b.conf"
 # rasd_at NAME: start rasd NAME (a or b) on $T/NAME.sock with $T/NAME.conf.
 rasd_at() {
 	"$RASD_BIN" --foreground --no-libvirt --socket "$T/$1.sock" \
