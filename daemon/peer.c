@@ -946,8 +946,10 @@ peer_call_open(struct peer_call *pc, const struct vm *vm, char *err,
 		pc->tls = tls_conn_new(under, cr, 0,
 		    peer_tls_name(vm->source_peer, name, sizeof name) ? name :
 		    NULL, why, sizeof why);
-		if (pc->tls == NULL)
-			fatalx("TLS: %s", why);
+		if (pc->tls == NULL) {
+			snprintf(err, errlen, "TLS: %s", why);
+			return NULL;
+		}
 		pc->bev = tls_conn_bev(pc->tls);
 	}
 	bufferevent_setcb(pc->bev, peer_read_cb, NULL, peer_event_cb, pc);

@@ -44,6 +44,7 @@ struct tls_conn {
 	long handshake_us;
 	char err[1100];
 	char peer[TLS_DN_MAX];
+	char name[256];			/* GnuTLS keeps a pointer to it */
 };
 
 /* Load a side's CA, certificate and key. */
@@ -342,6 +343,13 @@ tls_conn_new(struct bufferevent *under, struct tls_creds *cr, int server,
 	}
 	tc->under = under;
 	tc->server = server;
+	if (name != NULL && strlen(name) >= sizeof tc->name) {
+		snprintf(err, errlen, "host name too long: %s", name);
+		free(tc);
+		return NULL;
+	}
+	if (name != NULL)
+		name = strcpy(tc->name, name);
 	clock_gettime(CLOCK_MONOTONIC, &tc->started);
 	rc = gnutls_init(&tc->s, (server ? GNUTLS_SERVER : GNUTLS_CLIENT) |
 	    GNUTLS_NONBLOCK | GNUTLS_NO_TICKETS);
