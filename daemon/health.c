@@ -100,6 +100,19 @@ health_fmt(char *dst, size_t len, const char *fmt, ...)
 
 /* --- judging ---------------------------------------------------------- */
 
+/* Render a unix time as 2026-12-02T13:38:53Z. */
+static void
+health_time(int64_t t, char *out, size_t outlen)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL)
+		health_fmt(out, outlen, "%lld", (long long)t);
+	else
+		strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
 /* Add one reason (counted beyond the last slot). */
 static void __attribute__((format(printf, 1, 2)))
 health_reason(const char *fmt, ...)
@@ -122,17 +135,17 @@ health_reason_check(const struct bucket_check *c, const char *who,
 {
 	const struct bucket_rate *r;
 	const struct bucket *b;
-	char rate[64];
+	char rate[64], when[32];
 
 	if (c->state == BUCKET_HEALTHY)
 		return;
 	r = c->state == BUCKET_EVACUATE ? c->evacuate_rate : c->degraded_rate;
 	b = c->state == BUCKET_EVACUATE ? c->evacuate : c->degraded;
 	bucket_rate_format(r, rate, sizeof rate);
-	health_reason("%s: %s errors reached %s (%s; %.1f in the bucket, "
-	    "empty %.0f s after the errors stop)", who, errors, rate,
-	    bucket_state_name(c->state), b->level,
-	    b->level * r->window / r->count);
+	health_time(bucket_empty_at(b, r), when, sizeof when);
+	health_reason("%s: %s errors reached %s (%s; %.0f in the bucket, "
+	    "empty at %s unless more come)", who, errors, rate,
+	    bucket_state_name(c->state), b->level, when);
 }
 
 /* Number of checks: the host, its VMs, two per DIMM. */
@@ -168,19 +181,6 @@ health_drain(int64_t now)
 		bucket_drain(&d->ue_deg, &c->ue_degraded, now);
 		bucket_drain(&d->ue_evac, &c->ue_evacuate, now);
 	}
-}
-
-/* Render a unix time as 2026-12-02T13:38:53Z. */
-static void
-health_time(int64_t t, char *out, size_t outlen)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (gmtime_r(&tt, &tm) == NULL)
-		health_fmt(out, outlen, "%lld", (long long)t);
-	else
-		strftime(out, outlen, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 /*

@@ -507,6 +507,75 @@ metrics_page_vms(struct evbuffer *b)
 	}
 }
 
+/* A VM's uncorrected errors (health_vms). */
+static void
+metrics_health_vm(void *arg, const uint8_t uuid[16], const char *name,
+    uint64_t ue)
+{
+	struct evbuffer *b = arg;
+	char u[37];
+
+	ras_uuid_format(uuid, u);
+	evbuffer_add_printf(b, "rasd_vm_uncorrected_errors_total{vm=\"");
+	metrics_label(b, name);
+	evbuffer_add_printf(b, "\",uuid=\"%s\"} %llu\n", u,
+	    (unsigned long long)ue);
+}
+
+/* Host memory health (daemon/health.c): state, score, the DIMMs. */
+static void
+metrics_page_health(struct evbuffer *b)
+{
+	const struct health_dimm *d;
+	unsigned int score;
+	uint64_t ok, failed;
+	int state, overridden, s;
+
+	state = health_state(&score, &overridden);
+	metrics_family(b, "rasd_host_health_state", "gauge", "This host's "
+	    "memory health: 1 for the state it is in (healthy, degraded, "
+	    "evacuate), 0 for the others.");
+	for (s = BUCKET_HEALTHY; s <= BUCKET_EVACUATE; s++)
+		evbuffer_add_printf(b, "rasd_host_health_state{state=\"%s\"} "
+		    "%d\n", bucket_state_name(s), s == state);
+	metrics_family(b, "rasd_host_health_score", "gauge", "100 minus the "
+	    "fullest error bucket's percentage of its evacuate threshold.");
+	evbuffer_add_printf(b, "rasd_host_health_score %u\n", score);
+	metrics_family(b, "rasd_host_health_overridden", "gauge", "Whether "
+	    "an operator set the state (1) or the buckets decide (0).");
+	evbuffer_add_printf(b, "rasd_host_health_overridden %d\n", overridden);
+	metrics_family(b, "rasd_host_uncorrected_errors_total", "counter",
+	    "Uncorrected memory errors forwarded and recorded on this host "
+	    "(new ranges, AR and AO).");
+	evbuffer_add_printf(b, "rasd_host_uncorrected_errors_total %llu\n",
+	    (unsigned long long)health_host_ue());
+	metrics_family(b, "rasd_vm_uncorrected_errors_total", "counter",
+	    "Uncorrected memory errors a VM's VMM forwarded here.");
+	health_vms(metrics_health_vm, b);
+	metrics_family(b, "rasd_dimm_ce_total", "counter", "Corrected errors "
+	    "of a DIMM counted against the thresholds (EDAC or rasdaemon).");
+	for (d = health_dimms(); d != NULL; d = d->next) {
+		evbuffer_add_printf(b, "rasd_dimm_ce_total{dimm=\"");
+		metrics_label(b, d->key);
+		evbuffer_add_printf(b, "\"} %llu\n",
+		    (unsigned long long)d->ce_total);
+	}
+	metrics_family(b, "rasd_dimm_ue_total", "counter", "Uncorrected "
+	    "errors of a DIMM counted against the thresholds.");
+	for (d = health_dimms(); d != NULL; d = d->next) {
+		evbuffer_add_printf(b, "rasd_dimm_ue_total{dimm=\"");
+		metrics_label(b, d->key);
+		evbuffer_add_printf(b, "\"} %llu\n",
+		    (unsigned long long)d->ue_total);
+	}
+	health_polls(&ok, &failed);
+	metrics_family(b, "rasd_health_polls_total", "counter", "Polls of "
+	    "the DIMM counters, by whether a source could be read.");
+	evbuffer_add_printf(b, "rasd_health_polls_total{result=\"ok\"} %llu\n"
+	    "rasd_health_polls_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)ok, (unsigned long long)failed);
+}
+
 /* Final syncs, libvirt, build. */
 static void
 metrics_page_misc(struct evbuffer *b)
@@ -595,6 +664,7 @@ metrics_http_cb(struct evhttp_request *req, void *arg)
 	metrics_page_requests(b);
 	metrics_page_store(b);
 	metrics_page_vms(b);
+	metrics_page_health(b);
 	metrics_page_misc(b);
 	evhttp_add_header(hdr, "Content-Type",
 	    "text/plain; version=0.0.4; charset=utf-8");

@@ -92,47 +92,80 @@ bucket_rate_format(const struct bucket_rate *r, char *out, size_t outlen)
 		snprintf(out, outlen, "%u / %us", r->count, r->window);
 }
 
-/* Leak at count per window up to now. */
+/*
+ * Leak count errors per whole window since the stamp, as mcelog ages its
+ * buckets: the errors of one window add up, and a window's worth leaks at
+ * its end.
+ */
 void
 bucket_drain(struct bucket *b, const struct bucket_rate *r, int64_t now)
 {
+	int64_t windows;
+
 	if (r->count == 0 || r->window == 0) {
 		b->level = 0;
 		b->tripped = 0;
 		b->stamp = now;
 		return;
 	}
-	if (now <= b->stamp) {
+	if (now < b->stamp) {
 		/* A clock that went back leaks nothing; time resumes here. */
-		b->stamp = now < b->stamp ? now : b->stamp;
+		b->stamp = now;
 		return;
 	}
-	b->level -= (double)(now - b->stamp) * r->count / r->window;
-	if (b->level <= 1e-9) {
+	windows = (now - b->stamp) / r->window;
+	if (windows == 0)
+		return;
+	b->stamp += windows * r->window;
+	if (b->level <= (double)windows * r->count) {
 		b->level = 0;
 		b->tripped = 0;
-	}
-	b->stamp = now;
+	} else
+		b->level -= (double)windows * r->count;
 }
 
-/* Add n errors at time t; 1 when that filled the bucket. */
+/*
+ * Add n errors at time t; 1 when that filled the bucket. The window of
+ * an empty bucket starts at its first error; a full one starts a new
+ * window at every error that spills, so it stays full one window after
+ * the last. An error dated before the bucket's window counts in it unless
+ * a whole window older (it would have leaked); the caller drains to now.
+ */
 int
 bucket_add(struct bucket *b, const struct bucket_rate *r, double n,
     int64_t t)
 {
 	int was = b->tripped;
 
-	if (r->count == 0)
+	if (r->count == 0 || n <= 0)
 		return 0;
 	if (t > b->stamp)
 		bucket_drain(b, r, t);
+	if (b->level <= 0)
+		b->stamp = t;
+	else if (b->stamp - t >= (int64_t)r->window)
+		return 0;	/* it would have leaked already */
 	b->level += n;
 	/* What a full bucket cannot hold spills over. */
-	if (b->level >= (double)r->count - 1e-9) {
+	if (b->level >= (double)r->count) {
 		b->level = r->count;
 		b->tripped = 1;
+		if (t > b->stamp)
+			b->stamp = t;
 	}
 	return b->tripped && !was;
+}
+
+/* When the bucket will be empty if no error comes (its stamp if empty). */
+int64_t
+bucket_empty_at(const struct bucket *b, const struct bucket_rate *r)
+{
+	int64_t windows;
+
+	if (r->count == 0 || b->level <= 0)
+		return b->stamp;
+	windows = (int64_t)((b->level + r->count - 1e-9) / r->count);
+	return b->stamp + windows * r->window;
 }
 
 /* Fill, 0..1. */

@@ -3,13 +3,15 @@
  * rasdaemon write them ("10 / 24h": ten errors within a day), and the
  * verdict a set of them gives (healthy, degraded, evacuate) with a score.
  *
- * A bucket holds errors; it leaks at the threshold's own rate (count per
- * window), so a steady rate below the threshold never fills it, and a burst
- * of `count` errors within a short time does. What overflows the capacity
- * is dropped, as a real leaky bucket spills: a full bucket is empty again
- * one window after the errors stop, however long the storm was. A bucket
- * that filled up stays tripped until it is empty. Allocation-free, no
- * clock of its own: every call takes the time (unix seconds).
+ * A bucket holds errors and leaks `count` of them at the end of each
+ * window, as mcelog ages its buckets: `count` errors within one window
+ * (which starts at the first error into an empty bucket) fill it; fewer
+ * per window never do. What overflows the capacity is dropped, as a real
+ * leaky bucket spills, and each spilled error starts a new window: a full
+ * bucket is empty again one window after the errors stop, however long
+ * the storm was. A bucket that filled up stays tripped until it is empty.
+ * Allocation-free, no clock of its own: every call takes the time (unix
+ * seconds).
  */
 #ifndef RAS_BUCKET_H
 #define RAS_BUCKET_H
@@ -48,10 +50,14 @@ void bucket_drain(struct bucket *, const struct bucket_rate *, int64_t now);
 
 /*
  * Add n errors seen at time t (the bucket leaks up to t first; a time
- * before its stamp counts as the stamp). Returns 1 when this filled it.
+ * before its window counts in it, unless a whole window older: leaked
+ * already). Returns 1 when this filled it.
  */
 int bucket_add(struct bucket *, const struct bucket_rate *, double n,
     int64_t t);
+
+/* When it is empty if no error comes (its stamp when empty already). */
+int64_t bucket_empty_at(const struct bucket *, const struct bucket_rate *);
 
 /* How full it is now, 0..1 (0 for a rate of none). */
 double bucket_fill(const struct bucket *, const struct bucket_rate *);
