@@ -5,13 +5,14 @@ B ?= build
 CC ?= cc
 # nettle: SHA-256 and HMAC-SHA-256 (lib/crypto.c), for rasd and its tests.
 # gnutls: the peer channel's mutual TLS (migrate/tls.c).
-PKGS := libevent libprotobuf-c sqlite3 nettle gnutls
+# jansson: JSON for etcd's gateway (fleet/).
+PKGS := libevent libprotobuf-c sqlite3 nettle gnutls jansson
 CSTD := -std=c11 -D_GNU_SOURCE
 WARN := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT ?= -O2 -g
 SAN ?=
 CFLAGS_ALL = $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -pthread -MMD -MP \
-	-Ilib -Imigrate -I$(B)/gen -Iplugins/include $(CFLAGS)
+	-Ilib -Imigrate -Ifleet -I$(B)/gen -Iplugins/include $(CFLAGS)
 LDFLAGS_ALL = $(SAN) -pthread $(LDFLAGS)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -24,6 +25,7 @@ PROTO_H := $(B)/gen/rasd.pb-c.h
 
 LIB_SRC := $(wildcard lib/*.c) $(wildcard migrate/*.c)
 DAEMON_SRC := $(wildcard daemon/*.c)
+FLEET_SRC := $(wildcard fleet/*.c)
 CTL_SRC := $(wildcard ctl/*.c)
 CLIENT_SRC := $(wildcard plugins/rasclient/*.c)
 SHIM_SRC := $(wildcard plugins/shim/*.c)
@@ -71,7 +73,7 @@ $(B)/lib/libras-common.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(B)/bin/rasd: $(call obj,$(DAEMON_SRC)) $(B)/lib/libras-common.a
+$(B)/bin/rasd: $(call obj,$(DAEMON_SRC) $(FLEET_SRC)) $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(PKG_LIBS) $(VIRT_LIBS)
 
@@ -142,6 +144,7 @@ $(B)/tests/test_poison: $(B)/obj/daemon/poison.o $(B)/obj/daemon/log.o
 $(B)/tests/test_rasclient: $(CLIENT_OBJ)
 $(B)/tests/test_rasctl_parser: $(B)/obj/ctl/parser.o $(B)/obj/ctl/output_json.o
 $(B)/tests/test_config: $(B)/obj/daemon/config.o $(B)/obj/daemon/log.o
+$(B)/tests/test_fleet_record: $(B)/obj/fleet/record.o $(B)/obj/daemon/log.o
 $(B)/tests/test_shim_id: $(B)/obj/plugins/shim/shim_id.o
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)

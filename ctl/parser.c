@@ -26,7 +26,8 @@
 enum parser_arg {
 	ARG_NONE = 0,
 	ARG_VM,		/* one VM name or UUID */
-	ARG_FILE	/* one file name, or "-" for standard input */
+	ARG_FILE,	/* one file name, or "-" for standard input */
+	ARG_SUB		/* a subcommand: fleet hosts */
 };
 
 /* One command: its name on the command line and what it takes. */
@@ -46,6 +47,7 @@ static const struct parser_cmd parser_cmds[] = {
 	{ "export",		CMD_EXPORT,		ARG_VM },
 	{ "import",		CMD_IMPORT,		ARG_FILE },
 	{ "health",		CMD_HEALTH,		ARG_NONE },
+	{ "fleet",		CMD_FLEET_HOSTS,	ARG_SUB },
 	{ "help",		CMD_HELP,		ARG_NONE },
 };
 
@@ -268,6 +270,14 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 			res->file = word;
 			continue;
 		}
+		if (cmd->arg == ARG_SUB && res->sub == NULL) {
+			if (strcmp(word, "hosts") != 0)
+				return parser_error(err, errlen,
+				    "%s: unknown subcommand \"%s\" (hosts)",
+				    cmd->name, word);
+			res->sub = word;
+			continue;
+		}
 		if (cmd->arg == ARG_VM)
 			return parser_error(err, errlen,
 			    "%s: unexpected argument \"%s\" (one VM at a time)",
@@ -286,6 +296,9 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 	if (cmd->arg == ARG_VM && res->vm == NULL)
 		return parser_error(err, errlen,
 		    "%s: missing VM name or UUID", cmd->name);
+	if (cmd->arg == ARG_SUB && res->sub == NULL)
+		return parser_error(err, errlen,
+		    "%s: missing subcommand (hosts)", cmd->name);
 	if (cmd->arg == ARG_FILE && res->file == NULL)
 		return parser_error(err, errlen,
 		    "%s: missing bundle file (a path, or - for standard "

@@ -45,7 +45,8 @@
 	"       rasctl [options] export VM [-o FILE]\n" \
 	"       rasctl [options] import [--replace] FILE|-\n" \
 	"       rasctl [options] health [--set evacuate|degraded|auto " \
-	"[--reason TEXT]]\n"
+	"[--reason TEXT]]\n" \
+	"       rasctl [options] fleet hosts\n"
 
 /* One exchange with rasd: where, until when, and how it went. */
 /* Ranges asked per list-poison page (rasd also bounds a page's bytes). */
@@ -153,6 +154,12 @@ rasctl_help(FILE *fp)
 "                    so whatever its buckets say (kept across restarts),\n"
 "                    --set auto gives it back to them; --reason says why\n"
 "                    (logged and shown).\n"
+"  fleet hosts       List the fleet's hosts as etcd has them (rasd reads\n"
+"                    them; etcd_endpoints in rasd.conf): HOST, STATUS (up,\n"
+"                    or gone once its rasd's lease ran out), HEALTH,\n"
+"                    MEMAVAIL, VMS, INJECT (arch:types its VMMs can\n"
+"                    inject), UPDATED; then every VM with its HOST, STATE\n"
+"                    (unknown on a gone host) and pinned boot PROFILE.\n"
 "  help              Show this text.\n"
 "\n"
 "  VM is a libvirt domain name or UUID; rasd resolves it.\n"
@@ -198,7 +205,9 @@ rasctl_help(FILE *fp)
 "  rasctl events vm1\n"
 "  rasctl --json history vm1 | jq '.[] | select(.active)'\n"
 "  rasctl export vm1 -o vm1.bundle\n"
-"  rasctl --socket /run/rasd-b.sock import vm1.bundle\n", path);
+"  rasctl --socket /run/rasd-b.sock import vm1.bundle\n"
+"  rasctl --json fleet hosts | jq '.[] | select(.status == \"gone\")'\n",
+	    path);
 }
 
 /* Report a usage error on stderr and return the usage exit status. */
@@ -208,7 +217,8 @@ rasctl_usage(const char *msg)
 	fprintf(stderr, "rasctl: %s\n" RASCTL_USAGE
 	    "Commands: list-vms, show VM, list-poison VM, history VM, "
 	    "events VM,\nmark-stopped VM, export VM [-o FILE], "
-	    "import [--replace] FILE|-, health.\nSee \"rasctl --help\".\n", msg);
+	    "import [--replace] FILE|-, health,\nfleet hosts. See \"rasctl "
+	    "--help\".\n", msg);
 	return RASCTL_EXIT_USAGE;
 }
 
@@ -668,6 +678,8 @@ rasctl_exported(const struct parse_result *res, const Ras__Exported *ex)
 	return RASCTL_EXIT_OK;
 }
 
+static Ras__FleetQuery rasctl_fleet_query = RAS__FLEET_QUERY__INIT;
+
 /* Fill in the request for a parsed command line. */
 static void
 rasctl_request(const struct parse_result *res, Ras__Request *req,
@@ -729,6 +741,10 @@ rasctl_request(const struct parse_result *res, Ras__Request *req,
 		req->body_case = RAS__REQUEST__BODY_IMPORT_BUNDLE;
 		req->import_bundle = im;
 		break;
+	case CMD_FLEET_HOSTS:
+		req->body_case = RAS__REQUEST__BODY_FLEET_HOSTS;
+		req->fleet_hosts = &rasctl_fleet_query;
+		break;
 	default:
 		break;
 	}
@@ -756,6 +772,8 @@ rasctl_expected(enum parser_command command)
 		return RAS__RESPONSE__BODY_EXPORTED;
 	case CMD_HEALTH:
 		return RAS__RESPONSE__BODY_HEALTH;
+	case CMD_FLEET_HOSTS:
+		return RAS__RESPONSE__BODY_FLEET_HOSTS;
 	default:
 		return RAS__RESPONSE__BODY__NOT_SET;
 	}
@@ -858,6 +876,12 @@ rasctl_print(const struct parse_result *res, const Ras__Request *req,
 		break;
 	case RAS__RESPONSE__BODY_EXPORTED:
 		return rasctl_exported(res, resp->exported);
+	case RAS__RESPONSE__BODY_FLEET_HOSTS:
+		if (res->json)
+			output_json_fleet_hosts(stdout, resp->fleet_hosts);
+		else
+			output_fleet_hosts(stdout, resp->fleet_hosts);
+		break;
 	default:
 		break;
 	}

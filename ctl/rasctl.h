@@ -37,7 +37,8 @@ enum parser_command {
 	CMD_MARK_STOPPED,
 	CMD_EXPORT,
 	CMD_IMPORT,
-	CMD_HEALTH
+	CMD_HEALTH,
+	CMD_FLEET_HOSTS
 };
 
 /*
@@ -56,6 +57,7 @@ struct parse_result {
 	const char		*output;	/* export -o FILE ("-": stdout),
 						 * NULL if none */
 	const char		*file;		/* import FILE, "-" for stdin */
+	const char		*sub;		/* fleet's subcommand */
 	int			 json;
 	int			 replace;	/* import --replace */
 	int			 timeout_ms;
@@ -90,6 +92,9 @@ void	output_imported(FILE *, const char *);
 /* output_health.c */
 void	output_health(FILE *, const Ras__HealthReport *);
 void	output_json_health(FILE *, const Ras__HealthReport *);
+/* output_fleet.c */
+void	output_fleet_hosts(FILE *, const Ras__FleetHosts *);
+void	output_json_fleet_hosts(FILE *, const Ras__FleetHosts *);
 
 /* output_json.c */
 #define OUTPUT_JSON_DEPTH	16

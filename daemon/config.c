@@ -6,7 +6,8 @@
  * metrics_listen, ar_order, ao_order, admin_group, socket_group, socket_mode, max_clients,
  * max_vms_per_uid, and the connection limits idle_timeout, frame_timeout,
  * max_unregistered, max_unregistered_per_uid, reserved_clients,
- * unregistered_frame_max, and commit_policy. Command-line options override
+ * unregistered_frame_max, and commit_policy; the fleet's etcd_endpoints,
+ * fleet_prefix, fleet_host_id and fleet_ttl. Command-line options override
  * the file.
  *
  * config_print writes every key, one "key = value" line each, in the order
@@ -186,6 +187,9 @@ config_defaults(struct rasd_config *c)
 	c->reserved_clients = 32;
 	c->unregistered_frame_max = 256u << 10;
 	config_peer_defaults(c);
+	strcpy(c->fleet_prefix, "/rasd/");
+	strcpy(c->fleet_host_id, "auto");
+	c->fleet_ttl = 10;
 }
 
 /* Resolve a group name or number. */
@@ -363,6 +367,110 @@ bad:
 	return -1;
 }
 
+/*
+ * etcd_endpoints: "none", or up to FLEET_ENDPOINTS_MAX comma-separated
+ * http://HOST:PORT URLs (a name, an IPv4 address or [IPv6]); rasd speaks
+ * etcd's JSON gateway over plain HTTP.
+ */
+static int
+config_etcd(struct rasd_config *c, const char *v, char *err, size_t errlen)
+{
+	const char *p, *e, *h, *colon;
+	unsigned long port;
+	size_t n = 0;
+
+	if (strcmp(v, "none") == 0) {
+		c->etcd_endpoints[0] = '\0';
+		return 0;
+	}
+	if (strlen(v) >= sizeof c->etcd_endpoints)
+		goto bad;
+	for (p = v; ; p = e + 1) {
+		if ((e = strchr(p, ',')) == NULL)
+			e = p + strlen(p);
+		if (++n > FLEET_ENDPOINTS_MAX || strncmp(p, "http://", 7) != 0)
+			goto bad;
+		h = p + 7;
+		if (*h == '[') {
+			if ((colon = memchr(h, ']', (size_t)(e - h))) == NULL ||
+			    colon == h + 1 || colon[1] != ':')
+				goto bad;
+			colon++;
+		} else if ((colon = memchr(h, ':', (size_t)(e - h))) == NULL ||
+		    colon == h)
+			goto bad;
+		for (; h < colon; h++)
+			if (!isalnum((unsigned char)*h) &&
+			    strchr(".-[]:", *h) == NULL)
+				goto bad;
+		for (h = colon + 1, port = 0; h < e && *h >= '0' &&
+		    *h <= '9' && port <= 65535; h++)
+			port = port * 10 + (unsigned long)(*h - '0');
+		if (h == colon + 1 || h != e || port == 0 || port > 65535)
+			goto bad;
+		if (*e == '\0')
+			break;
+	}
+	strcpy(c->etcd_endpoints, v);
+	return 0;
+bad:
+	snprintf(err, errlen, "bad etcd_endpoints \"%s\": give up to %d "
+	    "comma-separated http://HOST:PORT URLs, or none", v,
+	    FLEET_ENDPOINTS_MAX);
+	return -1;
+}
+
+/* fleet_prefix, fleet_host_id and fleet_ttl. */
+static int
+config_fleet(struct rasd_config *c, const char *key, const char *v,
+    char *err, size_t errlen)
+{
+	const char *p;
+	char *end;
+	unsigned long n;
+
+	if (strcmp(key, "fleet_ttl") == 0) {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
+		    n < 2 || n > 600) {
+			snprintf(err, errlen, "bad fleet_ttl \"%s\" (must be "
+			    "2..600)", v);
+			return -1;
+		}
+		c->fleet_ttl = (unsigned int)n;
+		return 0;
+	}
+	if (strcmp(key, "fleet_prefix") == 0) {
+		size_t len = strlen(v);
+
+		for (p = v; *p != '\0'; p++)
+			if ((unsigned char)*p <= ' ' || *p == 0x7f)
+				break;
+		if (len < 1 || len >= sizeof c->fleet_prefix || *p != '\0' ||
+		    v[0] != '/' || v[len - 1] != '/') {
+			snprintf(err, errlen, "bad fleet_prefix \"%s\": a key "
+			    "prefix that begins and ends with '/', no blanks, "
+			    "at most %zu bytes", v, sizeof c->fleet_prefix - 1);
+			return -1;
+		}
+		strcpy(c->fleet_prefix, v);
+		return 0;
+	}
+	for (p = v; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && strchr("._-", *p) == NULL)
+			break;
+	if (*v == '\0' || *p != '\0' || strlen(v) >= sizeof c->fleet_host_id ||
+	    *v == '.') {
+		snprintf(err, errlen, "bad fleet_host_id \"%s\": letters, "
+		    "digits, '.', '_' and '-', at most %zu bytes, or auto",
+		    v, sizeof c->fleet_host_id - 1);
+		return -1;
+	}
+	strcpy(c->fleet_host_id, v);
+	return 0;
+}
+
 /* Set one key; used by the file parser and by command-line options. */
 int
 config_set(struct rasd_config *c, const char *key, const char *v,
@@ -452,6 +560,11 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		return n == 0 ? 0 : -1;
 	if (strcmp(key, "metrics_listen") == 0)
 		return config_metrics(c, v, err, errlen);
+	if (strcmp(key, "etcd_endpoints") == 0)
+		return config_etcd(c, v, err, errlen);
+	if (strcmp(key, "fleet_prefix") == 0 ||
+	    strcmp(key, "fleet_host_id") == 0 || strcmp(key, "fleet_ttl") == 0)
+		return config_fleet(c, key, v, err, errlen);
 	if (strcmp(key, "commit_policy") == 0) {
 		if (strcmp(v, "pipelined") == 0)
 			c->commit_policy = COMMIT_PIPELINED;
@@ -698,4 +811,9 @@ config_print(const struct rasd_config *c, FILE *f)
 	config_print_peer(c, f);
 	fprintf(f, "metrics_listen = %s\n", c->metrics_listen[0] ?
 	    c->metrics_listen : "none");
+	fprintf(f, "etcd_endpoints = %s\n", c->etcd_endpoints[0] ?
+	    c->etcd_endpoints : "none");
+	fprintf(f, "fleet_prefix = %s\n", c->fleet_prefix);
+	fprintf(f, "fleet_host_id = %s\n", c->fleet_host_id);
+	fprintf(f, "fleet_ttl = %u\n", c->fleet_ttl);
 }

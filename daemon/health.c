@@ -43,6 +43,7 @@
 #include <sqlite3.h>
 
 #include "rasd.h"
+#include "fleet.h"
 #include "health.h"
 
 #define HEALTH_REASONS 32
@@ -197,6 +198,7 @@ health_judge(void)
 	size_t n = health_nchecks(), i = 0, j;
 	int old = hs.state;
 	char who[400], since[32];
+	const char *reasons[HEALTH_REASONS];
 
 	health_drain((int64_t)time(NULL));
 	ck = xcalloc(n, sizeof *ck);
@@ -234,6 +236,9 @@ health_judge(void)
 	}
 	free(ck);
 	hs.state = hs.override >= 0 ? hs.override : hs.auto_state;
+	for (j = 0; j < hs.nreasons; j++)
+		reasons[j] = hs.reasons[j];
+	fleet_health_set(bucket_state_name(hs.state), reasons, hs.nreasons);
 	if (hs.state == old)
 		return;
 	if (hs.nreasons == 0) {

@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "fleet.h"
 #include "metrics.h"
 #include "rasd.h"
 
@@ -241,6 +242,8 @@ main(int argc, char **argv)
 		goto out;
 	if (conf.libvirt_uri[0] != '\0')
 		virt_start(base, conf.libvirt_uri);
+	if (fleet_start(base, &conf) == -1)
+		goto out;
 	sigterm = evsignal_new(base, SIGTERM, rasd_sig_cb, base);
 	sigint = evsignal_new(base, SIGINT, rasd_sig_cb, base);
 	evsignal_add(sigterm, NULL);
@@ -254,6 +257,7 @@ main(int argc, char **argv)
 	event_free(sigint);
 out:
 	health_stop();
+	fleet_stop();
 	if (conf.libvirt_uri[0] != '\0')
 		virt_stop();
 	metrics_stop();

@@ -71,7 +71,12 @@ struct rasd_config {
 	unsigned int reserved_clients;	/* of max_clients, for root and admins */
 	unsigned int unregistered_frame_max;	/* bytes, before registering */
 	int commit_policy;	/* COMMIT_PIPELINED | COMMIT_INLINE */
+	char etcd_endpoints[1024];	/* "" | "http://h:p[,http://h:p...]" */
+	char fleet_prefix[200];	/* etcd key prefix, "/.../" */
+	char fleet_host_id[64];	/* "auto": the host name */
+	unsigned int fleet_ttl;	/* s, the host record's lease */
 };
+#define FLEET_ENDPOINTS_MAX 8
 #define COMMIT_PIPELINED 0	/* a writer thread commits, the loop goes on */
 #define COMMIT_INLINE 1		/* the loop commits and waits */
 #define PEER_TLS_ON 0		/* mutual TLS on the peer channel */

@@ -60,6 +60,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "fleet.h"
 #include "frame.h"
 #include "metrics.h"
 #include "rasd.h"
@@ -267,6 +268,7 @@ server_client_free(struct client *c)
 	}
 	batch_forget_client(c);
 	peer_forget_client(c);
+	fleet_forget_client(c);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -475,6 +477,15 @@ server_dispatch(struct client *c, Ras__Request *req)
 			return;
 		}
 		control_dispatch(c, req);
+		break;
+	case RAS__REQUEST__BODY_FLEET_HOSTS:
+		if (!c->admin) {
+			server_error(c, req->id, RAS__ERROR_CODE__ERR_DENIED,
+			    "denied: operator commands need root or the "
+			    "admin group");
+			return;
+		}
+		fleet_query_hosts(c, req->id);
 		break;
 	default:
 		server_error(c, req->id, RAS__ERROR_CODE__ERR_PROTOCOL,

@@ -5,7 +5,8 @@ set -e
 PKGS="build-essential pkg-config libevent-dev libprotobuf-c-dev protobuf-c-compiler
 libsqlite3-dev sqlite3 libcriterion-dev acpica-tools jq procps libvirt-dev
 libvirt-daemon-system libvirt-clients qemu-system-x86 nettle-dev libgnutls28-dev gnutls-bin busybox-static cpio xz-utils
-prometheus curl debhelper dpkg-dev fakeroot lintian man-db systemd"
+prometheus curl debhelper dpkg-dev fakeroot lintian man-db systemd
+libjansson-dev etcd-server etcd-client"
 missing=
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
