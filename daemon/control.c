@@ -199,35 +199,46 @@ control_range(const struct poison_range *r, Ras__PoisonRange *pr)
 }
 
 /*
- * The wire form of a VM's active ranges from index from on: at most max
- * of them, and no more than fit in budget bytes once packed as a repeated
- * field (every answer is one frame). Returns how many; free *prs and
- * *storage with free().
+ * The wire form of a VM's active ranges from it on: at most max of them,
+ * and no more than fit in budget bytes once packed as a repeated field
+ * (every answer is one frame); it is left at the first range not taken.
+ * Returns how many; free *prs and *storage with free().
  */
 size_t
-control_ranges(const struct poison_set *ps, size_t from, size_t max,
-    size_t budget, Ras__PoisonRange ***prs, Ras__PoisonRange **storage)
+control_ranges(struct poison_iter *it, size_t max, size_t budget,
+    Ras__PoisonRange ***prs, Ras__PoisonRange **storage)
 {
-	Ras__PoisonRange *pr, **pp;
-	size_t i, n, used = 0, sz;
+	Ras__PoisonRange *pr = NULL, **pp;
+	struct poison_range r;
+	struct poison_iter at;
+	size_t i, n = 0, cap = 0, used = 0, sz;
 
-	n = from < ps->n ? ps->n - from : 0;
-	if (n > max)
-		n = max;
-	pr = xcalloc(n ? n : 1, sizeof *pr);
-	pp = xcalloc(n ? n : 1, sizeof *pp);
-	for (i = 0; i < n; i++) {
-		control_range(&ps->r[from + i], &pr[i]);
-		/* tag, length prefix (< 128 bytes: one byte), message */
-		sz = 2 + ras__poison_range__get_packed_size(&pr[i]);
-		if (used + sz > budget && i > 0)
+	while (n < max) {
+		at = *it;
+		if (!poison_next(it, &r))
 			break;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			pr = xreallocarray(pr, cap, sizeof *pr);
+		}
+		control_range(&r, &pr[n]);
+		/* tag, length prefix (< 128 bytes: one byte), message */
+		sz = 2 + ras__poison_range__get_packed_size(&pr[n]);
+		if (used + sz > budget && n > 0) {
+			*it = at;
+			break;
+		}
 		used += sz;
-		pp[i] = &pr[i];
+		n++;
 	}
+	if (pr == NULL)
+		pr = xcalloc(1, sizeof *pr);
+	pp = xcalloc(n ? n : 1, sizeof *pp);
+	for (i = 0; i < n; i++)
+		pp[i] = &pr[i];
 	*storage = pr;
 	*prs = pp;
-	return i;
+	return n;
 }
 
 /*
@@ -242,16 +253,16 @@ control_list_poison(struct client *c, uint64_t id, struct vm *vm,
 	Ras__Response resp = RAS__RESPONSE__INIT;
 	Ras__PoisonList pl = RAS__POISON_LIST__INIT;
 	Ras__PoisonRange *pr, **prs;
-	size_t from = 0, max = SIZE_MAX, budget = SIZE_MAX;
+	struct poison_iter it;
+	size_t max = SIZE_MAX, budget = SIZE_MAX;
 
+	poison_seek(&vm->active, q->has_page_limit && q->has_from_gpa ?
+	    q->from_gpa : 0, &it);
 	if (q->has_page_limit) {
-		from = poison_from(&vm->active, q->has_from_gpa ?
-		    q->from_gpa : 0);
 		max = q->page_limit > 0 ? q->page_limit : 1;
 		budget = CONTROL_PAGE_BUDGET;
 	}
-	pl.n_ranges = control_ranges(&vm->active, from, max, budget, &prs,
-	    &pr);
+	pl.n_ranges = control_ranges(&it, max, budget, &prs, &pr);
 	pl.uuid.data = vm->uuid;
 	pl.uuid.len = 16;
 	pl.name = vm->name;

@@ -97,31 +97,47 @@ struct poison_decision {
 	uint16_t source_id;
 	int64_t first_seen;
 };
+/* A record going in (poison_add), or a range as read out of a set. */
 struct poison_range {
 	uint64_t gpa;
 	uint64_t len;
 	uint8_t kind;		/* AR if any merged record was AR */
-	uint8_t action;		/* in: the record's decision; in a set: */
+	uint8_t action;		/* in: the record's decision; out: */
 	uint8_t notify;		/* the AR decision if any, else the AO one */
 	uint16_t source_id;
 	int64_t first_seen;
 	uint32_t records;
-	struct poison_decision ar;	/* in a set: each kind's earliest */
+	struct poison_decision ar;	/* out: each kind's earliest */
 	struct poison_decision ao;	/* decision (action 0: none) */
 };
+struct poison_leaf;
+struct poison_stage;
 struct poison_set {
-	struct poison_range *r;	/* sorted by gpa, disjoint, not adjacent */
-	size_t n;
-	size_t cap;
+	void *root;		/* B+tree of disjoint, non-adjacent ranges */
+	struct poison_leaf *head;	/* its leaves, in address order */
+	unsigned int height;	/* inner levels above the leaves */
+	size_t n;		/* ranges */
+	uint64_t bytes;		/* their total length */
+	struct poison_stage *stage;	/* records queued by poison_stage */
+	size_t nstage, capstage;
+};
+/* A position in a set; any change to the set invalidates it. */
+struct poison_iter {
+	const struct poison_leaf *leaf;	/* NULL: past the last range */
+	unsigned int i;
 };
 void poison_init(struct poison_set *);
 void poison_free(struct poison_set *);
 void poison_clear(struct poison_set *);
-const struct poison_range *poison_covering(const struct poison_set *,
-    uint64_t gpa, uint64_t len);
+int poison_covering(const struct poison_set *, uint64_t gpa, uint64_t len,
+    struct poison_range *);
 void poison_add(struct poison_set *, const struct poison_range *);
+void poison_stage(struct poison_set *, const struct poison_range *);
+void poison_stage_end(struct poison_set *);
 uint64_t poison_bytes(const struct poison_set *);
-size_t poison_from(const struct poison_set *, uint64_t gpa);
+void poison_seek(const struct poison_set *, uint64_t gpa,
+    struct poison_iter *);
+int poison_next(struct poison_iter *, struct poison_range *);
 
 /* vm.c */
 enum vm_state {
@@ -371,7 +387,7 @@ void peer_stop(void);
 
 /* control.c */
 void control_dispatch(struct client *, Ras__Request *);
-size_t control_ranges(const struct poison_set *, size_t from, size_t max,
-    size_t budget, Ras__PoisonRange ***prs, Ras__PoisonRange **storage);
+size_t control_ranges(struct poison_iter *, size_t max, size_t budget,
+    Ras__PoisonRange ***prs, Ras__PoisonRange **storage);
 
 #endif

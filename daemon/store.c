@@ -708,12 +708,15 @@ store_load(void)
 		r.source_id = (uint16_t)sqlite3_column_int(st, 6);
 		r.first_seen = sqlite3_column_int64(st, 7);
 		r.records = 1;
-		poison_add(&vm->active, &r);
+		poison_stage(&vm->active, &r);
 		nev++;
 	}
 	if (rc != SQLITE_DONE)
 		goto fail;
 	sqlite3_finalize(st);
+	/* Sorted, then added: O(n log n) in any record order. */
+	for (vm = vm_first(); vm != NULL; vm = vm->next_all)
+		poison_stage_end(&vm->active);
 
 	log_info("store: loaded %zu VMs, %zu active poison records", nvm, nev);
 	return store_load_incoming();

@@ -334,8 +334,9 @@ transfer_take(const Ras__Bundle *b, int flags, struct client *vmm,
 		r.source_id = (uint16_t)br->source_id;
 		r.first_seen = br->time;
 		r.records = 1;
-		poison_add(&vm->active, &r);
+		poison_stage(&vm->active, &r);
 	}
+	poison_stage_end(&vm->active);
 	if (!final)
 		peer_incoming(vm, b->has_migration_id &&
 		    b->migration_id.len == HANDOFF_ID_LEN ?

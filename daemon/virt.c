@@ -373,6 +373,8 @@ virt_metadata_xml(const struct vm *vm, size_t max)
 	size_t slen = 0;
 	char *x = xcalloc(1, cap), *b64 = NULL, err[512] = "";
 	uint8_t *sealed = NULL;
+	struct poison_range r;
+	struct poison_iter it;
 	const char *n;
 	unsigned int i;
 
@@ -388,19 +390,18 @@ virt_metadata_xml(const struct vm *vm, size_t max)
 	}
 	if (len < cap)
 		len += (size_t)snprintf(x + len, cap - len, "</profile>");
-	for (i = 0; i < vm->active.n && len < cap; i++) {
-		const struct poison_range *r = &vm->active.r[i];
-
-		n = r->notify == RAS_NOTIFY_NONE ? NULL :
-		    ras_notify_name(r->notify);
+	poison_seek(&vm->active, 0, &it);
+	while (len < cap && poison_next(&it, &r)) {
+		n = r.notify == RAS_NOTIFY_NONE ? NULL :
+		    ras_notify_name(r.notify);
 		len += (size_t)snprintf(x + len, cap - len,
 		    "<poison gpa='0x%llx' length='%llu' kind='%s' "
 		    "action='%s' notify='%s' source='%d' first-seen='%lld' "
-		    "records='%u'/>", (unsigned long long)r->gpa,
-		    (unsigned long long)r->len, ras_kind_name(r->kind),
-		    ras_action_name(r->action), n != NULL ? n : "none",
-		    n != NULL ? (int)r->source_id : -1,
-		    (long long)r->first_seen, r->records);
+		    "records='%u'/>", (unsigned long long)r.gpa,
+		    (unsigned long long)r.len, ras_kind_name(r.kind),
+		    ras_action_name(r.action), n != NULL ? n : "none",
+		    n != NULL ? (int)r.source_id : -1,
+		    (long long)r.first_seen, r.records);
 	}
 	/* The sealed bundle rides along: the destination's hook imports
 	 * it before QEMU starts there (migrate/README.md). */

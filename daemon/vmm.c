@@ -437,21 +437,21 @@ void
 vmm_active_page(const struct vm *vm, uint64_t from_gpa, Ras__Registered *ok,
     Ras__PoisonRange ***prs, Ras__PoisonRange **storage)
 {
-	const struct poison_range *last;
-	size_t from, n;
+	const Ras__PoisonRange *last;
+	struct poison_iter it;
+	size_t n;
 
 	ok->generation = vm->generation;
 	ok->active_ranges = (uint32_t)vm->active.n;
-	from = poison_from(&vm->active, from_gpa);
-	n = control_ranges(&vm->active, from, SIZE_MAX, VMM_PAGE_BUDGET, prs,
-	    storage);
+	poison_seek(&vm->active, from_gpa, &it);
+	n = control_ranges(&it, SIZE_MAX, VMM_PAGE_BUDGET, prs, storage);
 	ok->n_active = n;
 	ok->active = *prs;
-	if (from + n < vm->active.n && n > 0) {
-		last = &vm->active.r[from + n - 1];
+	if (it.leaf != NULL && n > 0) {
+		last = (*prs)[n - 1];
 		ok->has_active_more = ok->active_more = 1;
 		ok->has_active_next = 1;
-		ok->active_next = last->gpa + last->len;
+		ok->active_next = last->gpa + last->length;
 	}
 }
 
@@ -600,8 +600,8 @@ vmm_answer_repeat(struct client *c, struct batch_entry *e, unsigned int kind,
 void
 vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
 {
-	const struct poison_range *have;
 	const struct poison_decision *pd;
+	struct poison_range have;
 	const struct batch_entry *pend;
 	struct ras_decision dec;
 	struct batch_entry e;
@@ -647,16 +647,16 @@ vmm_forward(struct client *c, uint64_t id, Ras__Forward *fw)
 	e.ev.vm = vm;
 	e.ev.gpa = gpa;
 	e.ev.len = len;
-	if ((have = poison_covering(&vm->active, gpa, len)) != NULL) {
+	if (poison_covering(&vm->active, gpa, len, &have)) {
 		/* Already durable: answer at once with the decision recorded
 		 * for this kind, and record nothing new. */
-		pd = fw->kind == RAS_KIND_AR ? &have->ar : &have->ao;
+		pd = fw->kind == RAS_KIND_AR ? &have.ar : &have.ao;
 		if (vmm_still_good(pd->action, pd->notify, fw->kind, flags)) {
 			vmm_answer_repeat(c, &e, fw->kind, pd->action,
 			    pd->notify, pd->source_id);
 			return;
 		}
-		if (fw->kind == RAS_KIND_AO && have->ar.action != 0) {
+		if (fw->kind == RAS_KIND_AO && have.ar.action != 0) {
 			/* The guest was told synchronously already; an AO
 			 * adds nothing to record, but its answer is an
 			 * AO's. */
