@@ -15,7 +15,10 @@
  *             <= 1.25x a bare socket round trip);
  *   list      rasctl list-poison --json and plain, all N ranges (goal
  *             < 1 s; baseline: sqlite3 reading the same rows).
- * It starts and restarts rasd itself, on a private socket and state dir.
+ * All of it twice: the pages forwarded in increasing address order, then
+ * in a random order (a fresh rasd and store each time; the set must not
+ * cost more when ranges arrive out of order). It starts and restarts rasd
+ * itself, on a private socket and state dir.
  * Usage: bench_scale BINDIR DIR [N]   (BINDIR holds rasd and rasctl)
  * Exits 1 if rasd's answers are wrong (a range missing, a local decision):
  * tests/e2e/t_scale.sh runs it with N = 50 000.
@@ -52,6 +55,7 @@ static uint8_t uuid[16] = { 0x5c, 0xa1, 0xe0, 0x00, 0x11, 0x22, 0x43, 0x33,
     0x84, 0x44, 0x55, 0x66, 0x77, 0x88, 0x99, 0xaa };
 static uint8_t hest[4096];
 static size_t hest_len;
+static uint32_t *order;		/* the page each forward goes to */
 static int failed;
 
 static double
@@ -190,9 +194,9 @@ raw_recv(int fd)
 }
 
 /*
- * N AO forwards to every other page, WINDOW at a time on one registered
- * connection: the real protocol and the real commit path, batched the
- * way many vCPUs' forwards are.
+ * N AO forwards to every other page, in the order order[] says, WINDOW at
+ * a time on one registered connection: the real protocol and the real
+ * commit path, batched the way many vCPUs' forwards are.
  */
 static double
 fill(uint64_t hva, int n)
@@ -253,7 +257,7 @@ fill(uint64_t hva, int n)
 	while (got < n) {
 		while (sent < n && sent - got < WINDOW) {
 			req.id = 100 + (uint64_t)sent;
-			fw.hva = hva + (uint64_t)sent * STRIDE;
+			fw.hva = hva + (uint64_t)order[sent] * STRIDE;
 			raw_send(fd, &req);
 			sent++;
 		}
@@ -446,53 +450,56 @@ line(const char *what, double v, const char *unit, const char *goal,
 	    0);
 }
 
-int
-main(int argc, char **argv)
+/* Every page in increasing order, or shuffled (fixed seed). */
+static void
+order_fill(int n, int shuffled)
 {
-	double t_empty, t_full, rss0, rss1, t_fill, t_reg, rep, rtt;
+	uint64_t x = 0x9e3779b97f4a7c15ULL;
+	uint32_t t;
+	int i, j;
+
+	for (i = 0; i < n; i++)
+		order[i] = (uint32_t)i;
+	for (i = n - 1; shuffled && i > 0; i--) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		j = (int)(x % (uint64_t)(i + 1));
+		t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+}
+
+/* One run: a fresh rasd and store, N ranges in the given order. */
+static void
+scale_run(const char *name, int shuffled, int n, uint8_t *ram)
+{
+	double t_empty, t_full, rss0, rss_fill, rss1, t_fill, t_reg, rep, rtt;
 	double t_json, t_text, t_sql;
 	long l_json, l_text, l_sql;
 	char cmd[16384];
 	struct rasc *c;
-	uint8_t *ram;
 	FILE *f;
-	int n;
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: bench_scale BINDIR DIR [N]\n");
-		return 2;
-	}
-	bindir = argv[1];
-	dir = argv[2];
-	n = argc > 3 ? atoi(argv[3]) : 1000000;
-	snprintf(sock, sizeof sock, "%s/scale.sock", dir);
-	snprintf(state, sizeof state, "%s/scale-state", dir);
+	snprintf(sock, sizeof sock, "%s/scale-%s.sock", dir, name);
+	snprintf(state, sizeof state, "%s/scale-%s-state", dir, name);
 	snprintf(conf, sizeof conf, "%s/scale.conf", dir);
-	snprintf(logpath, sizeof logpath, "%s/scale-rasd.log", dir);
+	snprintf(logpath, sizeof logpath, "%s/scale-%s-rasd.log", dir, name);
 	if ((f = fopen(conf, "w")) == NULL) {
 		perror(conf);
-		return 1;
+		exit(1);
 	}
 	fclose(f);
-	if ((f = fopen("tests/data/qemu-virt-10.2-sea-gpio.hest", "rb")) ==
-	    NULL) {
-		perror("hest");
-		return 1;
-	}
-	hest_len = fread(hest, 1, sizeof hest, f);
-	fclose(f);
-	ram = mmap(NULL, (size_t)n * STRIDE + STRIDE, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (ram == MAP_FAILED) {
-		perror("mmap");
-		return 1;
-	}
+	order_fill(n, shuffled);
 
 	t_empty = rasd_start();
 	rss0 = rasd_rss();
 	t_fill = fill((uint64_t)(uintptr_t)ram, n);
-	printf("%d ranges filled: %d AO forwards, %d in flight, %.1f s "
-	    "(%.0f durable forwards/s)\n", n, n, WINDOW, t_fill, n / t_fill);
+	rss_fill = rasd_rss();
+	printf("%d ranges filled in %s order: %d AO forwards, %d in flight, "
+	    "%.1f s (%.0f durable forwards/s)\n", n, name, n, WINDOW, t_fill,
+	    n / t_fill);
 
 	/* A running VMM, then rasd restarts under it. */
 	c = open_vm(ram, n);
@@ -525,8 +532,11 @@ main(int argc, char **argv)
 		fail("list-poison listed %s ranges", cmd);
 	}
 
-	printf("\n%d ranges in one VM (non-adjacent 4 KiB pages):\n", n);
+	printf("\n%d ranges in one VM (non-adjacent 4 KiB pages, %s "
+	    "order):\n", n, name);
 	line("rasd memory per range", (rss1 - rss0) / n, "B", "<= 64 B",
+	    "gpa+len+2 decisions", 48);
+	line("  ... before the restart", (rss_fill - rss0) / n, "B", "-",
 	    "gpa+len+2 decisions", 48);
 	line("restart until rasd answers", t_full, "s", "< 2 s",
 	    "empty store", t_empty);
@@ -540,5 +550,38 @@ main(int argc, char **argv)
 	    "sqlite3 same rows", t_sql);
 	rasc_close(c);
 	rasd_stop();
+}
+
+int
+main(int argc, char **argv)
+{
+	uint8_t *ram;
+	FILE *f;
+	int n;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: bench_scale BINDIR DIR [N]\n");
+		return 2;
+	}
+	bindir = argv[1];
+	dir = argv[2];
+	n = argc > 3 ? atoi(argv[3]) : 1000000;
+	if ((f = fopen("tests/data/qemu-virt-10.2-sea-gpio.hest", "rb")) ==
+	    NULL) {
+		perror("hest");
+		return 1;
+	}
+	hest_len = fread(hest, 1, sizeof hest, f);
+	fclose(f);
+	ram = mmap(NULL, (size_t)n * STRIDE + STRIDE, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (ram == MAP_FAILED || (order = calloc((size_t)n,
+	    sizeof *order)) == NULL) {
+		perror("bench_scale");
+		return 1;
+	}
+	scale_run("increasing", 0, n, ram);
+	printf("\n");
+	scale_run("random", 1, n, ram);
 	return failed;
 }

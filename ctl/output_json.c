@@ -12,30 +12,124 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "ras.h"
 #include "rasctl.h"
 
+/* Start an output buffer writing to fp. */
+void
+output_buf_init(struct output_buf *ob, FILE *fp)
+{
+	ob->fp = fp;
+	ob->n = 0;
+	ob->err = 0;
+}
+
+/* Write out what the buffer holds; -1 if a write ever failed. */
+int
+output_buf_flush(struct output_buf *ob)
+{
+	if (ob->n > 0 && fwrite(ob->b, 1, ob->n, ob->fp) != ob->n)
+		ob->err = 1;
+	ob->n = 0;
+	return ob->err ? -1 : 0;
+}
+
+/* Append len bytes. */
+void
+output_buf_write(struct output_buf *ob, const void *p, size_t len)
+{
+	const char	*s = p;
+	size_t		 k;
+
+	while (len > 0) {
+		if (ob->n == sizeof ob->b)
+			output_buf_flush(ob);
+		k = sizeof ob->b - ob->n;
+		if (k > len)
+			k = len;
+		memcpy(ob->b + ob->n, s, k);
+		ob->n += k;
+		s += k;
+		len -= k;
+	}
+}
+
+/* Append a string. */
+void
+output_buf_puts(struct output_buf *ob, const char *s)
+{
+	output_buf_write(ob, s, strlen(s));
+}
+
+/* Append n spaces. */
+void
+output_buf_pad(struct output_buf *ob, size_t n)
+{
+	static const char	spaces[64] = "                                "
+	    "                               ";
+	size_t			k;
+
+	while (n > 0) {
+		k = n < sizeof spaces ? n : sizeof spaces;
+		output_buf_write(ob, spaces, k);
+		n -= k;
+	}
+}
+
+/* Format v in decimal at p (room for 20 digits); its length. */
+size_t
+output_fmt_uint(char *p, uint64_t v)
+{
+	char	tmp[20];
+	size_t	n = 0, i;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (i = 0; i < n; i++)
+		p[i] = tmp[n - 1 - i];
+	return n;
+}
+
+/* Format v as "0x" and lowercase hex digits at p (room for 18); length. */
+size_t
+output_fmt_hex(char *p, uint64_t v)
+{
+	static const char	digits[] = "0123456789abcdef";
+	char			tmp[16];
+	size_t			n = 0, i;
+
+	do {
+		tmp[n++] = digits[v & 0xf];
+		v >>= 4;
+	} while (v > 0);
+	p[0] = '0';
+	p[1] = 'x';
+	for (i = 0; i < n; i++)
+		p[2 + i] = tmp[n - 1 - i];
+	return n + 2;
+}
+
 /* Write the ",", newline and indent that come before a new value. */
 static void
 output_json_sep(struct output_json *j, const char *key)
 {
-	int	i;
-
 	if (j->depth > 0) {
 		if (j->count[j->depth - 1]++ > 0)
-			fputc(',', j->fp);
+			output_buf_putc(j->ob, ',');
 		if (j->pretty) {
-			fputc('\n', j->fp);
-			for (i = 0; i < j->depth; i++)
-				fputs("  ", j->fp);
+			output_buf_putc(j->ob, '\n');
+			output_buf_pad(j->ob, 2 * (size_t)j->depth);
 		}
 	}
 	if (key != NULL) {
-		output_json_escape(j->fp, key, strlen(key));
-		fputs(j->pretty ? ": " : ":", j->fp);
+		output_buf_escape(j->ob, key, strlen(key));
+		output_buf_puts(j->ob, j->pretty ? ": " : ":");
 	}
 }
 
@@ -46,14 +140,24 @@ output_json_begin(struct output_json *j, FILE *fp, int pretty)
 	memset(j, 0, sizeof *j);
 	j->fp = fp;
 	j->pretty = pretty;
+	if ((j->ob = malloc(sizeof *j->ob)) == NULL) {
+		fprintf(stderr, "rasctl: out of memory\n");
+		exit(RASCTL_EXIT_FAIL);
+	}
+	output_buf_init(j->ob, fp);
 }
 
 /* Finish the document; -1 if it is unbalanced or could not be written. */
 int
 output_json_end(struct output_json *j)
 {
-	fputc('\n', j->fp);
-	if (fflush(j->fp) == EOF || ferror(j->fp))
+	int	rc;
+
+	output_buf_putc(j->ob, '\n');
+	rc = output_buf_flush(j->ob);
+	free(j->ob);
+	j->ob = NULL;
+	if (rc == -1 || fflush(j->fp) == EOF || ferror(j->fp))
 		return -1;
 	return (j->depth != 0 || j->overflow) ? -1 : 0;
 }
@@ -63,7 +167,7 @@ static void
 output_json_open(struct output_json *j, const char *key, char open)
 {
 	output_json_sep(j, key);
-	fputc(open, j->fp);
+	output_buf_putc(j->ob, open);
 	if (j->depth >= OUTPUT_JSON_DEPTH) {
 		j->overflow = 1;
 		return;
@@ -90,19 +194,16 @@ output_json_array(struct output_json *j, const char *key)
 void
 output_json_close(struct output_json *j)
 {
-	int	i;
-
 	if (j->depth == 0) {
 		j->overflow = 1;
 		return;
 	}
 	j->depth--;
 	if (j->pretty && j->count[j->depth] > 0) {
-		fputc('\n', j->fp);
-		for (i = 0; i < j->depth; i++)
-			fputs("  ", j->fp);
+		output_buf_putc(j->ob, '\n');
+		output_buf_pad(j->ob, 2 * (size_t)j->depth);
 	}
-	fputc(j->closer[j->depth], j->fp);
+	output_buf_putc(j->ob, j->closer[j->depth]);
 }
 
 /* A string member; NULL writes null. */
@@ -111,25 +212,35 @@ output_json_string(struct output_json *j, const char *key, const char *s)
 {
 	output_json_sep(j, key);
 	if (s == NULL)
-		fputs("null", j->fp);
+		output_buf_puts(j->ob, "null");
 	else
-		output_json_escape(j->fp, s, strlen(s));
+		output_buf_escape(j->ob, s, strlen(s));
 }
 
 /* An unsigned number member. */
 void
 output_json_uint(struct output_json *j, const char *key, uint64_t v)
 {
+	char	*p;
+
 	output_json_sep(j, key);
-	fprintf(j->fp, "%" PRIu64, v);
+	p = output_buf_room(j->ob, 20);
+	j->ob->n += output_fmt_uint(p, v);
 }
 
 /* A signed number member. */
 void
 output_json_int(struct output_json *j, const char *key, int64_t v)
 {
+	char	*p;
+
 	output_json_sep(j, key);
-	fprintf(j->fp, "%" PRId64, v);
+	p = output_buf_room(j->ob, 21);
+	if (v < 0) {
+		*p++ = '-';
+		j->ob->n++;
+	}
+	j->ob->n += output_fmt_uint(p, v < 0 ? -(uint64_t)v : (uint64_t)v);
 }
 
 /* A true/false member. */
@@ -137,7 +248,7 @@ void
 output_json_bool(struct output_json *j, const char *key, int v)
 {
 	output_json_sep(j, key);
-	fputs(v ? "true" : "false", j->fp);
+	output_buf_puts(j->ob, v ? "true" : "false");
 }
 
 /* A null member. */
@@ -145,15 +256,20 @@ void
 output_json_null(struct output_json *j, const char *key)
 {
 	output_json_sep(j, key);
-	fputs("null", j->fp);
+	output_buf_puts(j->ob, "null");
 }
 
 /* An address member, as a lowercase "0x..." string. */
 void
 output_json_hex(struct output_json *j, const char *key, uint64_t v)
 {
+	char	*p;
+
 	output_json_sep(j, key);
-	fprintf(j->fp, "\"0x%" PRIx64 "\"", v);
+	p = output_buf_room(j->ob, 20);
+	*p = '"';
+	j->ob->n += 1 + output_fmt_hex(p + 1, v);
+	j->ob->b[j->ob->n++] = '"';
 }
 
 /*
@@ -192,58 +308,96 @@ output_json_utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+/* Whether s needs no escaping in JSON: printable ASCII, no quote or \\. */
+static int
+output_json_plain(const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i;
+
+	for (i = 0; i < len; i++)
+		if (p[i] < 0x20 || p[i] >= 0x7f || p[i] == '"' ||
+		    p[i] == '\\')
+			return 0;
+	return 1;
+}
+
 /*
  * Write len bytes of s as a quoted JSON string: quote, backslash and
  * control characters escaped, valid UTF-8 passed through, every byte that
- * is not part of valid UTF-8 replaced by U+FFFD.
+ * is not part of valid UTF-8 replaced by U+FFFD. Plain ASCII (every name
+ * and number rasctl prints) is copied as it is.
  */
 void
-output_json_escape(FILE *fp, const char *s, size_t len)
+output_buf_escape(struct output_buf *ob, const char *s, size_t len)
 {
 	const unsigned char	*p = (const unsigned char *)s;
+	char			 u[8];
 	size_t			 i = 0, n;
 
-	fputc('"', fp);
+	output_buf_putc(ob, '"');
+	if (output_json_plain(s, len)) {
+		output_buf_write(ob, s, len);
+		output_buf_putc(ob, '"');
+		return;
+	}
 	while (i < len) {
 		switch (p[i]) {
 		case '"':
-			fputs("\\\"", fp);
+			output_buf_puts(ob, "\\\"");
 			break;
 		case '\\':
-			fputs("\\\\", fp);
+			output_buf_puts(ob, "\\\\");
 			break;
 		case '\b':
-			fputs("\\b", fp);
+			output_buf_puts(ob, "\\b");
 			break;
 		case '\f':
-			fputs("\\f", fp);
+			output_buf_puts(ob, "\\f");
 			break;
 		case '\n':
-			fputs("\\n", fp);
+			output_buf_puts(ob, "\\n");
 			break;
 		case '\r':
-			fputs("\\r", fp);
+			output_buf_puts(ob, "\\r");
 			break;
 		case '\t':
-			fputs("\\t", fp);
+			output_buf_puts(ob, "\\t");
 			break;
 		default:
-			if (p[i] < 0x20 || p[i] == 0x7f)
-				fprintf(fp, "\\u%04x", p[i]);
-			else if (p[i] < 0x80)
-				fputc(p[i], fp);
+			if (p[i] < 0x20 || p[i] == 0x7f) {
+				snprintf(u, sizeof u, "\\u%04x", p[i]);
+				output_buf_puts(ob, u);
+			} else if (p[i] < 0x80)
+				output_buf_putc(ob, (char)p[i]);
 			else if ((n = output_json_utf8_len(p + i,
 			    len - i)) > 0) {
-				fwrite(p + i, 1, n, fp);
+				output_buf_write(ob, p + i, n);
 				i += n;
 				continue;
 			} else
-				fputs("\\ufffd", fp);
+				output_buf_puts(ob, "\\ufffd");
 			break;
 		}
 		i++;
 	}
-	fputc('"', fp);
+	output_buf_putc(ob, '"');
+}
+
+/* output_buf_escape straight to fp. */
+void
+output_json_escape(FILE *fp, const char *s, size_t len)
+{
+	struct output_buf	*ob;
+
+	if ((ob = malloc(sizeof *ob)) == NULL) {
+		fprintf(stderr, "rasctl: out of memory\n");
+		exit(RASCTL_EXIT_FAIL);
+	}
+	output_buf_init(ob, fp);
+	output_buf_escape(ob, s, len);
+	output_buf_flush(ob);
+	free(ob);
 }
 
 /*
@@ -257,9 +411,34 @@ output_json_time(int64_t t, char *buf, size_t len)
 	time_t		tt = (time_t)t;
 	struct tm	tm;
 
-	if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+	int		v[6], i, k;
+	char		*p = buf;
+
+	if ((int64_t)tt != t || gmtime_r(&tt, &tm) == NULL) {
 		snprintf(buf, len, "@%" PRId64, t);
+		return;
+	}
+	if (len < 21 || tm.tm_year < 1000 - 1900 || tm.tm_year > 9999 - 1900) {
+		if (strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+			snprintf(buf, len, "@%" PRId64, t);
+		return;
+	}
+	/* What strftime would write, without its cost per call. */
+	v[0] = tm.tm_year + 1900;
+	v[1] = tm.tm_mon + 1;
+	v[2] = tm.tm_mday;
+	v[3] = tm.tm_hour;
+	v[4] = tm.tm_min;
+	v[5] = tm.tm_sec;
+	for (k = 1000; k > 0; k /= 10)
+		*p++ = (char)('0' + v[0] / k % 10);
+	for (i = 1; i < 6; i++) {
+		*p++ = "--T::"[i - 1];
+		*p++ = (char)('0' + v[i] / 10 % 10);
+		*p++ = (char)('0' + v[i] % 10);
+	}
+	*p++ = 'Z';
+	*p = '\0';
 }
 
 /*
@@ -682,9 +861,13 @@ output_json_exported(FILE *fp, const char *vm, const char *uuid,
 void
 output_json_double(struct output_json *j, const char *key, double v)
 {
+	char	buf[32];
+
 	output_json_sep(j, key);
 	if (v != v || v > 1e300 || v < -1e300)
-		fputs("null", j->fp);
-	else
-		fprintf(j->fp, "%.6g", v);
+		output_buf_puts(j->ob, "null");
+	else {
+		snprintf(buf, sizeof buf, "%.6g", v);
+		output_buf_puts(j->ob, buf);
+	}
 }

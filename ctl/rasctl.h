@@ -99,9 +99,48 @@ void	output_json_fleet_hosts(FILE *, const Ras__FleetHosts *);
 /* output_json.c */
 #define OUTPUT_JSON_DEPTH	16
 
+/*
+ * rasctl's own output buffer: a long listing is formatted in place and
+ * written in large blocks, never a character at a time through stdio.
+ */
+#define OUTPUT_BUF_LEN		65536
+struct output_buf {
+	FILE	*fp;
+	size_t	 n;
+	int	 err;		/* a write failed */
+	char	 b[OUTPUT_BUF_LEN];
+};
+
+void	output_buf_init(struct output_buf *, FILE *);
+int	output_buf_flush(struct output_buf *);
+void	output_buf_write(struct output_buf *, const void *, size_t);
+void	output_buf_puts(struct output_buf *, const char *);
+void	output_buf_pad(struct output_buf *, size_t);
+void	output_buf_escape(struct output_buf *, const char *, size_t);
+size_t	output_fmt_uint(char *, uint64_t);
+size_t	output_fmt_hex(char *, uint64_t);
+
+/* Room in the buffer for len more bytes, flushing it first if needed. */
+static inline char *
+output_buf_room(struct output_buf *ob, size_t len)
+{
+	if (ob->n + len > sizeof ob->b)
+		output_buf_flush(ob);
+	return ob->b + ob->n;
+}
+
+static inline void
+output_buf_putc(struct output_buf *ob, char c)
+{
+	if (ob->n == sizeof ob->b)
+		output_buf_flush(ob);
+	ob->b[ob->n++] = c;
+}
+
 /* A streaming JSON writer: values are emitted as they are added. */
 struct output_json {
 	FILE	*fp;
+	struct output_buf *ob;	/* from output_json_begin to _end */
 	int	 depth;
 	int	 pretty;
 	int	 count[OUTPUT_JSON_DEPTH];	/* members so far, per level */
