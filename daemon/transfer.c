@@ -2,6 +2,12 @@
  * transfer.c -- a VM's state leaving and entering this rasd: export to a
  * sealed bundle (migrate/bundle.c), import of one.
  *
+ * How bundles are sealed and which ones an import takes follows the host's
+ * TLS material (transfer_trust, transfer_seal; migrate/README.md, "How
+ * bundles are trusted"): with peer_tls = on the host signs with peer_key
+ * and its peer_cert, and takes bundles signed by hosts of peer_ca, and
+ * fleet-key bundles only while fleet_key is still configured.
+ *
  * DESIGN: the bundle is the whole truth about a VM that moves: identity,
  * the pinned boot profile with its raw HEST, every poison record (active
  * and retired, with the host that saw it), and the generation. An import
@@ -22,9 +28,11 @@
  * rasd either resumes the final sync (peer_restore) or has the final
  * state -- never the snapshot taken for final.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "bundle.h"
 #include "handoff.h"
@@ -33,22 +41,148 @@
 static uint8_t transfer_key_bytes[BUNDLE_KEY_MAX];
 static size_t transfer_keylen;
 
-/* Load the fleet key, if one is configured. */
+/*
+ * The host's TLS material for bundles: its certificate and key sign
+ * (peer_tls = on), the CA verifies. Each file is read again when it
+ * changes (looked at before every export and import), so a renewed
+ * certificate or a new CA is used without a restart.
+ */
+struct transfer_file {
+	dev_t	dev;
+	ino_t	ino;
+	off_t	size;
+	struct timespec mtime;
+	int	seen;		/* stat worked */
+};
+
+static struct bundle_signer *transfer_signer;
+static struct bundle_ca *transfer_ca;
+static struct transfer_file transfer_cert_f, transfer_key_f, transfer_ca_f;
+
+/* Whether a file changed since *f was taken; *f becomes its state now. */
+static int
+transfer_changed(const char *path, struct transfer_file *f)
+{
+	struct transfer_file now;
+	struct stat st;
+
+	memset(&now, 0, sizeof now);
+	if (stat(path, &st) == 0) {
+		now.dev = st.st_dev;
+		now.ino = st.st_ino;
+		now.size = st.st_size;
+		now.mtime = st.st_mtim;
+		now.seen = 1;
+	}
+	if (memcmp(&now, f, sizeof now) == 0)
+		return 0;
+	*f = now;
+	return 1;
+}
+
+/* Whether this host signs the bundles it exports (peer_tls = on). */
+static int
+transfer_signs(void)
+{
+	return rasd_conf != NULL && rasd_conf->peer_tls == PEER_TLS_ON;
+}
+
+/* Read the signing certificate and key again if they changed. */
+static void
+transfer_load_signer(int start)
+{
+	const struct rasd_config *c = rasd_conf;
+	struct bundle_signer *s;
+	struct vm *vm;
+	char err[1024];
+
+	if (!transfer_signs())
+		return;
+	if (!(transfer_changed(c->peer_cert, &transfer_cert_f) |
+	    transfer_changed(c->peer_key, &transfer_key_f)) && !start)
+		return;
+	if ((s = bundle_signer_load(c->peer_cert, c->peer_key, err,
+	    sizeof err)) == NULL) {
+		if (transfer_signer != NULL)
+			log_warnx("bundles: %s; still signing with the "
+			    "certificate of %s read before", err,
+			    bundle_signer_dn(transfer_signer));
+		else
+			log_warnx("bundles: no signing key (%s): bundles are "
+			    "%s", err, transfer_keylen > 0 ? "sealed with the "
+			    "fleet key (deprecated)" : "only checksummed, and "
+			    "hosts with peer_tls = on refuse them");
+		return;
+	}
+	bundle_signer_free(transfer_signer);
+	transfer_signer = s;
+	log_info("bundles: signed with %s's key (%s)", bundle_signer_dn(s),
+	    c->peer_cert);
+	if (bundle_signer_valid(s, time(NULL), err, sizeof err) == -1)
+		log_warnx("bundles: %s: hosts refuse the bundles it signs",
+		    err);
+	if (start)
+		return;
+	/* The domains' metadata holds bundles signed with the old one. */
+	for (vm = vm_first(); vm != NULL; vm = vm->next_all)
+		virt_vm_changed(vm);
+}
+
+/* Read the CA certificates again if they changed. */
+static void
+transfer_load_ca(int start)
+{
+	const struct rasd_config *c = rasd_conf;
+	struct bundle_ca *ca;
+	char err[1024];
+
+	if (c == NULL || (!transfer_changed(c->peer_ca, &transfer_ca_f) &&
+	    !start))
+		return;
+	if ((ca = bundle_ca_load(c->peer_ca, err, sizeof err)) == NULL) {
+		if (transfer_ca != NULL)
+			log_warnx("bundles: %s; still verifying against the CA "
+			    "read before", err);
+		else if (c->peer_tls == PEER_TLS_ON)
+			log_warnx("bundles: no CA (%s): signed bundles are "
+			    "refused", err);
+		return;
+	}
+	bundle_ca_free(transfer_ca);
+	transfer_ca = ca;
+	log_info("bundles: signed bundles are verified against %s",
+	    c->peer_ca);
+}
+
+/* Load the fleet key, if one is configured, and the TLS material. */
 int
 transfer_init(const char *keyfile)
 {
 	char err[512];
 
 	transfer_keylen = 0;
-	if (keyfile == NULL || *keyfile == '\0')
-		return 0;
-	if (bundle_load_key(keyfile, transfer_key_bytes, &transfer_keylen, err,
-	    sizeof err) == -1) {
-		log_warnx("fleet key: %s", err);
-		return -1;
+	if (keyfile != NULL && *keyfile != '\0') {
+		if (bundle_load_key(keyfile, transfer_key_bytes,
+		    &transfer_keylen, err, sizeof err) == -1) {
+			log_warnx("fleet key: %s", err);
+			return -1;
+		}
+		log_info("fleet key %s: %s", keyfile, transfer_signs() ?
+		    "bundles sealed with it (HMAC-SHA-256) are still taken, "
+		    "deprecated" : "bundles are sealed with HMAC-SHA-256");
 	}
-	log_info("fleet key %s: bundles are sealed with HMAC-SHA-256",
-	    keyfile);
+	if (rasd_conf == NULL)
+		return 0;
+	transfer_load_ca(1);
+	transfer_load_signer(1);
+	if (!transfer_signs())
+		log_warnx("bundles: peer_tls = off-insecure: bundles are not "
+		    "signed; %s", transfer_keylen > 0 ? "the fleet key seals "
+		    "them" : "they are only checksummed, and checksummed "
+		    "bundles are taken (INSECURE, for tests only)");
+	else if (transfer_ca == NULL && transfer_keylen == 0)
+		log_warnx("bundles: no CA and no fleet key: this host refuses "
+		    "every bundle it is given");
 	return 0;
 }
 
@@ -58,6 +192,41 @@ transfer_key(const uint8_t **key, size_t *keylen)
 {
 	*key = transfer_key_bytes;
 	*keylen = transfer_keylen;
+}
+
+/*
+ * What an import takes (migrate/README.md, "How bundles are trusted"):
+ * bundles signed by a host of the CA always (when the CA is readable);
+ * fleet-key bundles while a fleet key is configured; checksummed ones
+ * only with peer_tls = off-insecure and no fleet key.
+ */
+static void
+transfer_trust(struct bundle_trust *t)
+{
+	memset(t, 0, sizeof *t);
+	transfer_load_ca(0);
+	if (transfer_ca != NULL) {
+		t->accept |= BUNDLE_ACCEPT_SIGNED;
+		t->ca = transfer_ca;
+	}
+	if (transfer_keylen > 0) {
+		t->accept |= BUNDLE_ACCEPT_HMAC;
+		t->key = transfer_key_bytes;
+		t->keylen = transfer_keylen;
+	} else if (!transfer_signs())
+		t->accept |= BUNDLE_ACCEPT_SHA256;
+}
+
+/* Seal a packed Bundle as this host does: signed, HMAC or checksum. */
+static int
+transfer_seal(const uint8_t *packed, size_t len, uint8_t **out,
+    size_t *outlen)
+{
+	transfer_load_signer(0);
+	if (transfer_signer != NULL && transfer_signs())
+		return bundle_sign(packed, len, transfer_signer, out, outlen);
+	return bundle_seal(packed, len, transfer_keylen ? transfer_key_bytes :
+	    NULL, transfer_keylen, out, outlen);
 }
 
 struct transfer_hist {
@@ -166,10 +335,11 @@ transfer_export(struct vm *vm, uint8_t **out, size_t *outlen, char *err,
 	len = ras__bundle__get_packed_size(&b);
 	packed = xcalloc(1, len);
 	ras__bundle__pack(&b, packed);
-	if (bundle_seal(packed, len, transfer_keylen ? transfer_key_bytes : NULL,
-	    transfer_keylen, out, outlen) == -1) {
-		snprintf(err, errlen, "bundle of %zu bytes cannot be sealed "
-		    "(over %u bytes?)", len, BUNDLE_MAX_BYTES);
+	if (transfer_seal(packed, len, out, outlen) == -1) {
+		snprintf(err, errlen, "bundle of %zu bytes cannot be sealed: "
+		    "%s", len, errno == EFBIG ? "over the size limit" :
+		    errno == EIO ? "the host key cannot sign" :
+		    strerror(errno));
 		goto out;
 	}
 	rc = 0;
@@ -186,12 +356,35 @@ out:
 	return rc;
 }
 
-/* Open and check a sealed bundle with the fleet key; NULL with a reason. */
+/*
+ * Open and check a sealed bundle as this host's trust rules say; NULL
+ * with a reason. Logs who signed it, and a fleet-key bundle's
+ * deprecation.
+ */
 Ras__Bundle *
 transfer_open(const uint8_t *sealed, size_t len, char *err, size_t errlen)
 {
-	return bundle_open(sealed, len, transfer_keylen ? transfer_key_bytes :
-	    NULL, transfer_keylen, err, errlen);
+	struct bundle_trust t;
+	struct bundle_sealer who;
+	Ras__Bundle *b;
+	char us[37];
+
+	transfer_trust(&t);
+	if ((b = bundle_open_trusted(sealed, len, &t, &who, err, errlen)) ==
+	    NULL)
+		return NULL;
+	ras_uuid_format(b->uuid.data, us);
+	if (who.kind == BUNDLE_SEAL_SIGNED)
+		log_info("vm %s (%s): bundle signed by %s (generation %llu)",
+		    b->name, us, who.dn, (unsigned long long)b->generation);
+	else if (who.kind == BUNDLE_SEAL_HMAC && transfer_signs())
+		log_warnx("vm %s (%s): bundle sealed with the fleet key, not "
+		    "signed by its host: deprecated, taken while fleet_key is "
+		    "configured", b->name, us);
+	else if (who.kind == BUNDLE_SEAL_SHA256)
+		log_warnx("vm %s (%s): bundle only checksummed, taken "
+		    "unauthenticated (peer_tls = off-insecure)", b->name, us);
+	return b;
 }
 
 /*

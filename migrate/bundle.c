@@ -7,19 +7,25 @@
  *   bundle       the packed Bundle, as the exporter's protobuf-c wrote it
  *   seal_kind    1: seal = SHA-256(bundle)
  *                2: seal = HMAC-SHA-256(fleet key, bundle)
- *   seal         32 bytes
+ *                3: seal = the exporting host's signature (bundle_sig.c)
+ *   seal         32 bytes (1, 2), the signature (3)
+ *   signer       3: the signer's x509 certificate, DER
  *
  * The seal covers the Bundle's bytes, not a re-encoding of its fields, so
  * the importer checks exactly what the exporter sealed and nothing depends
  * on two protobuf-c versions agreeing on an encoding.
  *
- * Why a checksum and a MAC: without a fleet key the checksum only catches
- * corruption (a truncated file, a mangled XML attribute). With a key, a
- * bundle is a claim by another host of the fleet about which guest pages
- * are poisoned and which notification types the guest was booted with; a
- * guest that owns its VMM must not be able to forge that, so a host with a
- * key takes in HMAC-sealed bundles only, and one without a key refuses
- * them rather than importing them unverified.
+ * Why a checksum, a MAC and a signature: a bundle is a claim by another
+ * host of the fleet about which guest pages are poisoned and which
+ * notification types the guest was booted with; a guest that owns its
+ * VMM must not be able to forge that. The checksum only catches
+ * corruption (a truncated file, a mangled XML attribute). The fleet key's
+ * MAC authenticates the fleet, but any host's copy of the key forges for
+ * all and names no host. A signature names its host (the certificate the
+ * CA gave it) and a stolen key forges only as that host until its
+ * certificate expires. The caller says which kinds it takes
+ * (bundle_trust); a kind it does not take is refused, never opened
+ * unverified.
  *
  * Everything else is checked too, since a bundle may still come from a
  * buggy or older peer: version, identity, boot profile (the HEST goes
@@ -36,6 +42,7 @@
 #include <unistd.h>
 
 #include "bundle.h"
+#include "bundle_int.h"
 #include "hest.h"
 #include "crypto.h"
 
@@ -358,23 +365,89 @@ bundle_check(const Ras__Bundle *b, char *err, size_t errlen)
 	return 0;
 }
 
-/* Unpack a SealedBundle, verify its seal, unpack and check the Bundle. */
-Ras__Bundle *
-bundle_open(const uint8_t *sealed, size_t len, const uint8_t *key,
-    size_t keylen, char *err, size_t errlen)
+/* Why a seal of this kind is not taken here. */
+static int
+bundle_refuse_kind(uint32_t kind, const struct bundle_trust *t, char *err,
+    size_t errlen)
 {
-	Ras__SealedBundle *sb = NULL;
-	Ras__Bundle *b = NULL;
+	switch (kind) {
+	case BUNDLE_SEAL_SHA256:
+		return bundle_fail(err, errlen, "bundle is not signed (SHA-256 "
+		    "checksum only)%s: refusing an unauthenticated bundle",
+		    t->key != NULL ? " but a fleet key is configured" : "");
+	case BUNDLE_SEAL_HMAC:
+		return bundle_fail(err, errlen, "bundle is sealed with a fleet "
+		    "key (HMAC) but %s: cannot verify it", t->key == NULL ?
+		    "no fleet key is configured" : "fleet-key bundles are not "
+		    "taken here");
+	case BUNDLE_SEAL_SIGNED:
+		return bundle_fail(err, errlen, "bundle is signed by a host "
+		    "certificate but no CA is configured to verify it");
+	default:
+		return bundle_fail(err, errlen, "unknown bundle seal kind %u",
+		    kind);
+	}
+}
+
+/* Verify a checksum or HMAC seal. */
+static int
+bundle_check_digest(const Ras__SealedBundle *sb, const struct bundle_trust *t,
+    char *err, size_t errlen)
+{
 	uint8_t seal[SHA256_LEN];
 
+	if (sb->has_signer)
+		return bundle_fail(err, errlen, "bundle sealed with kind %u "
+		    "carries a signer certificate", sb->seal_kind);
+	if (sb->seal.len != SHA256_LEN)
+		return bundle_fail(err, errlen, "bundle seal is %zu bytes, "
+		    "expected %d", sb->seal.len, SHA256_LEN);
+	bundle_seal_of(sb->seal_kind, sb->bundle.data, sb->bundle.len, t->key,
+	    t->keylen, seal);
+	if (!sha256_equal(seal, sb->seal.data))
+		return bundle_fail(err, errlen, "bundle seal does not match: "
+		    "corrupted or forged");
+	return 0;
+}
+
+/* Whether trust takes seals of this kind (with what they need). */
+static int
+bundle_accepts(const struct bundle_trust *t, uint32_t kind)
+{
+	if (kind < BUNDLE_SEAL_SHA256 || kind > BUNDLE_SEAL_SIGNED ||
+	    (t->accept & (1u << kind)) == 0)
+		return 0;
+	if (kind == BUNDLE_SEAL_HMAC)
+		return t->key != NULL;
+	if (kind == BUNDLE_SEAL_SIGNED)
+		return t->ca != NULL;
+	return 1;
+}
+
+/*
+ * Unpack a SealedBundle, verify its seal (and signer), then unpack and
+ * check the Bundle: nothing of it is looked at before the seal holds.
+ */
+Ras__Bundle *
+bundle_open_trusted(const uint8_t *sealed, size_t len,
+    const struct bundle_trust *t, struct bundle_sealer *who, char *err,
+    size_t errlen)
+{
+	struct bundle_sig_ctx cx;
+	Ras__SealedBundle *sb = NULL;
+	Ras__Bundle *b = NULL;
+
+	memset(&cx, 0, sizeof cx);
+	if (who != NULL)
+		memset(who, 0, sizeof *who);
 	if (len > BUNDLE_MAX_BYTES) {
 		bundle_fail(err, errlen, "bundle of %zu bytes is over the "
 		    "%u-byte limit", len, BUNDLE_MAX_BYTES);
 		goto out;
 	}
-	if (key != NULL && !bundle_keylen_ok(keylen)) {
+	if (t->key != NULL && !bundle_keylen_ok(t->keylen)) {
 		bundle_fail(err, errlen, "fleet key is %zu bytes, must be "
-		    "%d..%d", keylen, BUNDLE_KEY_MIN, BUNDLE_KEY_MAX);
+		    "%d..%d", t->keylen, BUNDLE_KEY_MIN, BUNDLE_KEY_MAX);
 		goto out;
 	}
 	if (len == 0 || (sb = ras__sealed_bundle__unpack(NULL, len,
@@ -383,53 +456,52 @@ bundle_open(const uint8_t *sealed, size_t len, const uint8_t *key,
 		    "are truncated or malformed", len);
 		goto out;
 	}
-	switch (sb->seal_kind) {
-	case BUNDLE_SEAL_SHA256:
-		if (key != NULL) {
-			bundle_fail(err, errlen, "bundle is not signed "
-			    "(SHA-256 checksum only) but a fleet key is "
-			    "configured: refusing an unauthenticated bundle");
-			goto out;
-		}
-		break;
-	case BUNDLE_SEAL_HMAC:
-		if (key == NULL) {
-			bundle_fail(err, errlen, "signed bundle but no fleet "
-			    "key configured: cannot verify it");
-			goto out;
-		}
-		break;
-	default:
-		bundle_fail(err, errlen, "unknown bundle seal kind %u",
-		    sb->seal_kind);
+	if (!bundle_accepts(t, sb->seal_kind)) {
+		bundle_refuse_kind(sb->seal_kind, t, err, errlen);
 		goto out;
 	}
-	if (sb->seal.len != SHA256_LEN) {
-		bundle_fail(err, errlen, "bundle seal is %zu bytes, expected "
-		    "%d", sb->seal.len, SHA256_LEN);
+	if (sb->seal_kind == BUNDLE_SEAL_SIGNED ?
+	    bundle_sig_verify(sb, t->ca, &cx, err, errlen) != 0 :
+	    bundle_check_digest(sb, t, err, errlen) != 0)
 		goto out;
-	}
-	bundle_seal_of(sb->seal_kind, sb->bundle.data, sb->bundle.len, key,
-	    keylen, seal);
-	if (!sha256_equal(seal, sb->seal.data)) {
-		bundle_fail(err, errlen, "bundle seal does not match: "
-		    "corrupted or forged");
-		goto out;
-	}
 	if ((b = ras__bundle__unpack(NULL, sb->bundle.len,
 	    sb->bundle.data)) == NULL) {
 		bundle_fail(err, errlen, "bundle contents are malformed (seal "
 		    "matches, protobuf does not parse)");
 		goto out;
 	}
-	if (bundle_check(b, err, errlen) != 0) {
+	if (bundle_check(b, err, errlen) != 0 ||
+	    (sb->seal_kind == BUNDLE_SEAL_SIGNED &&
+	    bundle_sig_names(&cx, b->source_peer, err, errlen) != 0)) {
 		ras__bundle__free_unpacked(b, NULL);
 		b = NULL;
+		goto out;
 	}
+	if (who != NULL) {
+		who->kind = sb->seal_kind;
+		memcpy(who->dn, cx.dn, sizeof who->dn);
+	}
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
 out:
+	bundle_sig_done(&cx);
 	if (sb != NULL)
 		ras__sealed_bundle__free_unpacked(sb, NULL);
 	return b;
+}
+
+/* Open with a fleet key (HMAC only) or without (checksum only). */
+Ras__Bundle *
+bundle_open(const uint8_t *sealed, size_t len, const uint8_t *key,
+    size_t keylen, char *err, size_t errlen)
+{
+	struct bundle_trust t;
+
+	memset(&t, 0, sizeof t);
+	t.accept = key != NULL ? BUNDLE_ACCEPT_HMAC : BUNDLE_ACCEPT_SHA256;
+	t.key = key;
+	t.keylen = keylen;
+	return bundle_open_trusted(sealed, len, &t, NULL, err, errlen);
 }
 
 /* The boot profile a checked or unchecked Bundle carries. */

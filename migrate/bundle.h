@@ -1,16 +1,20 @@
 /*
  * bundle.h -- the state bundle of one VM that travels with it between hosts.
  *
- * A Bundle (proto/rasd.proto) is packed, then wrapped in a SealedBundle with
- * a SHA-256 checksum, or an HMAC-SHA-256 under the fleet key when one is
- * configured. Everything here is a pure function of its arguments; the
- * only I/O is bundle_load_key() reading the key file it is given.
+ * A Bundle (proto/rasd.proto) is packed, then wrapped in a SealedBundle:
+ * signed with the exporting host's x509 key (its certificate travels
+ * along and is verified against the fleet CA), or sealed with an
+ * HMAC-SHA-256 under the fleet key, or only checksummed (SHA-256).
+ * Everything here is a pure function of its arguments; the only I/O is
+ * the loaders reading the files they are given (bundle_load_key,
+ * bundle_signer_load, bundle_ca_load).
  */
 #ifndef RAS_BUNDLE_H
 #define RAS_BUNDLE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "ras.h"
 #include "rasd.pb-c.h"
@@ -30,6 +34,33 @@
 /* SealedBundle.seal_kind */
 #define BUNDLE_SEAL_SHA256	1	/* checksum only: no authenticity */
 #define BUNDLE_SEAL_HMAC	2	/* HMAC-SHA-256 under the fleet key */
+#define BUNDLE_SEAL_SIGNED	3	/* signed with the exporter's host key */
+
+#define BUNDLE_SIG_MAX		1024	/* signature bytes (RSA 8192) */
+#define BUNDLE_CERT_MAX		16384	/* the signer's certificate, DER */
+#define BUNDLE_DN_MAX		512	/* a signer's subject DN, as text */
+
+/* Which seals an importer takes: bundle_trust.accept. */
+#define BUNDLE_ACCEPT_SHA256	(1u << BUNDLE_SEAL_SHA256)
+#define BUNDLE_ACCEPT_HMAC	(1u << BUNDLE_SEAL_HMAC)
+#define BUNDLE_ACCEPT_SIGNED	(1u << BUNDLE_SEAL_SIGNED)
+
+struct bundle_signer;	/* a host's certificate and private key */
+struct bundle_ca;	/* the CA(s) a signer's certificate must chain to */
+
+/* What an importer trusts. */
+struct bundle_trust {
+	unsigned int		 accept;	/* BUNDLE_ACCEPT_* */
+	const uint8_t		*key;		/* HMAC: the fleet key */
+	size_t			 keylen;
+	const struct bundle_ca	*ca;		/* SIGNED: verify against it */
+};
+
+/* How an opened bundle was sealed, and by whom. */
+struct bundle_sealer {
+	uint32_t	kind;			/* BUNDLE_SEAL_* */
+	char		dn[BUNDLE_DN_MAX];	/* SIGNED: the signer's DN */
+};
 
 /*
  * Wrap a packed Bundle in a SealedBundle: HMAC-SHA-256 under key when key
@@ -51,6 +82,63 @@ int	bundle_seal(const uint8_t *packed_bundle, size_t len,
  */
 Ras__Bundle *bundle_open(const uint8_t *sealed, size_t len,
 	    const uint8_t *key, size_t keylen, char *err, size_t errlen);
+
+/*
+ * Unpack a packed SealedBundle and verify its seal against what trust
+ * accepts, before the Bundle inside is even unpacked; then check the
+ * Bundle (bundle_check). A signed bundle (BUNDLE_SEAL_SIGNED) is taken
+ * only when its signer's certificate chains to trust->ca, is within its
+ * validity dates, may be used by a TLS server and for digital
+ * signatures, its signature verifies, and -- when the Bundle names its
+ * source as tcp:HOST:PORT -- the certificate names HOST (the host a
+ * final sync will go to, whose TLS certificate must name it too). On
+ * success who (may be NULL) says how it was sealed and by whom. Returns
+ * the Bundle or NULL with a reason in err, as bundle_open().
+ */
+Ras__Bundle *bundle_open_trusted(const uint8_t *sealed, size_t len,
+	    const struct bundle_trust *trust, struct bundle_sealer *who,
+	    char *err, size_t errlen);
+
+/*
+ * A host's signing identity: its x509 certificate (PEM; the first one
+ * of the file is the host's) and the matching private key (PEM, PKCS#1
+ * or PKCS#8, unencrypted; ECDSA, RSA, RSA-PSS or EdDSA). The key is
+ * checked against the certificate by signing and verifying once. NULL
+ * with a reason when a file cannot be read or they do not fit.
+ */
+struct bundle_signer *bundle_signer_load(const char *cert, const char *key,
+	    char *err, size_t errlen);
+struct bundle_signer *bundle_signer_mem(const char *cert_pem, size_t certlen,
+	    const char *key_pem, size_t keylen, char *err, size_t errlen);
+void	bundle_signer_free(struct bundle_signer *);
+
+/* The signer's subject DN. */
+const char *bundle_signer_dn(const struct bundle_signer *);
+
+/*
+ * Whether the signer's certificate is valid at time now (its activation
+ * and expiration dates only). 0, or -1 with a sentence.
+ */
+int	bundle_signer_valid(const struct bundle_signer *, time_t now,
+	    char *err, size_t errlen);
+
+/*
+ * The CA certificate(s) of the fleet (PEM; every certificate in the file
+ * is a trust anchor). NULL with a reason when none can be read.
+ */
+struct bundle_ca *bundle_ca_load(const char *path, char *err, size_t errlen);
+struct bundle_ca *bundle_ca_mem(const char *pem, size_t len, char *err,
+	    size_t errlen);
+void	bundle_ca_free(struct bundle_ca *);
+
+/*
+ * Wrap a packed Bundle in a SealedBundle signed by s (seal_kind 3): the
+ * signature over "rasd-bundle-sig-1" || SHA-256(bundle), with SHA-256
+ * (ECDSA, RSA-PSS) or EdDSA, and s's certificate. As bundle_seal(); -1
+ * with errno EIO when the key cannot sign.
+ */
+int	bundle_sign(const uint8_t *packed_bundle, size_t len,
+	    const struct bundle_signer *s, uint8_t **out, size_t *outlen);
 
 /*
  * Check every field of a Bundle against what an importing rasd may take in

@@ -103,8 +103,11 @@ make_key() {
 	printf 'fleet_key = %s\n' "$T/$1.key" >"$T/$1.conf"
 }
 
-start_rasd || { notok "rasd A starts"; exit 1; }
-start_b "${B_POLICY[@]}" || { notok "rasd B starts"; exit 1; }
+# Unkeyed, unsigned bundles (checksummed) are taken only in the explicit
+# insecure mode; t_bundle_sign.sh tests the signed ones.
+printf 'peer_tls = off-insecure\n' >"$T/insecure.conf"
+start_rasd -c "$T/insecure.conf" || { notok "rasd A starts"; exit 1; }
+start_b -c "$T/insecure.conf" "${B_POLICY[@]}" || { notok "rasd B starts"; exit 1; }
 
 # --- export on A, import on B --------------------------------------------
 out=$(vmmsim --name vm1 --arch arm64 --hest "$HEST" \

@@ -210,6 +210,7 @@ tls_host "$P/b" "$P/fleet" host-b.test 127.0.0.1
 tls_host "$P/a-rogue" "$P/rogue" host-a.test 127.0.0.1
 tls_host "$P/a-expired" "$P/fleet" host-a.test 127.0.0.1 -1
 tls_host "$P/a-other" "$P/fleet" host-c.test 127.0.0.9
+tls_host "$P/a-addr3" "$P/fleet" host-a.test 127.0.0.3
 tls_host "$P/b-rogue" "$P/rogue" host-b.test 127.0.0.1
 check "certtool made the fleet's and a rogue CA's certificates" \
 	test -s "$P/a/libvirt/servercert.pem" -a -s "$P/b-rogue/libvirt/clientcert.pem"
@@ -263,13 +264,25 @@ hand_off t2 0x40400000
 check "TLS over a Unix socket: the destination VMM gets the final state" test "$rc" -eq 0
 check "B took it from A's certificate" grep -q "vm t2: final sync from the source: .*source .*CN=host-a.test" "$T/b.log"
 
-# refused SRC_HOSTDIR LISTEN_IP NAME PATTERN: A restarted with another
-# certificate (or address); B's final sync must fail safe, B logs PATTERN.
+# refused SRC_HOSTDIR LISTEN_IP NAME PATTERN [SNAPSHOT_HOSTDIR]: B
+# imports a snapshot A signed with its own certificate (or SNAPSHOT's,
+# one that names LISTEN_IP), then A restarts with another certificate
+# (or address); B's final sync must fail safe in the TLS handshake, B
+# logs PATTERN. (A snapshot signed with a refused certificate is refused
+# at its import already: t_bundle_sign.sh.)
 refused() {
+	stop_rasd TERM
+	conf_a "${5:-$P/a}" "$2:$PA"
+	start_rasd --config "$T/a-tls.conf" || { notok "rasd A restarts ($3)"; return; }
+	"$VMMSIM_BIN" --socket "$SOCK" --name "$3" --arch arm64 --hest "$HEST" \
+	    --poison AR:0x40001000 >/dev/null 2>&1
+	rasctl export "$3" -o "$T/$3.bundle" >/dev/null
+	check "$3: B imports the snapshot" rasctl_b import --replace "$T/$3.bundle" >/dev/null
 	stop_rasd TERM
 	conf_a "$1" "$2:$PA"
 	start_rasd --config "$T/a-tls.conf" || { notok "rasd A restarts ($3)"; return; }
-	hand_off "$3" 0x40800000
+	out=$("$VMMSIM_BIN" --socket "$BSOCK" --name "$3" --arch arm64 --hest "$HEST" --await-final 2>&1)
+	rc=$?
 	check "$3: the destination VMM fails safe" test "$rc" -eq 1
 	if grep -q REARM <<<"$out"; then notok "$3: nothing re-armed"; else ok "$3: nothing re-armed"; fi
 	check "$3: B logs why" grep -q "vm $3: final sync with the source failed: .*$4" "$T/b.log"
@@ -279,7 +292,7 @@ refused "$P/a-rogue" 127.0.0.1 rogue-ca "TLS handshake failed: the server's cert
 refused "$P/a-expired" 127.0.0.1 expired "TLS handshake failed: the server's certificate is refused: .*expired"
 refused "$P/a-other" 127.0.0.1 wrong-host "TLS handshake failed: the server's certificate is refused: .*name in the certificate does not match"
 # The right certificate at an address it does not name (127.0.0.3).
-refused "$P/a" 127.0.0.3 wrong-addr "TLS handshake failed: the server's certificate is refused: .*does not match"
+refused "$P/a" 127.0.0.3 wrong-addr "TLS handshake failed: the server's certificate is refused: .*does not match" "$P/a-addr3"
 
 # The destination's side: B with a client certificate from another CA,
 # then a client with none (gnutls-cli) -- A refuses both and says so.

@@ -20,6 +20,7 @@ setpriv --reuid=40001 --regid=40001 --clear-groups -- test -x "$VMMSIM_BIN" -a -
 cat >"$T/rasd.conf" <<EOF
 socket_mode = 0666
 max_vms_per_uid = 3
+peer_tls = off-insecure
 EOF
 start_rasd --config "$T/rasd.conf" || { notok "rasd starts"; exit 1; }
 HEST=$DATA/qemu-virt-10.2-sea-gpio.hest

@@ -453,7 +453,7 @@ Test(bundle_seal, signed_bundle_without_a_key)
 	arm64();
 	sealed = seal(fleet_key, KEYLEN, &len);
 	expect_refused_bytes(sealed, len, NULL, 0,
-	    "signed bundle but no fleet key configured");
+	    "sealed with a fleet key (HMAC) but no fleet key is configured");
 	free(sealed);
 }
 
@@ -470,9 +470,13 @@ Test(bundle_seal, unknown_kind_and_short_seal)
 	sb.bundle.len = plen;
 	sb.seal.data = digest;
 	sb.seal.len = SHA256_LEN;
-	sb.seal_kind = 3;
+	sb.seal_kind = 4;
 	n = ras__sealed_bundle__pack(&sb, out);
-	expect_refused_bytes(out, n, NULL, 0, "unknown bundle seal kind 3");
+	expect_refused_bytes(out, n, NULL, 0, "unknown bundle seal kind 4");
+	sb.seal_kind = BUNDLE_SEAL_SIGNED;
+	n = ras__sealed_bundle__pack(&sb, out);
+	expect_refused_bytes(out, n, NULL, 0, "bundle is signed by a host "
+	    "certificate but no CA is configured to verify it");
 	sb.seal_kind = 0;
 	n = ras__sealed_bundle__pack(&sb, out);
 	expect_refused_bytes(out, n, NULL, 0, "unknown bundle seal kind 0");
