@@ -120,7 +120,18 @@ expect_eq "vm-d: no poison" "$(grep -c '^rasd_vm_poisoned_ranges{vm="vm-d",uuid=
 expect_eq "final syncs: none" "$(awk '/^rasd_final_syncs_total\{/ { n += $2 } END { print n }' "$T/page")" 0
 expect_eq "libvirt not watched: no rasd_libvirt_connected" "$(grep -c '^rasd_libvirt_connected' "$T/page")" 0
 expect_eq "build info" "$(metric "rasd_build_info{version=\"$("$RASD_BIN" -V | cut -d' ' -f2)\"}")" 1
-check "no host health metrics yet (not built)" test "$(grep -c '^rasd_host_health' "$T/page")" -eq 0
+# Host health (daemon/health.c): every new record is an uncorrected error of
+# this host; the default thresholds are health_ue_degraded 1 / 24h and
+# health_ue_evacuate 4 / 24h.
+expect_eq "host uncorrected errors = the ranges recorded" \
+	"$(metric rasd_host_uncorrected_errors_total)" \
+	"$(awk '/^rasd_vm_poisoned_ranges\{/ { n += $2 } END { print n }' "$T/page")"
+expect_eq "one health state is set" \
+	"$(awk '/^rasd_host_health_state\{/ { n += $2 } END { print n }' "$T/page")" 1
+ue=$(metric rasd_host_uncorrected_errors_total)
+want=healthy; [ "$ue" -ge 1 ] && want=degraded; [ "$ue" -ge 4 ] && want=evacuate
+expect_eq "$ue uncorrected errors: the host is $want" "$(metric "rasd_host_health_state{state=\"$want\"}")" 1
+expect_eq "not overridden" "$(metric rasd_host_health_overridden)" 0
 
 # --- the format ----------------------------------------------------------------
 if promtool check metrics <"$T/page" >"$T/promtool.out" 2>&1; then
