@@ -48,6 +48,7 @@ static const struct parser_cmd parser_cmds[] = {
 	{ "import",		CMD_IMPORT,		ARG_FILE },
 	{ "health",		CMD_HEALTH,		ARG_NONE },
 	{ "fleet",		CMD_FLEET_HOSTS,	ARG_SUB },
+	{ "release",		CMD_RELEASE,		ARG_VM },
 	{ "help",		CMD_HELP,		ARG_NONE },
 };
 
@@ -134,6 +135,10 @@ parser_option(int argc, char *argv[], int *i, struct parse_result *res,
 		res->replace = 1;
 		return 0;
 	}
+	if (strcmp(arg, "--force") == 0) {
+		res->force = 1;
+		return 0;
+	}
 	/* export's output file: "-o FILE", "-oFILE", "--output[=]FILE". */
 	if (strncmp(arg, "-o", 2) == 0 || strcmp(arg, "--output") == 0 ||
 	    strncmp(arg, "--output=", 9) == 0) {
@@ -200,7 +205,8 @@ parser_option(int argc, char *argv[], int *i, struct parse_result *res,
 		return 0;
 	}
 	if (eq != NULL && (strncmp(arg, "--json=", 7) == 0 ||
-	    strncmp(arg, "--replace=", 10) == 0))
+	    strncmp(arg, "--replace=", 10) == 0 ||
+	    strncmp(arg, "--force=", 8) == 0))
 		return parser_error(err, errlen,
 		    "option %.*s takes no value", (int)namelen, arg);
 	return parser_error(err, errlen, "unknown option \"%s\"", arg);
@@ -317,6 +323,13 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 	if (res->reason != NULL && res->set_health == NULL)
 		return parser_error(err, errlen,
 		    "health: --reason goes with --set");
+	if (res->force && cmd->command != CMD_RELEASE)
+		return parser_error(err, errlen,
+		    "option --force is for release only");
+	if (cmd->command == CMD_RELEASE && !res->force)
+		return parser_error(err, errlen,
+		    "release: --force is required (the guest may then run "
+		    "without poisons its source recorded last)");
 	if (cmd->command == CMD_EXPORT && res->json &&
 	    (res->output == NULL || strcmp(res->output, "-") == 0))
 		return parser_error(err, errlen,

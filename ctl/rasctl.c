@@ -46,7 +46,8 @@
 	"       rasctl [options] import [--replace] FILE|-\n" \
 	"       rasctl [options] health [--set evacuate|degraded|auto " \
 	"[--reason TEXT]]\n" \
-	"       rasctl [options] fleet hosts\n"
+	"       rasctl [options] fleet hosts\n" \
+	"       rasctl [options] release --force VM\n"
 
 /* One exchange with rasd: where, until when, and how it went. */
 /* Ranges asked per list-poison page (rasd also bounds a page's bytes). */
@@ -160,6 +161,15 @@ rasctl_help(FILE *fp)
 "                    MEMAVAIL, VMS, INJECT (arch:types its VMMs can\n"
 "                    inject), UPDATED; then every VM with its HOST, STATE\n"
 "                    (unknown on a gone host) and pinned boot PROFILE.\n"
+"  release --force VM\n"
+"                    A migrated guest whose VMM holds it before its first\n"
+"                    instruction (RASD_SHIM_REQUIRED=1: no final sync\n"
+"                    with the source, or ranges it cannot re-arm) runs:\n"
+"                    with the imported state, re-arming what it can. For\n"
+"                    when the source host is gone; the guest may read\n"
+"                    memory its source had found bad. rasd logs it and\n"
+"                    the VMM reports the ranges it could not re-arm.\n"
+"                    Prints nothing on success.\n"
 "  help              Show this text.\n"
 "\n"
 "  VM is a libvirt domain name or UUID; rasd resolves it.\n"
@@ -185,6 +195,7 @@ rasctl_help(FILE *fp)
 "  --replace           import: replace the state of a VM rasd already\n"
 "                      knows (the libvirt hook does, on a migration's\n"
 "                      destination).\n"
+"  --force             release: required, to say the risk is taken.\n"
 "  -h, --help          Show this text and exit.\n"
 "  --version           Show the version and exit.\n"
 "\n"
@@ -217,8 +228,8 @@ rasctl_usage(const char *msg)
 	fprintf(stderr, "rasctl: %s\n" RASCTL_USAGE
 	    "Commands: list-vms, show VM, list-poison VM, history VM, "
 	    "events VM,\nmark-stopped VM, export VM [-o FILE], "
-	    "import [--replace] FILE|-, health,\nfleet hosts. See \"rasctl "
-	    "--help\".\n", msg);
+	    "import [--replace] FILE|-, health,\nfleet hosts, release --force VM. "
+	    "See \"rasctl --help\".\n", msg);
 	return RASCTL_EXIT_USAGE;
 }
 
@@ -681,6 +692,8 @@ rasctl_exported(const struct parse_result *res, const Ras__Exported *ex)
 static Ras__FleetQuery rasctl_fleet_query = RAS__FLEET_QUERY__INIT;
 
 /* Fill in the request for a parsed command line. */
+static Ras__ReleaseGate rel = RAS__RELEASE_GATE__INIT;
+
 static void
 rasctl_request(const struct parse_result *res, Ras__Request *req,
     Ras__ListVms *list, Ras__VmQuery *query, Ras__Import *im)
@@ -715,6 +728,12 @@ rasctl_request(const struct parse_result *res, Ras__Request *req,
 	case CMD_MARK_STOPPED:
 		req->body_case = RAS__REQUEST__BODY_MARK_STOPPED;
 		req->mark_stopped = query;
+		break;
+	case CMD_RELEASE:
+		rel.vm = (char *)res->vm;
+		rel.force = res->force != 0;
+		req->body_case = RAS__REQUEST__BODY_RELEASE_GATE;
+		req->release_gate = &rel;
 		break;
 	case CMD_EXPORT:
 		req->body_case = RAS__REQUEST__BODY_EXPORT_VM;
@@ -767,6 +786,7 @@ rasctl_expected(enum parser_command command)
 		return RAS__RESPONSE__BODY_EVENTS;
 	case CMD_MARK_STOPPED:
 	case CMD_IMPORT:
+	case CMD_RELEASE:
 		return RAS__RESPONSE__BODY_ACK;
 	case CMD_EXPORT:
 		return RAS__RESPONSE__BODY_EXPORTED;

@@ -38,7 +38,8 @@ enum parser_command {
 	CMD_EXPORT,
 	CMD_IMPORT,
 	CMD_HEALTH,
-	CMD_FLEET_HOSTS
+	CMD_FLEET_HOSTS,
+	CMD_RELEASE
 };
 
 /*
@@ -60,6 +61,7 @@ struct parse_result {
 	const char		*sub;		/* fleet's subcommand */
 	int			 json;
 	int			 replace;	/* import --replace */
+	int			 force;		/* release --force */
 	int			 timeout_ms;
 	const char		*set_health;	/* health --set STATE */
 	const char		*reason;	/* health --reason TEXT */

@@ -505,6 +505,7 @@ peer_refusal_code(enum handoff_reason r)
 	case HO_NO_MIGRATION_ID:
 		return RAS__ERROR_CODE__ERR_INVALID;
 	case HO_NOT_PAUSED:
+	case HO_VMM_UNSYNCED:
 		return RAS__ERROR_CODE__ERR_BUSY;
 	default:
 		return RAS__ERROR_CODE__ERR_DENIED;
@@ -563,6 +564,15 @@ peer_final_answer(struct client *c, uint64_t id, Ras__FinalSync *fs)
 		    strcmp(d->state, "running") == 0 ? 0 : -1;
 	if (fs->uuid.len == 16)
 		ras_uuid_format(fs->uuid.data, us);
+	if (vm != NULL) {
+		/* Is all its VMM has seen durable here? (vmm.c) */
+		char vmmwhy[256];
+
+		if ((in.vmm_unsynced = vmm_sync_check(vm, vmmwhy,
+		    sizeof vmmwhy) == -1))
+			log_warnx("vm %s: no final sync yet: %s", vm->name,
+			    vmmwhy);
+	}
 	if (pv == NULL) {
 		/* Nothing offered: the request's signature is judged all
 		 * the same, so that an unsigned asker learns nothing. */

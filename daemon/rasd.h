@@ -169,6 +169,15 @@ struct vm {
 	uint64_t lost_total;	/* the bound process's last total (below) */
 	pid_t lost_pid;		/* that process, and its start time; */
 	uint64_t lost_start;	/* lost_pid 0: none known (a restart) */
+	/* What its VMM still holds, for a final sync (vmm_sync_check). */
+	int vmm_said;		/* its VMM reports it (Register.pending) */
+	uint32_t vmm_pending;	/* its last word: not yet acknowledged */
+	uint64_t vmm_lost;	/* lost + dropped, that VMM process's total */
+	uint64_t vmm_lost_base;	/* ... at the guest's last reset */
+	pid_t vmm_sync_pid;	/* that process */
+	uint64_t vmm_sync_start;
+	int64_t released;	/* the operator let its gate go (unix time) */
+	uint32_t rearm_failed;	/* ranges its VMM cannot re-arm here */
 	struct vm_slot *slots;
 	size_t nslots;
 	uint32_t pid;
@@ -339,6 +348,12 @@ void vmm_reset(struct client *, uint64_t, ProtobufCBinaryData);
 void vmm_unregister(struct client *, uint64_t, ProtobufCBinaryData);
 void vmm_set_slots(struct client *, uint64_t, Ras__SetSlots *);
 void vmm_detach(struct vm *, struct client *);
+#define RASD_REARM_REPORT_MAX 64	/* failures in one RearmCheck */
+void vmm_status(struct client *, uint64_t, Ras__VmmStatus *);
+int vmm_sync_check(const struct vm *, char *, size_t);
+void vmm_rearm_check(struct client *, uint64_t, Ras__RearmCheck *);
+void vmm_release(struct client *, uint64_t, Ras__ReleaseGate *);
+int vmm_released(struct client *, uint64_t, Ras__AwaitFinal *);
 int vmm_retire(struct vm *, const char *why);
 void vmm_send_decision(struct client *, uint64_t id,
     const struct batch_entry *);

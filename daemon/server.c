@@ -455,7 +455,23 @@ server_dispatch(struct client *c, Ras__Request *req)
 		vmm_set_slots(c, req->id, req->set_slots);
 		break;
 	case RAS__REQUEST__BODY_AWAIT_FINAL:
-		peer_await_final(c, req->id, req->await_final);
+		if (!vmm_released(c, req->id, req->await_final))
+			peer_await_final(c, req->id, req->await_final);
+		break;
+	case RAS__REQUEST__BODY_VMM_STATUS:
+		vmm_status(c, req->id, req->vmm_status);
+		break;
+	case RAS__REQUEST__BODY_REARM_CHECK:
+		vmm_rearm_check(c, req->id, req->rearm_check);
+		break;
+	case RAS__REQUEST__BODY_RELEASE_GATE:
+		if (!c->admin) {
+			server_error(c, req->id, RAS__ERROR_CODE__ERR_DENIED,
+			    "denied: operator commands need root or the "
+			    "admin group");
+			return;
+		}
+		vmm_release(c, req->id, req->release_gate);
 		break;
 	case RAS__REQUEST__BODY_ACTIVE_QUERY:
 		vmm_active_query(c, req->id, req->active_query);

@@ -216,6 +216,212 @@ vmm_take_lost(const struct client *c, struct vm *vm, const Ras__Register *reg,
 }
 
 /*
+ * What a registering VMM still holds: errors not yet acknowledged, and
+ * how many its process lost in all (the library's full ring, its own full
+ * queue). Those totals count against the VM from the guest's last reset
+ * on (vmm_sync_check); a new process starts from zero.
+ */
+static void
+vmm_take_pending(struct vm *vm, const Ras__Register *reg,
+    const struct vm_ident *who)
+{
+	uint64_t lost;
+
+	lost = (reg->has_lost_total ? reg->lost_total : 0) +
+	    (reg->has_dropped_total ? reg->dropped_total : 0);
+	if (vm->vmm_sync_pid != who->pid || vm->vmm_sync_start != who->start) {
+		vm->vmm_sync_pid = who->pid;
+		vm->vmm_sync_start = who->start;
+		vm->vmm_lost = vm->vmm_lost_base = 0;
+	}
+	vm->vmm_said = reg->has_pending;
+	vm->vmm_pending = reg->has_pending ? reg->pending : 0;
+	if (reg->has_dropped_total && reg->dropped_total > 0 &&
+	    lost > vm->vmm_lost)
+		log_warnx("vm %s: its VMM pid %d could neither forward nor keep "
+		    "%llu memory errors in all (its queue was full): never "
+		    "recorded; the VM cannot be handed off to another host "
+		    "until the guest is reset", vm->name, (int)who->pid,
+		    (unsigned long long)reg->dropped_total);
+	vm->vmm_lost = lost;
+	if (vm->vmm_pending > 0)
+		log_info("vm %s: its VMM holds %u memory errors not yet "
+		    "recorded; they are replayed now", vm->name,
+		    vm->vmm_pending);
+}
+
+/* The VMM has replayed what its registration said was pending. */
+void
+vmm_status(struct client *c, uint64_t id, Ras__VmmStatus *st)
+{
+	struct vm *vm;
+	uint64_t lost;
+
+	if (vmm_check_vm(c, id, st->uuid) == -1)
+		return;
+	vm = c->vm;
+	lost = (st->has_lost_total ? st->lost_total : 0) +
+	    (st->has_dropped_total ? st->dropped_total : 0);
+	if (lost > vm->vmm_lost)
+		log_warnx("vm %s: its VMM lost %llu more memory errors", vm->name,
+		    (unsigned long long)(lost - vm->vmm_lost));
+	if (lost > vm->vmm_lost)
+		vm->vmm_lost = lost;
+	if (vm->vmm_pending > 0 && st->pending == 0)
+		log_info("vm %s: its VMM holds nothing unrecorded any more",
+		    vm->name);
+	vm->vmm_said = 1;
+	vm->vmm_pending = st->pending;
+	server_ack(c, id);
+}
+
+/*
+ * Whether everything the VM's VMM has seen is durable here, so that a
+ * final sync may hand the VM off: its VMM is connected, its last word was
+ * that nothing is pending, and it lost nothing since the guest's last
+ * reset. A VMM that holds something it cannot tell rasd cuts its
+ * connection (plugins/rasclient/rasc_ring.c), so a connected VMM's last
+ * word is current. Returns 0, or -1 with the reason.
+ */
+int
+vmm_sync_check(const struct vm *vm, char *why, size_t len)
+{
+	if (vm->client == NULL) {
+		if (vm->state != VM_DISCONNECTED)
+			return 0;
+		snprintf(why, len, "its VMM is not connected to rasd: memory "
+		    "errors it may hold are not known here");
+		return -1;
+	}
+	if (!vm->vmm_said) {
+		snprintf(why, len, "its VMM (pid %d) does not say whether it "
+		    "holds unrecorded memory errors (a librasclient older than "
+		    "this rasd)", (int)vm->client->pid);
+		return -1;
+	}
+	if (vm->vmm_pending > 0) {
+		snprintf(why, len, "its VMM holds %u memory errors not yet "
+		    "recorded (replayed within a second)", vm->vmm_pending);
+		return -1;
+	}
+	if (vm->vmm_lost > vm->vmm_lost_base) {
+		snprintf(why, len, "its VMM lost %llu memory errors since the "
+		    "guest's last reset (a full queue or replay ring): the "
+		    "state cannot be complete; reset the guest",
+		    (unsigned long long)(vm->vmm_lost - vm->vmm_lost_base));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The ranges a migration's destination VMM cannot re-arm here, found
+ * before the guest runs (or after the operator let its gate go): logged
+ * one line each and kept with the VM.
+ */
+void
+vmm_rearm_check(struct client *c, uint64_t id, Ras__RearmCheck *rc)
+{
+	struct vm *vm;
+	size_t i;
+
+	if (vmm_check_vm(c, id, rc->uuid) == -1)
+		return;
+	vm = c->vm;
+	if (rc->n_failures > RASD_REARM_REPORT_MAX) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "%zu re-arm failures in one report, at most %d",
+		    rc->n_failures, RASD_REARM_REPORT_MAX);
+		return;
+	}
+	for (i = 0; i < rc->n_failures; i++) {
+		if (strlen(rc->failures[i]->reason) > 512) {
+			server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+			    "re-arm failure %zu: reason over 512 bytes", i);
+			return;
+		}
+	}
+	vm->rearm_failed = (uint32_t)rc->n_failures;
+	if (rc->n_failures == 0) {
+		log_info("vm %s: its VMM can re-arm all %u poisoned ranges "
+		    "here", vm->name, rc->checked);
+		server_ack(c, id);
+		return;
+	}
+	for (i = 0; i < rc->n_failures; i++)
+		log_warnx("vm %s: poisoned range 0x%llx+%llu cannot be "
+		    "re-armed here: %s%s", vm->name,
+		    (unsigned long long)rc->failures[i]->gpa,
+		    (unsigned long long)rc->failures[i]->length,
+		    rc->failures[i]->reason, rc->has_released &&
+		    rc->released ? "; the guest runs without it (its gate "
+		    "was released by the operator)" : "");
+	log_warnx("vm %s: %zu of %u poisoned ranges cannot be re-armed by "
+	    "its VMM pid %d%s", vm->name, rc->n_failures, rc->checked,
+	    (int)c->pid, rc->has_released && rc->released ? "" : ": the "
+	    "migration fails safe (RASD_SHIM_REQUIRED=1) or the guest runs "
+	    "without them");
+	server_ack(c, id);
+}
+
+/*
+ * rasctl release VM --force: let a migrated guest's held gate go when its
+ * source host is gone. The next AwaitFinal of its VMM is answered
+ * ERR_RELEASED: the VMM re-arms what it has and runs the guest.
+ */
+void
+vmm_release(struct client *c, uint64_t id, Ras__ReleaseGate *rg)
+{
+	struct vm *vm;
+
+	if ((vm = vm_find(rg->vm)) == NULL) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_NO_SUCH_VM,
+		    "no such VM: %s", rg->vm);
+		return;
+	}
+	if (!rg->force) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "VM %s: releasing a gate needs --force: the guest may run "
+		    "without poisons its source recorded after the snapshot",
+		    vm->name);
+		return;
+	}
+	if (vm->source_peer == NULL && vm->imported_generation == 0) {
+		server_error(c, id, RAS__ERROR_CODE__ERR_INVALID,
+		    "VM %s was not migrated here: it has no gate to release",
+		    vm->name);
+		return;
+	}
+	vm->released = (int64_t)time(NULL);
+	log_warnx("vm %s: OPERATOR RELEASED ITS GATE (uid %d, pid %d): the "
+	    "guest runs with the imported state (generation %llu, %zu active "
+	    "ranges), without a final sync from %s; poisons its source "
+	    "recorded after the snapshot are not re-armed", vm->name,
+	    (int)c->uid, (int)c->pid,
+	    (unsigned long long)vm->imported_generation, vm->active.n,
+	    vm->source_peer != NULL ? vm->source_peer : "the source");
+	server_ack(c, id);
+}
+
+/*
+ * An AwaitFinal of a VM whose gate the operator released: answered
+ * ERR_RELEASED (returns 1); 0 when the final sync goes on as usual.
+ */
+int
+vmm_released(struct client *c, uint64_t id, Ras__AwaitFinal *af)
+{
+	if (c->vm == NULL || c->vm->released == 0 || af->uuid.len != 16 ||
+	    memcmp(af->uuid.data, c->vm->uuid, 16) != 0)
+		return 0;
+	log_warnx("vm %s: its VMM pid %d runs the guest without a final sync: "
+	    "the operator released its gate", c->vm->name, (int)c->pid);
+	server_error(c, id, RAS__ERROR_CODE__ERR_RELEASED, "VM %s: the "
+	    "operator released the gate (rasctl release --force): run with "
+	    "the imported state", c->vm->name);
+	return 1;
+}
+
+/*
  * The orders this VM is decided by: those pinned with its boot profile (a
  * migrated VM keeps the policy of the host it booted on), else the host's.
  */
@@ -363,6 +569,7 @@ vmm_register(struct client *c, uint64_t id, Ras__Register *reg)
 	    (uint8_t)reg->cpu_vendor : RAS_CPU_UNKNOWN;
 	vm->observing = reg->has_observing && reg->observing;
 	vmm_take_lost(c, vm, reg, &who);
+	vmm_take_pending(vm, reg, &who);
 	vm->pid = reg->pid;
 	vmm_copy_slots(vm, reg->slots, reg->n_slots);
 	if (fresh || !vm->pinned) {
@@ -726,6 +933,8 @@ vmm_retire(struct vm *vm, const char *why)
 	}
 	poison_clear(&vm->active);
 	vm->held_since = 0;
+	vm->vmm_lost_base = vm->vmm_lost;	/* fresh memory: nothing lost */
+	vm->released = 0;
 	log_info("vm %s: %s retires %zu poisoned ranges and unpins the boot "
 	    "profile", vm->name, why, n);
 	peer_incoming_end(vm, why);

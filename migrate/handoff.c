@@ -35,6 +35,8 @@ static const char *const handoff_reasons[] = {
 	    "already",
 	[HO_NOT_PAUSED] = "the VM is running here, not paused for a "
 	    "migration (libvirt)",
+	[HO_VMM_UNSYNCED] = "the VM's VMM may hold memory errors not "
+	    "recorded here yet",
 	[HO_NOT_ASKING] = "an answer that was not asked for",
 	[HO_WRONG_VM] = "the answer is for another VM",
 	[HO_BAD_SEAL] = "the answer is not sealed for this request (nonce, "
@@ -176,6 +178,12 @@ handoff_src_check(const struct handoff_src *s,
 	/* The source pauses the guest before the switchover. */
 	if (in->paused == 0)
 		return HO_NOT_PAUSED;
+	/*
+	 * Everything the source VMM has seen must be durable here before
+	 * the answer: refused (the destination asks again) while it is not.
+	 */
+	if (in->vmm_unsynced)
+		return HO_VMM_UNSYNCED;
 	return HO_OK;
 }
 

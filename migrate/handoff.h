@@ -30,6 +30,8 @@ enum handoff_reason {
 	HO_WRONG_MIGRATION,	/* source: not the VM's open migration id */
 	HO_REPLAY,		/* source: that migration was answered already */
 	HO_NOT_PAUSED,		/* source: libvirt says the VM runs here */
+	HO_VMM_UNSYNCED,	/* source: its VMM may hold memory errors not
+				 * recorded here (pending, lost, away) */
 	HO_NOT_ASKING,		/* destination: an answer nobody asked for */
 	HO_WRONG_VM,		/* destination: answer for another VM */
 	HO_BAD_SEAL,		/* destination: answer not sealed for this

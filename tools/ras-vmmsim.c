@@ -183,6 +183,8 @@ static const char vmmsim_help[] =
 "                       runs: have rasd fetch the VM's final state from the\n"
 "                       source's rasd, then print every active range as\n"
 "                       \"REARM gpa=0x... len=N\"; exit 1 if that fails.\n"
+"                       A gate the operator released (rasctl release\n"
+"                       --force) prints \"RELEASED by the operator\" first.\n"
 "                       Implies --resume.\n"
 "     --timeout-ms N    bound on each forward's wait for rasd (default\n"
 "                       1000).\n"
@@ -204,6 +206,12 @@ static const char vmmsim_help[] =
 "     AO GPA [LSB]      raise an action-optional memory error at GPA.\n"
 "     reset             tell rasd the guest was reset (rasc_guest_reset).\n"
 "     service           reconnect and replay now (rasc_service).\n"
+"     hold N            the VMM keeps N memory errors of its own, or\n"
+"                       forwarded N of them (negative N) (rasc_note_held):\n"
+"                       rasd refuses a final sync of the VM meanwhile.\n"
+"     drop N            the VMM could neither forward nor keep N memory\n"
+"                       errors (rasc_note_dropped): the VM's final sync\n"
+"                       fails until a guest reset.\n"
 "     status            print connection state, pending forwards and\n"
 "                       lost ones (rasc_lost: the ring was full).\n"
 "     quit              stop reading commands.\n"
@@ -963,6 +971,16 @@ vmmsim_command(struct vmmsim_vcpu *v, char *line, uint8_t *ram,
 		    rasc_pending(vmmsim_client) : pending);
 		return 0;
 	}
+	if (strncmp(line, "hold ", 5) == 0) {
+		rasc_note_held(vmmsim_client, atoi(line + 5));
+		vmmsim_print_state("hold", rasc_pending(vmmsim_client));
+		return 0;
+	}
+	if (strncmp(line, "drop ", 5) == 0) {
+		rasc_note_dropped(vmmsim_client, (unsigned int)atoi(line + 5));
+		vmmsim_print_state("drop", rasc_pending(vmmsim_client));
+		return 0;
+	}
 	if (strcmp(line, "reset") == 0) {
 		if (rasc_guest_reset(vmmsim_client) == -1) {
 			fprintf(stderr, "ras-vmmsim: reset: %s\n",
@@ -1153,10 +1171,11 @@ main(int argc, char **argv)
 
 	if (opts.await_final) {
 		struct rasc_range rr[RASC_ACTIVE_MAX];
-		int n, k;
+		int n, k, af = -1;
 
 		if (!rasc_connected(vmmsim_client) ||
-		    rasc_await_final(vmmsim_client, opts.timeout_ms * 5) == -1) {
+		    (af = rasc_await_final(vmmsim_client,
+		    opts.timeout_ms * 5)) == -1) {
 			fprintf(stderr, "ras-vmmsim: %s: the guest must not run: "
 			    "%s\n", opts.name, rasc_connected(vmmsim_client) ?
 			    rasc_strerror(vmmsim_client) : "rasd unreachable");
@@ -1164,6 +1183,9 @@ main(int argc, char **argv)
 			munmap(ram, ramlen);
 			return VMMSIM_EXIT_FAIL;
 		}
+		if (af == 1)
+			printf("RELEASED by the operator: %s\n",
+			    rasc_strerror(vmmsim_client));
 		n = rasc_active(vmmsim_client, rr, RASC_ACTIVE_MAX);
 		for (k = 0; k < n && k < RASC_ACTIVE_MAX; k++)
 			printf("REARM gpa=0x%llx len=%llu\n",

@@ -187,9 +187,41 @@ int rasc_active_from(struct rasc *c, unsigned int first,
  * (at most timeout_ms) until rasd confirms it holds the VM's final state,
  * which it fetches from the source's rasd, then rasc_active() reports the
  * complete set to re-arm. 0, or -1 (see rasc_strerror): the guest must
- * not run unless the operator accepts the risk.
+ * not run unless the operator accepts the risk; 1: the operator did
+ * (rasctl release --force, the source is gone): run with the ranges
+ * rasc_active() has, and report those that cannot be re-armed.
  */
 int rasc_await_final(struct rasc *c, int timeout_ms);
+
+/*
+ * A migration's source rasd hands the VM off only when nothing its VMM
+ * has seen is missing from its store. A VMM that keeps memory errors of
+ * its own before forwarding them (e.g. until rasd has its newest memory
+ * map) says so: rasc_note_held(c, 1) when it keeps one, -1 once it has
+ * forwarded (or given up) it; rasc_note_dropped(c, n) for errors it could
+ * neither forward nor keep (its queue was full): rasd is told, and the
+ * VM's final sync then fails (the migration fails safe) until a guest
+ * reset. Both are async-signal-safe.
+ */
+void rasc_note_held(struct rasc *c, int delta);
+void rasc_note_dropped(struct rasc *c, unsigned int n);
+
+/* A poisoned range a migration's destination cannot re-arm, and why. */
+struct rasc_rearm_failure {
+	uint64_t gpa;
+	uint64_t length;
+	const char *reason;	/* at most ~200 bytes are useful */
+};
+
+#define RASC_REARM_REPORT_MAX 32	/* failures one report carries */
+
+/*
+ * Tell rasd which of the checked active ranges cannot be re-armed here
+ * (released: after the operator let the gate go; the guest runs without
+ * them). rasd logs them and keeps them with the VM. 0, or -1.
+ */
+int rasc_report_rearm(struct rasc *c, unsigned int checked,
+    const struct rasc_rearm_failure *f, unsigned int n, int released);
 
 /* 1 while connected and registered. */
 int rasc_connected(struct rasc *c);

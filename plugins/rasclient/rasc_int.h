@@ -108,6 +108,17 @@ struct rasc {
 	atomic_ulong		 lost;		/* forwards the full ring dropped */
 	unsigned long		 lost_reported;	/* of those, told to rasd */
 
+	/*
+	 * What rasd must hear before it may answer a final sync (rasc_ring.c,
+	 * DESIGN): errors the VMM keeps outside the library, errors it could
+	 * not keep, and whether rasd's last word from us is out of date.
+	 */
+	atomic_int		 held;		/* rasc_note_held() */
+	atomic_ulong		 dropped;	/* rasc_note_dropped(), in all */
+	atomic_int		 unsynced;	/* cut the connection at unlock */
+	int			 told_pending;	/* sock_lock: rasd last heard
+						   pending > 0 */
+
 	/* The service thread. */
 	pthread_t		 thread;
 	int			 thread_started;
@@ -146,8 +157,11 @@ int	rasc_map_decide(struct rasc *, int, uint64_t, int, unsigned int,
 struct rasc_entry *rasc_ring_claim(struct rasc *, int, uint64_t, int,
 	    unsigned int, int, uint64_t *);
 void	rasc_ring_ack(struct rasc *, uint64_t);
-void	rasc_ring_defer(struct rasc_entry *);
+void	rasc_ring_defer(struct rasc *, struct rasc_entry *);
 int	rasc_ring_count(struct rasc *);
+void	rasc_ring_unsynced(struct rasc *);
+void	rasc_ring_resync(struct rasc *);
+unsigned int rasc_ring_pending(struct rasc *);
 struct rasc_entry *rasc_ring_oldest(struct rasc *, uint64_t);
 
 /* rasc_wire.c */

@@ -64,6 +64,7 @@ void
 rasc_unlock(struct rasc *c, const sigset_t *old)
 {
 	atomic_store(&c->sock_lock, 0);
+	rasc_ring_resync(c);
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
 
@@ -72,4 +73,5 @@ void
 rasc_lock_release(struct rasc *c)
 {
 	atomic_store(&c->sock_lock, 0);
+	rasc_ring_resync(c);
 }

@@ -21,6 +21,20 @@
  *
  * An entry is usually at index seq % RASC_REPLAY_MAX, so an ack looks
  * there first.
+ *
+ * A migration's source rasd must know, when it answers a final sync,
+ * that nothing the VMM has seen is missing from its store (migrate/
+ * README.md, "Nothing the source VMM knows is lost"). So rasd is never
+ * left believing that: the registration says how many errors are pending
+ * (this ring, plus those the VMM keeps itself: rasc_note_held()) and how
+ * many were lost, and once the replay has emptied both the library says
+ * so (VmmStatus). Whatever becomes pending while rasd cannot be told --
+ * a forward left for replay, one the full ring dropped, an error the VMM
+ * keeps or drops -- cuts the connection (rasc_ring_unsynced()): rasd sees
+ * its VMM go, refuses a final sync until it has registered again, and
+ * the registration brings the new counts. The cut is made by whoever
+ * holds the socket lock, at its unlock, or by the caller itself when the
+ * lock is free, so it never races a thread using the socket.
  */
 #include "rasc_int.h"
 
@@ -87,9 +101,12 @@ rasc_ring_claim(struct rasc *c, int kind, uint64_t hva, int lsb,
 		e->flags = flags;
 		atomic_store(&e->seq, s);
 		atomic_store(&e->state, state);
+		if (state == RASC_ENTRY_PENDING)
+			rasc_ring_unsynced(c);
 		return e;
 	}
 	atomic_fetch_add(&c->lost, 1);
+	rasc_ring_unsynced(c);
 	return NULL;
 }
 
@@ -114,15 +131,56 @@ rasc_ring_ack(struct rasc *c, uint64_t seq)
 	}
 }
 
-/* The forward of an INFLIGHT entry got no answer: leave it for replay. */
+/*
+ * The forward of an INFLIGHT entry got no answer: leave it for replay,
+ * and let rasd know that something is pending.
+ */
 void
-rasc_ring_defer(struct rasc_entry *e)
+rasc_ring_defer(struct rasc *c, struct rasc_entry *e)
 {
 	int	expected = RASC_ENTRY_INFLIGHT;
 
 	if (e != NULL)
 		atomic_compare_exchange_strong(&e->state, &expected,
 		    RASC_ENTRY_PENDING);
+	rasc_ring_unsynced(c);
+}
+
+/*
+ * rasd's view is out of date: cut the connection, now if the socket lock
+ * is free, else at its holder's unlock. Async-signal-safe.
+ */
+void
+rasc_ring_unsynced(struct rasc *c)
+{
+	atomic_store(&c->unsynced, 1);
+	rasc_ring_resync(c);
+}
+
+/*
+ * Cut the connection if rasc_ring_unsynced() asked for it and the socket
+ * lock is free; every unlock calls this, so a request made while another
+ * thread held the lock is carried out when it lets go.
+ * Async-signal-safe.
+ */
+void
+rasc_ring_resync(struct rasc *c)
+{
+	int	expected;
+
+	while (atomic_load(&c->unsynced)) {
+		expected = 0;
+		if (!atomic_compare_exchange_strong(&c->sock_lock, &expected,
+		    1))
+			return;		/* its holder does it at unlock */
+		if (atomic_exchange(&c->unsynced, 0) &&
+		    atomic_load(&c->fd) != -1) {
+			rasc_seterr_safe(c, "connection to rasd cut: an error "
+			    "is pending that rasd must be told of", NULL);
+			rasc_wire_disconnect(c);
+		}
+		atomic_store(&c->sock_lock, 0);
+	}
 }
 
 /* Number of forwards not yet acknowledged. */
@@ -137,6 +195,19 @@ rasc_ring_count(struct rasc *c)
 			n++;
 	}
 	return n;
+}
+
+/*
+ * What rasd must still hear of: unacknowledged forwards and the errors
+ * the VMM keeps itself.
+ */
+unsigned int
+rasc_ring_pending(struct rasc *c)
+{
+	int	held = atomic_load(&c->held);
+
+	return (unsigned int)rasc_ring_count(c) +
+	    (held > 0 ? (unsigned int)held : 0);
 }
 
 /*

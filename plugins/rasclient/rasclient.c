@@ -273,7 +273,8 @@ rasc_register(struct rasc *c)
 	struct rasc_arena	 arena;
 	uint8_t			*tx = NULL, *rx = NULL, *mem = NULL;
 	size_t			 txsize;
-	unsigned long		 lost;
+	unsigned long		 lost, dropped;
+	unsigned int		 pending;
 	unsigned int		 i, n;
 	int64_t			 deadline;
 	int			 fd, rc = RASC_REGISTER_UNREACHABLE, boot;
@@ -333,6 +334,13 @@ rasc_register(struct rasc *c)
 		reg.lost_decisions = lost - c->lost_reported;
 		reg.lost_total = lost;
 	}
+	/* What rasd must still hear of before it may hand the VM off. */
+	reg.has_pending = 1;
+	reg.pending = pending = rasc_ring_pending(c);
+	if ((dropped = atomic_load(&c->dropped)) != 0) {
+		reg.has_dropped_total = 1;
+		reg.dropped_total = dropped;
+	}
 	boot = c->ever_registered || c->resume;
 	reg.has_boot = 1;
 	reg.boot = boot ? RAS__BOOT_MODE__BOOT_RESUME :
@@ -376,6 +384,7 @@ rasc_register(struct rasc *c)
 	if (rasc_take_active(c, resp->registered, rx, mem) == -1)
 		goto out;
 	c->lost_reported = lost;
+	c->told_pending = pending > 0;
 	c->ever_registered = 1;
 	atomic_store(&c->registered, 1);
 	rasc_debug(c, "registered %s (%s), generation %llu, %u active ranges",
@@ -771,18 +780,18 @@ rasc_forward_ex(struct rasc *c, int kind, const void *addr, int lsb,
 
 	if (rasc_lock_try(c, deadline) == -1) {
 		rasc_seterr_safe(c, "forward: socket busy", NULL);
-		rasc_ring_defer(e);
+		rasc_ring_defer(c, e);
 		goto fallback;
 	}
 	if (!atomic_load(&c->registered) || atomic_load(&c->reset_seq) != 0) {
 		rasc_lock_release(c);
-		rasc_ring_defer(e);
+		rasc_ring_defer(c, e);
 		goto fallback;
 	}
 	rc = rasc_forward_send(c, (uint32_t)kind, hva, (uint32_t)lsb, flags,
 	    seq, deadline, out, &code);
 	if (rc == 1)
-		rasc_ring_defer(e);
+		rasc_ring_defer(c, e);
 	rasc_lock_release(c);
 	if (rc == 0) {
 		errno = saved_errno;
@@ -887,6 +896,46 @@ rasc_replay_reset(struct rasc *c, uint64_t boundary)
 	return rc == 0 ? 0 : -1;
 }
 
+/*
+ * Tell rasd that nothing is pending any more, once a registration said
+ * something was and the replay has emptied the ring and the VMM's own
+ * queue (rasc_ring.c, DESIGN). Checked under the socket lock, so no
+ * forward of ours is on the wire meanwhile.
+ */
+static void
+rasc_send_status(struct rasc *c)
+{
+	Ras__Request	req = RAS__REQUEST__INIT;
+	Ras__VmmStatus	st = RAS__VMM_STATUS__INIT;
+	sigset_t	old;
+	unsigned long	lost, dropped;
+
+	rasc_lock(c, &old);
+	if (!c->told_pending || !atomic_load(&c->registered) ||
+	    rasc_ring_pending(c) != 0) {
+		rasc_unlock(c, &old);
+		return;
+	}
+	st.uuid.data = c->uuid;
+	st.uuid.len = sizeof c->uuid;
+	st.pending = 0;
+	if ((lost = atomic_load(&c->lost)) != 0) {
+		st.has_lost_total = 1;
+		st.lost_total = lost;
+	}
+	if ((dropped = atomic_load(&c->dropped)) != 0) {
+		st.has_dropped_total = 1;
+		st.dropped_total = dropped;
+	}
+	req.body_case = RAS__REQUEST__BODY_VMM_STATUS;
+	req.vmm_status = &st;
+	if (rasc_simple_call(c, &req, "status") == 0) {
+		c->told_pending = 0;
+		rasc_debug(c, "told rasd: nothing pending");
+	}
+	rasc_unlock(c, &old);
+}
+
 /* Reconnect, re-register and replay; see rasclient.h. */
 int
 rasc_service(struct rasc *c)
@@ -920,6 +969,7 @@ rasc_service(struct rasc *c)
 		;
 	if (rc == -1 && !atomic_load(&c->registered))
 		return -1;
+	rasc_send_status(c);
 	return rasc_ring_count(c);
 }
 
@@ -1059,6 +1109,78 @@ rasc_pending(struct rasc *c)
 	return c == NULL ? 0 : rasc_ring_count(c);
 }
 
+/*
+ * The VMM keeps a memory error it has not forwarded yet (delta 1), or
+ * forwarded or gave up one it kept (-1); see rasclient.h.
+ * Async-signal-safe.
+ */
+void
+rasc_note_held(struct rasc *c, int delta)
+{
+	if (c == NULL || delta == 0)
+		return;
+	atomic_fetch_add(&c->held, delta);
+	if (delta > 0)
+		rasc_ring_unsynced(c);
+}
+
+/*
+ * The VMM could neither forward nor keep n memory errors; see
+ * rasclient.h. Async-signal-safe.
+ */
+void
+rasc_note_dropped(struct rasc *c, unsigned int n)
+{
+	if (c == NULL || n == 0)
+		return;
+	atomic_fetch_add(&c->dropped, n);
+	rasc_ring_unsynced(c);
+}
+
+/* Poisoned ranges the VMM cannot re-arm; see rasclient.h. */
+int
+rasc_report_rearm(struct rasc *c, unsigned int checked,
+    const struct rasc_rearm_failure *f, unsigned int n, int released)
+{
+	Ras__Request		 req = RAS__REQUEST__INIT;
+	Ras__RearmCheck		 rc = RAS__REARM_CHECK__INIT;
+	Ras__RearmFailure	 fm[RASC_REARM_REPORT_MAX];
+	Ras__RearmFailure	*fp[RASC_REARM_REPORT_MAX];
+	sigset_t		 old;
+	unsigned int		 i;
+	int			 r = -1;
+
+	if (c == NULL)
+		return -1;
+	if (n > RASC_REARM_REPORT_MAX)
+		n = RASC_REARM_REPORT_MAX;
+	for (i = 0; i < n; i++) {
+		ras__rearm_failure__init(&fm[i]);
+		fm[i].gpa = f[i].gpa;
+		fm[i].length = f[i].length;
+		fm[i].reason = (char *)(uintptr_t)f[i].reason;
+		fp[i] = &fm[i];
+	}
+	rc.uuid.data = c->uuid;
+	rc.uuid.len = sizeof c->uuid;
+	rc.checked = checked;
+	rc.n_failures = n;
+	rc.failures = fp;
+	if (released) {
+		rc.has_released = 1;
+		rc.released = 1;
+	}
+	req.body_case = RAS__REQUEST__BODY_REARM_CHECK;
+	req.rearm_check = &rc;
+	rasc_lock(c, &old);
+	if (atomic_load(&c->registered))
+		r = rasc_simple_call(c, &req, "re-arm report") == 0 ? 0 : -1;
+	else
+		rasc_seterr(c, "re-arm report: not registered with rasd");
+	rasc_unlock(c, &old);
+	return r;
+}
+
 /* Local decisions not kept for replay; see rasclient.h. */
 unsigned long
 rasc_lost(struct rasc *c)
@@ -1174,6 +1296,9 @@ rasc_await_final(struct rasc *c, int timeout_ms)
 	    resp->error != NULL) {
 		rasc_seterr(c, "await final: %s", resp->error->message != NULL ?
 		    resp->error->message : "?");
+		/* The operator let the gate go: run with what it has. */
+		if (resp->error->code == RAS__ERROR_CODE__ERR_RELEASED)
+			rc = 1;
 	} else if (resp->body_case == RAS__RESPONSE__BODY_REGISTERED &&
 	    resp->registered != NULL) {
 		if (rasc_take_active(c, resp->registered, rx, mem) == 0)

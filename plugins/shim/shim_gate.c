@@ -64,6 +64,7 @@
  * it is, for the migration thread (shim_poison.c).
  */
 #include <sys/mman.h>
+#include <sys/vfs.h>
 
 #include <linux/kvm.h>
 
@@ -111,6 +112,14 @@ static char			 shim_gate_why[512];	/* why, set before */
 /* The thread's read-only view of its vCPU's kvm_run, while held. */
 static _Thread_local const volatile struct kvm_run *shim_gate_run;
 static _Thread_local int	 shim_gate_run_fd = -1;
+
+/* What the pre-flight or a released gate could not re-arm, for rasd. */
+static struct rasc_rearm_failure shim_gate_fail[RASC_REARM_REPORT_MAX];
+static char			 shim_gate_fail_why[RASC_REARM_REPORT_MAX][200];
+static unsigned int		 shim_gate_nfail;
+
+#define SHIM_TMPFS_MAGIC 0x01021994
+#define SHIM_HUGETLBFS_MAGIC 0x958458f6
 
 /* rasc_active() output: one user at a time. */
 static pthread_mutex_t		 shim_gate_buf_lock =
@@ -295,6 +304,124 @@ shim_gate_rearm_one(const struct rasc_range *r, char *err, size_t errlen)
 	return 0;
 }
 
+/* Remember a range that cannot be re-armed, for the report to rasd. */
+static void
+shim_gate_note(const struct rasc_range *r, const char *why)
+{
+	unsigned int	i = shim_gate_nfail;
+
+	if (i >= RASC_REARM_REPORT_MAX)
+		return;
+	shim_gate_fail[i].gpa = r->gpa;
+	shim_gate_fail[i].length = r->length;
+	snprintf(shim_gate_fail_why[i], sizeof shim_gate_fail_why[i], "%s",
+	    why);
+	shim_gate_fail[i].reason = shim_gate_fail_why[i];
+	shim_gate_nfail++;
+}
+
+/*
+ * Whether the kernel can put a poison marker on the host memory at hva:
+ * userfaultfd poisons anonymous, shmem (memfd, tmpfs) and hugetlbfs
+ * memory, not pages of a file on a disk filesystem. Read from
+ * /proc/self/maps, without touching the memory. Returns 0, or -1 with
+ * the reason in err.
+ */
+static int
+shim_gate_backing(uintptr_t hva, char *err, size_t errlen)
+{
+	struct statfs	 fs;
+	unsigned long	 lo, hi, ino;
+	char		 line[512], path[400], *del;
+	FILE		*f;
+	int		 rc = 0;
+
+	if ((f = fopen("/proc/self/maps", "re")) == NULL)
+		return 0;	/* nothing known: the gate will tell */
+	while (fgets(line, sizeof line, f) != NULL) {
+		path[0] = '\0';
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %lu %399[^\n]", &lo, &hi,
+		    &ino, path) < 3 || hva < lo || hva >= hi)
+			continue;
+		if (ino == 0 || strncmp(path, "/memfd:", 7) == 0 ||
+		    strncmp(path, "/dev/shm/", 9) == 0 ||
+		    strncmp(path, "/SYSV", 5) == 0)
+			break;
+		if ((del = strstr(path, " (deleted)")) != NULL)
+			*del = '\0';
+		if (statfs(path, &fs) == 0 &&
+		    ((unsigned long)fs.f_type == SHIM_TMPFS_MAGIC ||
+		    (unsigned long)fs.f_type == SHIM_HUGETLBFS_MAGIC))
+			break;
+		snprintf(err, errlen, "guest RAM there is backed by the file "
+		    "%s: userfaultfd cannot poison the pages of a file", path);
+		rc = -1;
+		break;
+	}
+	fclose(f);
+	return rc;
+}
+
+/*
+ * The pre-flight of a migration's destination, while the migration still
+ * runs: whether each active range can be re-armed here, without touching
+ * guest memory. A range that starts in RAM but runs into a memslot hole
+ * (e.g. a 2 MiB or 1 GiB range at guest address 0 crosses the 640 KiB
+ * hole) and RAM backed by a file are found now; a range wholly outside
+ * the slots known so far is left for the gate (QEMU may still be adding
+ * slots). Returns the number of failures, recorded for the report.
+ */
+static int
+shim_gate_preflight(struct rasc *c, int *checked)
+{
+	struct shim_piece	p[SHIM_GATE_PIECES];
+	uint64_t		hole;
+	char			why[256];
+	int			i, j, k, n;
+
+	pthread_mutex_lock(&shim_gate_buf_lock);
+	shim_gate_nfail = 0;
+	n = rasc_active(c, shim_gate_buf, RASC_ACTIVE_MAX);
+	if (n > RASC_ACTIVE_MAX)
+		n = RASC_ACTIVE_MAX;
+	*checked = n;
+	for (i = 0; i < n; i++) {
+		const struct rasc_range *r = &shim_gate_buf[i];
+
+		if ((k = shim_kvm_translate(r->gpa, r->length, p,
+		    SHIM_GATE_PIECES, &hole)) == -1) {
+			if (hole == r->gpa)
+				continue;
+			snprintf(why, sizeof why, "it crosses a memory slot hole "
+			    "at guest address 0x%llx (the granule is larger "
+			    "than the RAM around it)",
+			    (unsigned long long)hole);
+			shim_gate_note(r, why);
+			continue;
+		}
+		for (j = 0; j < k; j++)
+			if (shim_gate_backing(p[j].hva, why, sizeof why) == -1) {
+				shim_gate_note(r, why);
+				break;
+			}
+	}
+	n = (int)shim_gate_nfail;
+	pthread_mutex_unlock(&shim_gate_buf_lock);
+	return n;
+}
+
+/* Tell rasd what could not be re-armed (the last pre-flight or gate). */
+static void
+shim_gate_report(struct rasc *c, int checked, int released)
+{
+	pthread_mutex_lock(&shim_gate_buf_lock);
+	if (rasc_report_rearm(c, (unsigned int)checked, shim_gate_fail,
+	    shim_gate_nfail, released) == -1)
+		shim_log("VM %s: could not tell rasd which ranges cannot be "
+		    "re-armed: %s", shim_id_get()->name, rasc_strerror(c));
+	pthread_mutex_unlock(&shim_gate_buf_lock);
+}
+
 /*
  * Re-arm every range rasd reported last. Returns how many there are;
  * *failed gets how many could not be re-armed, err the first reason,
@@ -310,6 +437,7 @@ shim_gate_rearm_all(struct rasc *c, int *failed, uint64_t *bytes,
 	*failed = 0;
 	*bytes = 0;
 	pthread_mutex_lock(&shim_gate_buf_lock);
+	shim_gate_nfail = 0;
 	n = rasc_active(c, shim_gate_buf, RASC_ACTIVE_MAX);
 	if (n > RASC_ACTIVE_MAX)
 		n = RASC_ACTIVE_MAX;
@@ -318,6 +446,7 @@ shim_gate_rearm_all(struct rasc *c, int *failed, uint64_t *bytes,
 		    -1) {
 			if ((*failed)++ == 0)
 				snprintf(err, errlen, "%s", why);
+			shim_gate_note(&shim_gate_buf[i], why);
 		} else
 			*bytes += shim_gate_buf[i].length;
 	}
@@ -373,11 +502,12 @@ shim_gate_final(struct rasc *c, const struct timespec *t0, int wait_ms,
 {
 	struct timespec	now;
 	double		left;
+	int		rc;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	left = wait_ms - shim_gate_ms_since(t0, &now);
-	if (rasc_await_final(c, left >= 1 ? (int)left : 1) == 0)
-		return 0;
+	if ((rc = rasc_await_final(c, left >= 1 ? (int)left : 1)) >= 0)
+		return rc;		/* 1: the operator released the gate */
 	snprintf(err, errlen, "rasd did not confirm the VM's final poison "
 	    "set: %s", rasc_strerror(c));
 	return -1;
@@ -436,16 +566,27 @@ shim_gate_work(int retry)
 		return shim_gate_failed(retry, -1, err);
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	if (atomic_load(&shim_gate_broken))
+	/* Poison the source saw after the bundle's snapshot: ask now. */
+	final = shim_gate_final(c, &t0, retry ? SHIM_GATE_RETRY_MS :
+	    shim_gate_ms, unsure, sizeof unsure);
+	if (atomic_load(&shim_gate_broken) && final != 1)
 		return shim_gate_failed(retry, rasc_active(c, NULL, 0),
 		    shim_gate_why);
-	/* Poison the source saw after the bundle's snapshot: ask now. */
-	if ((final = shim_gate_final(c, &t0, retry ? SHIM_GATE_RETRY_MS :
-	    shim_gate_ms, unsure, sizeof unsure)) == -1 && shim_gate_required)
+	if (final == -1 && shim_gate_required)
 		return shim_gate_failed(retry, -1, unsure);
 	clock_gettime(CLOCK_MONOTONIC, &t2);
 	n = shim_gate_rearm_all(c, &failed, &bytes, err, sizeof err);
 	clock_gettime(CLOCK_MONOTONIC, &t3);
+	if (final == 1) {
+		/* The operator's way out when the source host is gone. */
+		shim_log("VM %s: the operator released the gate (rasctl "
+		    "release --force): the guest runs with the imported state; "
+		    "re-armed %d of %d poisoned ranges%s%s", id->name,
+		    n - failed, n, failed > 0 ? ", not: " : "",
+		    failed > 0 ? err : "");
+		shim_gate_report(c, n, 1);
+		return SHIM_GATE_RUN;
+	}
 	if (failed > 0)
 		return shim_gate_failed(retry, failed, err);
 	if (final == -1)
@@ -584,12 +725,25 @@ shim_gate_registered(struct rasc *c)
 	int			 i, j, k, n, failed;
 
 	if (id->resume && !shim_gate_seen++ &&
-	    !atomic_load(&shim_gate_open_v) && rasc_active(c, NULL, 0) > 0 &&
-	    shim_gate_probe(err, sizeof err) == -1) {
+	    !atomic_load(&shim_gate_open_v) && rasc_active(c, NULL, 0) > 0) {
 		/* Known before the migration ends: say it while it fails. */
-		snprintf(shim_gate_why, sizeof shim_gate_why, "%s", err);
-		atomic_store(&shim_gate_broken, 1);
-		shim_gate_exit(rasc_active(c, NULL, 0), err);
+		if (shim_gate_probe(err, sizeof err) == -1) {
+			snprintf(shim_gate_why, sizeof shim_gate_why, "%s", err);
+			atomic_store(&shim_gate_broken, 1);
+			shim_gate_exit(rasc_active(c, NULL, 0), err);
+		} else if ((failed = shim_gate_preflight(c, &n)) > 0) {
+			snprintf(shim_gate_why, sizeof shim_gate_why,
+			    "%d of %d poisoned ranges cannot be re-armed here: "
+			    "0x%llx+%llu: %s", failed, n,
+			    (unsigned long long)shim_gate_fail[0].gpa,
+			    (unsigned long long)shim_gate_fail[0].length,
+			    shim_gate_fail[0].reason);
+			shim_log("VM %s: pre-flight: %s", id->name,
+			    shim_gate_why);
+			shim_gate_report(c, n, 0);
+			atomic_store(&shim_gate_broken, 1);
+			shim_gate_exit(failed, shim_gate_why);
+		}
 	}
 	if (id->resume) {
 		if (!atomic_exchange(&shim_gate_late_v, 0))

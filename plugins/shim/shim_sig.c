@@ -27,6 +27,16 @@
  * on a small alternate signal stack: a forward needs some 16 KiB of stack
  * for its buffers.
  *
+ * Every error in that queue is one rasd does not have yet, so the library
+ * is told (rasc_note_held()): rasd then refuses to hand the VM off to a
+ * migration's destination until the thread has forwarded it. An error
+ * that finds the queue full is counted, logged and told to rasd
+ * (rasc_note_dropped()): it can never be recorded, and the VM's final
+ * sync fails until the guest is reset (migrate/README.md). An error kept
+ * before the shim registered is told as soon as there is a client: the
+ * handler and the thread both try, and a flag taken with a
+ * compare-and-swap makes sure exactly one of them does.
+ *
  * Before all that, the wrapper lets shim_poison.c rescue QEMU's migration
  * thread from a read of poisoned guest memory. QEMU 7.2 creates its helper
  * threads with every signal blocked, SIGBUS included (the SigBlk of its
@@ -93,6 +103,7 @@ struct shim_sig_kept {
 	int			kind;
 	const void		*addr;
 	int			lsb;
+	atomic_int		counted;	/* told to the library */
 };
 
 extern int __sigaction(int, const struct sigaction *, struct sigaction *);
@@ -106,6 +117,7 @@ static _Atomic(struct shim_sig_app *)	 shim_sig_app;
 static atomic_int			 shim_sig_lockv;
 static struct shim_sig_kept		 shim_sig_queue[SHIM_SIG_QUEUE];
 static atomic_uint			 shim_sig_lost;
+static atomic_uint			 shim_sig_untold; /* lost, no client */
 static _Atomic uint64_t			 shim_sig_seq;
 
 static void	shim_sig_wrapper(int, siginfo_t *, void *);
@@ -194,6 +206,19 @@ shim_sig_unlock(const sigset_t *old)
 }
 
 /*
+ * Tell the library that this kept error waits, once. Async-signal-safe.
+ */
+static void
+shim_sig_count(struct shim_sig_kept *e, struct rasc *c)
+{
+	int	expected = 0;
+
+	if (c != NULL && atomic_compare_exchange_strong(&e->counted,
+	    &expected, 1))
+		rasc_note_held(c, 1);
+}
+
+/*
  * Keep a memory error for the shim's thread and wake it. Returns -1 when
  * the queue is full. Async-signal-safe.
  */
@@ -212,7 +237,11 @@ shim_sig_keep(int kind, const void *addr, int lsb)
 		e->kind = kind;
 		e->addr = addr;
 		e->lsb = lsb;
+		atomic_store(&e->counted, 0);
 		atomic_store(&e->state, SHIM_SIG_READY);
+		/* After READY: if the client came meanwhile, the thread's
+		 * scan or this sees it (shim_sig_flush). */
+		shim_sig_count(e, shim_client());
 		shim_wake();
 		return 0;
 	}
@@ -228,8 +257,21 @@ shim_sig_flush(struct rasc *c)
 {
 	struct rasc_decision	 d;
 	struct shim_sig_kept	*e, *first;
-	unsigned int		 lost;
+	unsigned int		 lost, n;
 
+	/* Kept before there was a client: rasd must hear of them. */
+	for (e = shim_sig_queue, n = 0; e < shim_sig_queue + SHIM_SIG_QUEUE;
+	    e++)
+		if (atomic_load(&e->state) == SHIM_SIG_READY) {
+			shim_sig_count(e, c);
+			n++;
+		}
+	rasc_note_dropped(c, atomic_exchange(&shim_sig_untold, 0));
+	/* Telling it cut the connection: register again now, so that the
+	 * forwards below go out at once, not in the next replay (a VMM may
+	 * be about to exit). */
+	if (n > 0 && !rasc_connected(c))
+		(void)rasc_service(c);
 	/* Oldest first, so rasd sees them in the order they came. */
 	for (;;) {
 		first = NULL;
@@ -242,11 +284,16 @@ shim_sig_flush(struct rasc *c)
 			break;
 		(void)rasc_forward(c, first->kind, first->addr, first->lsb,
 		    &d);
+		/* rasd has it now, or the library's ring keeps it. */
+		if (atomic_exchange(&first->counted, 0))
+			rasc_note_held(c, -1);
 		atomic_store(&first->state, SHIM_SIG_FREE);
 	}
 	if ((lost = atomic_exchange(&shim_sig_lost, 0)) != 0)
 		shim_log("%u memory errors did not fit the shim's queue and "
-		    "were not forwarded", lost);
+		    "were not forwarded; rasd is told, and refuses to hand "
+		    "this VM off to a migration's destination until the guest "
+		    "is reset", lost);
 }
 
 /* Whether memory errors are waiting for the shim's thread. */
@@ -327,6 +374,11 @@ shim_sig_forward(const siginfo_t *si)
 		/* Queue full: better an older map than nothing. */
 		if (c == NULL || small) {
 			atomic_fetch_add(&shim_sig_lost, 1);
+			if (c != NULL)
+				rasc_note_dropped(c, 1);
+			else
+				atomic_fetch_add(&shim_sig_untold, 1);
+			shim_wake();
 			return 0;
 		}
 	}

@@ -103,6 +103,39 @@ Test(handoff_src, answers_once_then_replay)
 	    "bound to the id alone");
 }
 
+/*
+ * A source answers only when its VMM holds nothing unrecorded (vmm.c,
+ * vmm_sync_check): refused meanwhile, state unchanged, and answered once
+ * the VMM has caught up; the check comes after the signature.
+ */
+Test(handoff_src, waits_for_its_vmm)
+{
+	struct handoff_src s;
+	struct handoff_request rq;
+	struct handoff_src_input in;
+	uint8_t mac[HANDOFF_MAC_LEN];
+
+	src_offered(&s);
+	request(&rq, mac, UUID_A, MID1, 3);
+	memset(&in, 0, sizeof in);
+	in.key = KEY;
+	in.keylen = sizeof KEY;
+	in.req = &rq;
+	in.paused = 1;
+	in.vmm_unsynced = 1;
+	cr_assert_eq(handoff_src_step(&s, HSE_FINAL_SYNC, &in),
+	    HO_VMM_UNSYNCED);
+	cr_assert_eq(s.state, HS_OFFERED, "a refusal changes nothing");
+	mac[0] ^= 1;
+	cr_assert_eq(handoff_src_step(&s, HSE_FINAL_SYNC, &in), HO_NOT_SIGNED,
+	    "an unsigned asker learns nothing of the VMM");
+	mac[0] ^= 1;
+	in.vmm_unsynced = 0;
+	cr_assert_eq(handoff_src_step(&s, HSE_FINAL_SYNC, &in), HO_OK,
+	    "answered once the VMM caught up");
+	cr_assert_eq(s.state, HS_ANSWERED);
+}
+
 Test(handoff_src, replay_record_is_a_bounded_ring)
 {
 	struct handoff_src s;
