@@ -17,6 +17,11 @@
  *
  * The keyed runs use the 30 bytes "rasd-fuzz-key-0123456789abcdef"; the
  * keyed-* seeds in tests/fuzz/corpus/bundle are sealed with them.
+ *
+ * Signed bundles (seal kind 3): each input is also opened against a CA
+ * made at start (tests/unit/pki.h), and signed by a host of that CA
+ * before it is opened, with the same promises; what is accepted names
+ * its signer.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -24,6 +29,7 @@
 #include <string.h>
 
 #include "bundle.h"
+#include "../unit/pki.h"
 
 #define FUZZ_KEY	"rasd-fuzz-key-0123456789abcdef"
 #define FUZZ_KEYLEN	(sizeof FUZZ_KEY - 1)
@@ -32,6 +38,31 @@ int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
 
 static void	fuzz_bundle_open(const uint8_t *, size_t, const uint8_t *,
 		    size_t, int);
+static void	fuzz_bundle_open_signed(const uint8_t *, size_t, int);
+
+static struct bundle_ca *fuzz_ca;
+static struct bundle_signer *fuzz_signer;
+
+/* The CA and the host that signs, made once. */
+static void
+fuzz_pki(void)
+{
+	struct pki_host h = { .cn = "fuzz-host.test", .ip = "127.0.0.1" };
+	struct pki_cert ca, host;
+	char err[256];
+
+	if (fuzz_ca != NULL)
+		return;
+	pki_ca(&ca, "rasd fuzz CA");
+	pki_host(&host, &ca, &h);
+	fuzz_ca = bundle_ca_mem(ca.crt_pem, ca.crt_len, err, sizeof err);
+	fuzz_signer = bundle_signer_mem(host.crt_pem, host.crt_len,
+	    host.key_pem, host.key_len, err, sizeof err);
+	if (fuzz_ca == NULL || fuzz_signer == NULL)
+		abort();
+	pki_free(&ca);
+	pki_free(&host);
+}
 
 /* Check what an accepted Bundle promises. */
 static void
@@ -118,6 +149,53 @@ fuzz_bundle_open(const uint8_t *data, size_t size, const uint8_t *key,
 	ras__bundle__free_unpacked(b, NULL);
 }
 
+/*
+ * Open one input as a signed bundle against the fuzz CA, with the same
+ * promises as fuzz_bundle_open; an accepted one, signed again, must be
+ * accepted again.
+ */
+static void
+fuzz_bundle_open_signed(const uint8_t *data, size_t size, int reopened)
+{
+	struct bundle_trust t = { BUNDLE_ACCEPT_SIGNED, NULL, 0, fuzz_ca };
+	struct bundle_sealer who;
+	Ras__Bundle *b, *quiet;
+	uint8_t *packed, *sealed;
+	size_t len, slen;
+	char err[256];
+
+	memset(err, 'X', sizeof err);
+	b = bundle_open_trusted(data, size, &t, &who, err, sizeof err);
+	if (memchr(err, '\0', sizeof err) == NULL)
+		abort();
+	quiet = bundle_open_trusted(data, size, &t, NULL, NULL, 0);
+	if ((quiet == NULL) != (b == NULL))
+		abort();
+	if (quiet != NULL)
+		ras__bundle__free_unpacked(quiet, NULL);
+	if (b == NULL) {
+		if (err[0] == '\0' || reopened)
+			abort();
+		return;
+	}
+	if (err[0] != '\0' || who.kind != BUNDLE_SEAL_SIGNED ||
+	    strcmp(who.dn, bundle_signer_dn(fuzz_signer)) != 0)
+		abort();
+	fuzz_bundle_accepted(b, NULL, 0, 0);
+	if (!reopened) {
+		len = ras__bundle__get_packed_size(b);
+		if ((packed = malloc(len > 0 ? len : 1)) == NULL ||
+		    ras__bundle__pack(b, packed) != len)
+			abort();
+		if (bundle_sign(packed, len, fuzz_signer, &sealed, &slen) == 0) {
+			fuzz_bundle_open_signed(sealed, slen, 1);
+			free(sealed);
+		}
+		free(packed);
+	}
+	ras__bundle__free_unpacked(b, NULL);
+}
+
 /* Decode the input as base64; only the canonical text may decode. */
 static void
 fuzz_bundle_base64(const uint8_t *data, size_t size)
@@ -168,6 +246,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (bundle_seal(data, size, key, FUZZ_KEYLEN, &sealed, &len) == 0) {
 		fuzz_bundle_open(sealed, len, key, FUZZ_KEYLEN, 0);
+		free(sealed);
+	}
+	fuzz_pki();
+	fuzz_bundle_open_signed(data, size, 0);
+	if (bundle_sign(data, size, fuzz_signer, &sealed, &len) == 0) {
+		fuzz_bundle_open_signed(sealed, len, 0);
 		free(sealed);
 	}
 	fuzz_bundle_base64(data, size);

@@ -19,6 +19,7 @@
 #include "bundle.h"
 #include "hest.h"
 #include "crypto.h"
+#include "pki.h"
 
 #define QEMU_SEA	"tests/data/qemu-virt-10.0-sea.hest"
 #define CORPUS		"tests/fuzz/corpus/bundle/"
@@ -1213,4 +1214,379 @@ Test(bundle_key, bad_files, .fini = keyfiles_cleanup)
 	    "is over 4096 bytes");
 	expect_bad_key("/nonexistent/rasd/fleet.key", "No such file");
 	expect_bad_key(keydir, "is not a regular file");
+}
+
+/* --- signed bundles (seal kind 3) ---------------------------------------- */
+
+/* A CA, and host certificates it signed, made with GnuTLS at test time. */
+static struct pki_cert ca, rogue;
+static struct bundle_ca *trust_ca;
+static Ras__SealedBundle *opened;
+
+static void
+pki_setup(void)
+{
+	char err[256];
+
+	pki_ca(&ca, "fleet CA");
+	pki_ca(&rogue, "rogue CA");
+	trust_ca = bundle_ca_mem(ca.crt_pem, ca.crt_len, err, sizeof err);
+	cr_assert_not_null(trust_ca, "%s", err);
+	arm64();
+}
+
+static void
+pki_teardown(void)
+{
+	bundle_ca_free(trust_ca);
+	pki_free(&ca);
+	pki_free(&rogue);
+	if (opened != NULL)
+		ras__sealed_bundle__free_unpacked(opened, NULL);
+	opened = NULL;
+}
+
+/* A signer for a host of issuer. */
+static struct bundle_signer *
+signer_for(const struct pki_cert *issuer, const struct pki_host *h)
+{
+	struct bundle_signer *s;
+	struct pki_cert c;
+	char err[256];
+
+	pki_host(&c, issuer, h);
+	s = bundle_signer_mem(c.crt_pem, c.crt_len, c.key_pem, c.key_len, err,
+	    sizeof err);
+	cr_assert_not_null(s, "bundle_signer_mem: %s", err);
+	pki_free(&c);
+	return s;
+}
+
+/* Pack the fixture and sign it with s. */
+static uint8_t *
+sign_fixture(const struct bundle_signer *s, size_t *len)
+{
+	uint8_t *packed, *sealed;
+	size_t plen;
+
+	packed = pack(&f.b, &plen);
+	cr_assert_eq(bundle_sign(packed, plen, s, &sealed, len), 0,
+	    "bundle_sign: %s", strerror(errno));
+	free(packed);
+	return sealed;
+}
+
+/* Open with the fleet CA (and nothing else), filling f.err. */
+static Ras__Bundle *
+open_signed(const uint8_t *sealed, size_t len, struct bundle_sealer *who)
+{
+	struct bundle_trust t = { BUNDLE_ACCEPT_SIGNED, NULL, 0, trust_ca };
+
+	memset(f.err, 'X', sizeof f.err);
+	return bundle_open_trusted(sealed, len, &t, who, f.err, sizeof f.err);
+}
+
+static void
+expect_signed_refused(const uint8_t *sealed, size_t len, const char *why)
+{
+	Ras__Bundle *b = open_signed(sealed, len, NULL);
+
+	cr_assert_null(b, "accepted a bundle that should fail with \"%s\"",
+	    why);
+	cr_assert(memchr(f.err, '\0', sizeof f.err) != NULL);
+	cr_assert(strstr(f.err, why) != NULL, "reason \"%s\", expected \"%s\"",
+	    f.err, why);
+}
+
+/* Sign the fixture as host h of issuer; open it; 1 if taken. */
+static void
+round_trip(const struct pki_cert *issuer, const struct pki_host *h,
+    const char *why)
+{
+	struct bundle_signer *s = signer_for(issuer, h);
+	struct bundle_sealer who;
+	Ras__Bundle *b;
+	uint8_t *sealed;
+	size_t len;
+	char dn[300];
+
+	sealed = sign_fixture(s, &len);
+	if (why != NULL) {
+		expect_signed_refused(sealed, len, why);
+	} else {
+		b = open_signed(sealed, len, &who);
+		cr_assert_not_null(b, "refused: %s", f.err);
+		cr_assert_str_empty(f.err);
+		cr_assert_eq(who.kind, BUNDLE_SEAL_SIGNED);
+		snprintf(dn, sizeof dn, "CN=%s,O=rasd tests", h->cn);
+		cr_assert_str_eq(who.dn, dn);
+		cr_assert_str_eq(bundle_signer_dn(s), dn);
+		cr_assert_eq(b->generation, 42);
+		cr_assert_eq(b->n_records, NREC);
+		ras__bundle__free_unpacked(b, NULL);
+	}
+	free(sealed);
+	bundle_signer_free(s);
+}
+
+Test(bundle_signed, ecdsa_rsa_pss_ed25519_round_trip, .init = pki_setup,
+    .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test", .ip = "192.0.2.10" };
+
+	round_trip(&ca, &h, NULL);
+	h.pk = GNUTLS_PK_RSA;
+	round_trip(&ca, &h, NULL);
+	h.pk = GNUTLS_PK_RSA_PSS;
+	round_trip(&ca, &h, NULL);
+	h.pk = GNUTLS_PK_EDDSA_ED25519;
+	round_trip(&ca, &h, NULL);
+}
+
+Test(bundle_signed, another_ca_expired_not_yet_valid, .init = pki_setup,
+    .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test" };
+
+	round_trip(&rogue, &h, "is not trusted here: ");
+	round_trip(&rogue, &h, "issuer is unknown");
+	h.from = -7200;
+	h.until = -3600;
+	round_trip(&ca, &h, "expired");
+	h.from = 3600;
+	h.until = 7200;
+	round_trip(&ca, &h, "not yet valid");
+}
+
+Test(bundle_signed, purpose_and_key_usage, .init = pki_setup,
+    .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test", .client_only = 1 };
+
+	round_trip(&ca, &h, "is not trusted here");
+	h.client_only = 0;
+	h.no_signing = 1;
+	round_trip(&ca, &h, "does not allow digital signatures");
+}
+
+Test(bundle_signed, the_source_host_it_names, .init = pki_setup,
+    .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test", .ip = "192.0.2.10" };
+
+	f.b.source_peer = "tcp:host-a.test:7465";
+	round_trip(&ca, &h, NULL);
+	f.b.source_peer = "tcp:192.0.2.10:7465";
+	round_trip(&ca, &h, NULL);
+	f.b.source_peer = "unix:/run/rasd/peer.sock";	/* no host named */
+	round_trip(&ca, &h, NULL);
+	f.b.source_peer = "tcp:host-b.test:7465";
+	round_trip(&ca, &h, "bundle names its source tcp:host-b.test:7465, "
+	    "but its signer CN=host-a.test,O=rasd tests is not that host "
+	    "(its certificate does not name host-b.test)");
+	f.b.source_peer = "tcp:192.0.2.11:7465";
+	round_trip(&ca, &h, "does not name 192.0.2.11");
+	f.b.source_peer = "tcp:[2001:db8::1]:7465";
+	round_trip(&ca, &h, "does not name 2001:db8::1");
+}
+
+Test(bundle_signed, flipped_byte_or_truncated_anywhere, .init = pki_setup,
+    .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test" };
+	struct bundle_signer *s = signer_for(&ca, &h);
+	uint8_t *sealed;
+	size_t len, i;
+
+	sealed = sign_fixture(s, &len);
+	for (i = 0; i < len; i++) {
+		sealed[i] ^= 0x01;
+		cr_assert_null(open_signed(sealed, len, NULL),
+		    "byte %zu flipped: accepted", i);
+		cr_assert(f.err[0] != '\0' && memchr(f.err, '\0',
+		    sizeof f.err) != NULL);
+		sealed[i] ^= 0x01;
+	}
+	for (i = 0; i < len; i++)
+		cr_assert_null(open_signed(sealed, i, NULL), "cut at %zu", i);
+	free(sealed);
+	bundle_signer_free(s);
+}
+
+/* Unpack a signed bundle to edit it (freed by the teardown). */
+static Ras__SealedBundle *
+unpack_sealed(const uint8_t *sealed, size_t len)
+{
+	opened = ras__sealed_bundle__unpack(NULL, len, sealed);
+	cr_assert_not_null(opened);
+	return opened;
+}
+
+/* Pack an edited SealedBundle and expect it refused for why. */
+static void
+expect_edit_refused(const Ras__SealedBundle *sb, const char *why)
+{
+	uint8_t out[16384];
+	size_t n;
+
+	cr_assert_leq(ras__sealed_bundle__get_packed_size(sb), sizeof out);
+	n = ras__sealed_bundle__pack(sb, out);
+	expect_signed_refused(out, n, why);
+}
+
+Test(bundle_signed, another_hosts_certificate_or_none, .init = pki_setup,
+    .fini = pki_teardown)
+{
+	struct pki_host ha = { .cn = "host-a.test" }, hb = { .cn = "host-b.test" };
+	struct bundle_signer *a = signer_for(&ca, &ha), *b = signer_for(&ca, &hb);
+	Ras__SealedBundle e, *sb = &e, *sbb;
+	uint8_t *sa, *sbytes;
+	size_t la, lb;
+
+	sa = sign_fixture(a, &la);
+	sbytes = sign_fixture(b, &lb);
+	sbb = ras__sealed_bundle__unpack(NULL, lb, sbytes);
+	cr_assert_not_null(sbb);
+	e = *unpack_sealed(sa, la);	/* edited as a copy */
+	/* A's signature presented with B's (valid) certificate. */
+	sb->signer = sbb->signer;
+	expect_edit_refused(sb, "bundle signature by CN=host-b.test,O=rasd "
+	    "tests does not verify: corrupted or forged");
+	sb->has_signer = 0;
+	expect_edit_refused(sb, "signed bundle without the signer's "
+	    "certificate");
+	sb->has_signer = 1;
+	sb->signer.len = 20;
+	expect_edit_refused(sb, "signer certificate is not a DER x509 "
+	    "certificate");
+	sb->signer = sbb->signer;
+	sb->seal.len = 0;
+	expect_edit_refused(sb, "bundle signature is 0 bytes, expected "
+	    "1..1024");
+	ras__sealed_bundle__free_unpacked(sbb, NULL);
+	free(sa);
+	free(sbytes);
+	bundle_signer_free(a);
+	bundle_signer_free(b);
+}
+
+Test(bundle_signed, what_a_trust_takes, .init = pki_setup,
+    .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test" };
+	struct bundle_signer *s = signer_for(&ca, &h);
+	struct bundle_trust t;
+	uint8_t *sealed, *hm, *sum;
+	size_t len, hl, sl;
+	Ras__Bundle *b;
+
+	sealed = sign_fixture(s, &len);
+	hm = seal(fleet_key, KEYLEN, &hl);
+	sum = seal(NULL, 0, &sl);
+	memset(&t, 0, sizeof t);
+	/* Nothing accepted: every kind refused with its reason. */
+	cr_assert_null(bundle_open_trusted(sealed, len, &t, NULL, f.err,
+	    sizeof f.err));
+	cr_assert(strstr(f.err, "no CA is configured") != NULL, "%s", f.err);
+	/* The signed kind accepted, but no CA given. */
+	t.accept = BUNDLE_ACCEPT_SIGNED;
+	cr_assert_null(bundle_open_trusted(sealed, len, &t, NULL, f.err,
+	    sizeof f.err));
+	/* Signed and HMAC with a key: both taken, the checksum not. */
+	t.accept = BUNDLE_ACCEPT_SIGNED | BUNDLE_ACCEPT_HMAC;
+	t.ca = trust_ca;
+	t.key = fleet_key;
+	t.keylen = KEYLEN;
+	b = bundle_open_trusted(hm, hl, &t, NULL, f.err, sizeof f.err);
+	cr_assert_not_null(b, "%s", f.err);
+	ras__bundle__free_unpacked(b, NULL);
+	b = bundle_open_trusted(sealed, len, &t, NULL, f.err, sizeof f.err);
+	cr_assert_not_null(b, "%s", f.err);
+	ras__bundle__free_unpacked(b, NULL);
+	cr_assert_null(bundle_open_trusted(sum, sl, &t, NULL, f.err,
+	    sizeof f.err));
+	cr_assert(strstr(f.err, "but a fleet key is configured: refusing an "
+	    "unauthenticated bundle") != NULL, "%s", f.err);
+	/* HMAC accepted but no key: refused as such. */
+	t.key = NULL;
+	t.keylen = 0;
+	cr_assert_null(bundle_open_trusted(hm, hl, &t, NULL, f.err,
+	    sizeof f.err));
+	cr_assert(strstr(f.err, "no fleet key is configured") != NULL, "%s",
+	    f.err);
+	/* The old entry point takes no signed bundle. */
+	expect_refused_bytes(sealed, len, NULL, 0, "no CA is configured");
+	expect_refused_bytes(sealed, len, fleet_key, KEYLEN,
+	    "no CA is configured");
+	free(sealed);
+	free(hm);
+	free(sum);
+	bundle_signer_free(s);
+}
+
+Test(bundle_signed, a_digest_seal_with_a_signer_is_refused,
+    .init = pki_setup, .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test" };
+	struct bundle_signer *s = signer_for(&ca, &h);
+	Ras__SealedBundle e, *sb = &e;
+	uint8_t *sealed, digest[SHA256_LEN], out[16384];
+	size_t len, n;
+
+	sealed = sign_fixture(s, &len);
+	e = *unpack_sealed(sealed, len);	/* edited as a copy */
+	sha256(sb->bundle.data, sb->bundle.len, digest);
+	sb->seal_kind = BUNDLE_SEAL_SHA256;
+	sb->seal.data = digest;
+	sb->seal.len = sizeof digest;
+	n = ras__sealed_bundle__pack(sb, out);
+	expect_refused_bytes(out, n, NULL, 0, "bundle sealed with kind 1 "
+	    "carries a signer certificate");
+	free(sealed);
+	bundle_signer_free(s);
+}
+
+Test(bundle_signed, signer_loading, .init = pki_setup, .fini = pki_teardown)
+{
+	struct pki_host h = { .cn = "host-a.test" };
+	struct pki_cert a, b;
+	struct bundle_signer *s;
+	char err[256];
+
+	pki_host(&a, &ca, &h);
+	pki_host(&b, &ca, &h);
+	s = bundle_signer_mem(a.crt_pem, a.crt_len, b.key_pem, b.key_len, err,
+	    sizeof err);
+	cr_assert_null(s);
+	cr_assert(strstr(err, "the private key does not belong to the "
+	    "certificate") != NULL, "%s", err);
+	s = bundle_signer_mem("junk", 4, a.key_pem, a.key_len, err, sizeof err);
+	cr_assert_null(s);
+	cr_assert(strstr(err, "certificate: ") == err, "%s", err);
+	s = bundle_signer_mem(a.crt_pem, a.crt_len, "junk", 4, err, sizeof err);
+	cr_assert_null(s);
+	cr_assert(strstr(err, "private key: ") == err, "%s", err);
+	s = bundle_signer_mem(a.crt_pem, a.crt_len, a.key_pem, a.key_len, err,
+	    sizeof err);
+	cr_assert_not_null(s, "%s", err);
+	cr_assert_eq(bundle_signer_valid(s, time(NULL), err, sizeof err), 0);
+	cr_assert_eq(bundle_signer_valid(s, time(NULL) + 2 * 86400, err,
+	    sizeof err), -1);
+	cr_assert(strstr(err, "certificate of CN=host-a.test,O=rasd tests "
+	    "expired at ") != NULL, "%s", err);
+	cr_assert_eq(bundle_signer_valid(s, time(NULL) - 2 * 86400, err,
+	    sizeof err), -1);
+	cr_assert(strstr(err, "is not valid before") != NULL, "%s", err);
+	bundle_signer_free(s);
+	s = bundle_signer_load("/nonexistent/cert.pem", "/nonexistent/key.pem",
+	    err, sizeof err);
+	cr_assert_null(s);
+	cr_assert(strstr(err, "certificate /nonexistent/cert.pem: No such "
+	    "file") != NULL, "%s", err);
+	cr_assert_null(bundle_ca_mem("junk", 4, err, sizeof err));
+	cr_assert_null(bundle_ca_load("/nonexistent/ca.pem", err, sizeof err));
+	cr_assert(strstr(err, "CA certificate /nonexistent/ca.pem") != NULL,
+	    "%s", err);
+	pki_free(&a);
+	pki_free(&b);
 }
