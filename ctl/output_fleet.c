@@ -1,6 +1,7 @@
 /*
  * output_fleet.c -- rasctl fleet hosts: the fleet's hosts as etcd has
- * them, as two tables (hosts, then their VMs) or as JSON.
+ * them, as two tables (hosts, then their VMs) or as JSON; rasctl evacuate
+ * and fleet status: a plan or the evacuations' intents.
  *
  * Every string here was written into etcd by some host's rasd, so it is
  * cleaned for the terminal (anything but printable ASCII becomes '?') and
@@ -16,6 +17,7 @@
 #include "rasctl.h"
 
 #define FLEET_COLS 7
+#define FLEET_COLS_MAX 9
 
 /* A cell: printable ASCII only (rasd and etcd are not trusted here). */
 static char *
@@ -57,7 +59,7 @@ output_fleet_types(const uint32_t *t, size_t n, char *buf, size_t len)
 static void
 output_fleet_table(FILE *fp, char **cells, size_t nrows, size_t ncols)
 {
-	size_t w[FLEET_COLS] = { 0 }, r, c, l;
+	size_t w[FLEET_COLS_MAX] = { 0 }, r, c, l;
 
 	for (r = 0; r < nrows; r++)
 		for (c = 0; c < ncols; c++)
@@ -244,6 +246,120 @@ output_json_fleet_hosts(FILE *fp, const Ras__FleetHosts *fh)
 	output_json_array(&j, NULL);
 	for (i = 0; i < fh->n_hosts; i++)
 		output_json_fleet_host(&j, fh->hosts[i]);
+	output_json_close(&j);
+	output_json_end(&j);
+}
+
+#define PLAN_COLS 8
+
+/* evacuate and fleet status: who acts, which hosts, then each move. */
+void
+output_fleet_plan(FILE *fp, const Ras__FleetPlan *p)
+{
+	static const char *hd[PLAN_COLS] = { "SOURCE", "VM", "DEST", "STATE",
+	    "ATTEMPT", "MEMORY", "PROFILE", "REASON" };
+	const Ras__FleetMove *m;
+	char **cells, buf[512];
+	size_t i, k, r;
+
+	if (p->note != NULL && p->note[0] != '\0') {
+		output_text(fp, p->note);
+		fputc('\n', fp);
+	}
+	fprintf(fp, "controller: ");
+	output_text(fp, p->controller != NULL && p->controller[0] ?
+	    p->controller : "none acting");
+	fputc('\n', fp);
+	for (i = 0; i < p->n_hosts; i++) {
+		fprintf(fp, "evacuating: ");
+		output_text(fp, p->hosts[i]->host);
+		fprintf(fp, " (");
+		output_text(fp, p->hosts[i]->why);
+		fprintf(fp, ")\n");
+	}
+	if (p->n_moves == 0) {
+		fprintf(fp, "no moves\n");
+		return;
+	}
+	fputc('\n', fp);
+	cells = output_fleet_grow(NULL, p->n_moves + 1, PLAN_COLS);
+	for (k = 0; k < PLAN_COLS; k++)
+		cells[k] = output_fleet_cell(hd[k]);
+	for (i = 0, r = 1; i < p->n_moves; i++, r++) {
+		m = p->moves[i];
+		cells[r * PLAN_COLS] = output_fleet_cell(m->source);
+		cells[r * PLAN_COLS + 1] = output_fleet_cell(m->name);
+		cells[r * PLAN_COLS + 2] = output_fleet_cell(m->dest);
+		cells[r * PLAN_COLS + 3] = output_fleet_cell(m->state);
+		snprintf(buf, sizeof buf, "%u", m->has_attempt ? m->attempt :
+		    0);
+		cells[r * PLAN_COLS + 4] = output_fleet_cell(buf);
+		if (m->has_memory && m->memory > 0)
+			output_bytes(m->memory, buf, sizeof buf);
+		else
+			strcpy(buf, "-");
+		cells[r * PLAN_COLS + 5] = output_fleet_cell(buf);
+		output_fleet_types(m->profile, m->n_profile, buf, sizeof buf);
+		cells[r * PLAN_COLS + 6] = output_fleet_cell(buf);
+		cells[r * PLAN_COLS + 7] = output_fleet_cell(m->reason);
+	}
+	output_fleet_table(fp, cells, p->n_moves + 1, PLAN_COLS);
+}
+
+/* The same as one JSON object. */
+void
+output_json_fleet_plan(FILE *fp, const Ras__FleetPlan *p)
+{
+	const Ras__FleetMove *m;
+	struct output_json j;
+	char tbuf[64];
+	size_t i;
+
+	output_json_begin(&j, fp, 1);
+	output_json_object(&j, NULL);
+	if (p->controller != NULL && p->controller[0])
+		output_json_string(&j, "controller", p->controller);
+	else
+		output_json_null(&j, "controller");
+	output_json_bool(&j, "dry_run", p->has_dry_run && p->dry_run);
+	output_json_string(&j, "note", p->note != NULL ? p->note : "");
+	output_json_array(&j, "hosts");
+	for (i = 0; i < p->n_hosts; i++) {
+		output_json_object(&j, NULL);
+		output_json_string(&j, "host", p->hosts[i]->host);
+		output_json_string(&j, "why", p->hosts[i]->why);
+		if (p->hosts[i]->health != NULL)
+			output_json_string(&j, "health", p->hosts[i]->health);
+		output_json_close(&j);
+	}
+	output_json_close(&j);
+	output_json_array(&j, "moves");
+	for (i = 0; i < p->n_moves; i++) {
+		m = p->moves[i];
+		output_json_object(&j, NULL);
+		output_json_string(&j, "source", m->source);
+		output_json_string(&j, "vm", m->name);
+		output_json_string(&j, "uuid", m->uuid);
+		output_json_string(&j, "arch", m->arch != NULL ? m->arch : "");
+		if (m->dest != NULL && m->dest[0])
+			output_json_string(&j, "dest", m->dest);
+		else
+			output_json_null(&j, "dest");
+		output_json_string(&j, "state", m->state);
+		output_json_string(&j, "reason", m->reason != NULL ?
+		    m->reason : "");
+		output_json_uint(&j, "attempt", m->attempt);
+		output_json_uint(&j, "memory", m->memory);
+		output_json_fleet_types(&j, "profile", m->profile,
+		    m->n_profile);
+		if (m->has_updated && m->updated > 0) {
+			output_json_time(m->updated, tbuf, sizeof tbuf);
+			output_json_string(&j, "updated", tbuf);
+		} else
+			output_json_null(&j, "updated");
+		output_json_close(&j);
+	}
+	output_json_close(&j);
 	output_json_close(&j);
 	output_json_end(&j);
 }

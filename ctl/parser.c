@@ -27,7 +27,8 @@ enum parser_arg {
 	ARG_NONE = 0,
 	ARG_VM,		/* one VM name or UUID */
 	ARG_FILE,	/* one file name, or "-" for standard input */
-	ARG_SUB		/* a subcommand: fleet hosts */
+	ARG_SUB,	/* a subcommand: fleet hosts, fleet status */
+	ARG_HOST	/* a fleet host id: evacuate HOST */
 };
 
 /* One command: its name on the command line and what it takes. */
@@ -48,6 +49,7 @@ static const struct parser_cmd parser_cmds[] = {
 	{ "import",		CMD_IMPORT,		ARG_FILE },
 	{ "health",		CMD_HEALTH,		ARG_NONE },
 	{ "fleet",		CMD_FLEET_HOSTS,	ARG_SUB },
+	{ "evacuate",		CMD_EVACUATE,		ARG_HOST },
 	{ "release",		CMD_RELEASE,		ARG_VM },
 	{ "help",		CMD_HELP,		ARG_NONE },
 };
@@ -133,6 +135,14 @@ parser_option(int argc, char *argv[], int *i, struct parse_result *res,
 	}
 	if (strcmp(arg, "--replace") == 0) {
 		res->replace = 1;
+		return 0;
+	}
+	if (strcmp(arg, "--dry-run") == 0) {
+		res->dry_run = 1;
+		return 0;
+	}
+	if (strcmp(arg, "--cancel") == 0) {
+		res->cancel = 1;
 		return 0;
 	}
 	if (strcmp(arg, "--force") == 0) {
@@ -277,11 +287,21 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 			continue;
 		}
 		if (cmd->arg == ARG_SUB && res->sub == NULL) {
-			if (strcmp(word, "hosts") != 0)
+			if (strcmp(word, "hosts") != 0 &&
+			    strcmp(word, "status") != 0)
 				return parser_error(err, errlen,
-				    "%s: unknown subcommand \"%s\" (hosts)",
-				    cmd->name, word);
+				    "%s: unknown subcommand \"%s\" (hosts, "
+				    "status)", cmd->name, word);
 			res->sub = word;
+			if (strcmp(word, "status") == 0)
+				res->command = CMD_FLEET_STATUS;
+			continue;
+		}
+		if (cmd->arg == ARG_HOST && res->host == NULL) {
+			if (*word == '\0')
+				return parser_error(err, errlen,
+				    "%s: the host id is empty", cmd->name);
+			res->host = word;
 			continue;
 		}
 		if (cmd->arg == ARG_VM)
@@ -304,7 +324,17 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 		    "%s: missing VM name or UUID", cmd->name);
 	if (cmd->arg == ARG_SUB && res->sub == NULL)
 		return parser_error(err, errlen,
-		    "%s: missing subcommand (hosts)", cmd->name);
+		    "%s: missing subcommand (hosts, status)", cmd->name);
+	if (cmd->arg == ARG_HOST && res->host == NULL)
+		return parser_error(err, errlen,
+		    "%s: missing host id (rasctl fleet hosts lists them)",
+		    cmd->name);
+	if ((res->dry_run || res->cancel) && cmd->command != CMD_EVACUATE)
+		return parser_error(err, errlen,
+		    "options --dry-run and --cancel are for evacuate only");
+	if (res->dry_run && res->cancel)
+		return parser_error(err, errlen,
+		    "evacuate: --dry-run and --cancel exclude each other");
 	if (cmd->arg == ARG_FILE && res->file == NULL)
 		return parser_error(err, errlen,
 		    "%s: missing bundle file (a path, or - for standard "

@@ -46,7 +46,8 @@
 	"       rasctl [options] import [--replace] FILE|-\n" \
 	"       rasctl [options] health [--set evacuate|degraded|auto " \
 	"[--reason TEXT]]\n" \
-	"       rasctl [options] fleet hosts\n" \
+	"       rasctl [options] fleet hosts|status\n" \
+	"       rasctl [options] evacuate [--dry-run|--cancel] HOST\n" \
 	"       rasctl [options] release --force VM\n"
 
 /* One exchange with rasd: where, until when, and how it went. */
@@ -161,6 +162,22 @@ rasctl_help(FILE *fp)
 "                    MEMAVAIL, VMS, INJECT (arch:types its VMMs can\n"
 "                    inject), UPDATED; then every VM with its HOST, STATE\n"
 "                    (unknown on a gone host) and pinned boot PROFILE.\n"
+"  fleet status      The evacuations under way, from the intents in etcd:\n"
+"                    the hosts being evacuated and why (operator, health,\n"
+"                    cancelled), the acting controller, then each VM's\n"
+"                    move: SOURCE, VM, DEST, STATE (planned, migrating,\n"
+"                    done, failed, cancelled, refused), ATTEMPT, MEMORY,\n"
+"                    PROFILE and REASON.\n"
+"  evacuate [--dry-run|--cancel] HOST\n"
+"                    Move every VM off fleet host HOST: rasd writes the\n"
+"                    request to etcd, the acting controller plans a\n"
+"                    destination for each VM (same architecture, healthy,\n"
+"                    memory free, a VMM that can inject its boot profile)\n"
+"                    and live-migrates them through libvirt. Prints the\n"
+"                    plan, a VM without a valid destination with the\n"
+"                    reason. --dry-run prints the plan and writes\n"
+"                    nothing; --cancel calls planned moves off\n"
+"                    (migrations under way finish).\n"
 "  release --force VM\n"
 "                    A migrated guest whose VMM holds it before its first\n"
 "                    instruction (RASD_SHIM_REQUIRED=1: no final sync\n"
@@ -196,6 +213,8 @@ rasctl_help(FILE *fp)
 "                      knows (the libvirt hook does, on a migration's\n"
 "                      destination).\n"
 "  --force             release: required, to say the risk is taken.\n"
+"  --dry-run           evacuate: print the plan, write nothing.\n"
+"  --cancel            evacuate: call the host's evacuation off.\n"
 "  -h, --help          Show this text and exit.\n"
 "  --version           Show the version and exit.\n"
 "\n"
@@ -764,6 +783,24 @@ rasctl_request(const struct parse_result *res, Ras__Request *req,
 		req->body_case = RAS__REQUEST__BODY_FLEET_HOSTS;
 		req->fleet_hosts = &rasctl_fleet_query;
 		break;
+	case CMD_FLEET_STATUS: {
+		static Ras__FleetStatusQuery fsq = RAS__FLEET_STATUS_QUERY__INIT;
+
+		req->body_case = RAS__REQUEST__BODY_FLEET_STATUS;
+		req->fleet_status = &fsq;
+		break;
+	}
+	case CMD_EVACUATE: {
+		static Ras__FleetEvacuate fe = RAS__FLEET_EVACUATE__INIT;
+
+		fe.host = (char *)res->host;
+		fe.has_dry_run = fe.has_cancel = 1;
+		fe.dry_run = res->dry_run != 0;
+		fe.cancel = res->cancel != 0;
+		req->body_case = RAS__REQUEST__BODY_EVACUATE;
+		req->evacuate = &fe;
+		break;
+	}
 	default:
 		break;
 	}
@@ -794,6 +831,9 @@ rasctl_expected(enum parser_command command)
 		return RAS__RESPONSE__BODY_HEALTH;
 	case CMD_FLEET_HOSTS:
 		return RAS__RESPONSE__BODY_FLEET_HOSTS;
+	case CMD_FLEET_STATUS:
+	case CMD_EVACUATE:
+		return RAS__RESPONSE__BODY_FLEET_PLAN;
 	default:
 		return RAS__RESPONSE__BODY__NOT_SET;
 	}
@@ -901,6 +941,12 @@ rasctl_print(const struct parse_result *res, const Ras__Request *req,
 			output_json_fleet_hosts(stdout, resp->fleet_hosts);
 		else
 			output_fleet_hosts(stdout, resp->fleet_hosts);
+		break;
+	case RAS__RESPONSE__BODY_FLEET_PLAN:
+		if (res->json)
+			output_json_fleet_plan(stdout, resp->fleet_plan);
+		else
+			output_fleet_plan(stdout, resp->fleet_plan);
 		break;
 	default:
 		break;

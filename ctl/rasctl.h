@@ -39,7 +39,9 @@ enum parser_command {
 	CMD_IMPORT,
 	CMD_HEALTH,
 	CMD_FLEET_HOSTS,
-	CMD_RELEASE
+	CMD_RELEASE,
+	CMD_FLEET_STATUS,
+	CMD_EVACUATE
 };
 
 /*
@@ -59,6 +61,9 @@ struct parse_result {
 						 * NULL if none */
 	const char		*file;		/* import FILE, "-" for stdin */
 	const char		*sub;		/* fleet's subcommand */
+	const char		*host;		/* evacuate HOST */
+	int			 dry_run;	/* evacuate --dry-run */
+	int			 cancel;	/* evacuate --cancel */
 	int			 json;
 	int			 replace;	/* import --replace */
 	int			 force;		/* release --force */
@@ -97,6 +102,8 @@ void	output_json_health(FILE *, const Ras__HealthReport *);
 /* output_fleet.c */
 void	output_fleet_hosts(FILE *, const Ras__FleetHosts *);
 void	output_json_fleet_hosts(FILE *, const Ras__FleetHosts *);
+void	output_fleet_plan(FILE *, const Ras__FleetPlan *);
+void	output_json_fleet_plan(FILE *, const Ras__FleetPlan *);
 
 /* output_json.c */
 #define OUTPUT_JSON_DEPTH	16

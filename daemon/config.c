@@ -7,7 +7,9 @@
  * max_vms_per_uid, and the connection limits idle_timeout, frame_timeout,
  * max_unregistered, max_unregistered_per_uid, reserved_clients,
  * unregistered_frame_max, and commit_policy; the fleet's etcd_endpoints,
- * fleet_prefix, fleet_host_id and fleet_ttl. Command-line options override
+ * fleet_prefix, fleet_host_id, fleet_ttl, and the evacuation controller's
+ * fleet_controller, fleet_evacuate_per_host, fleet_evacuate_max and
+ * fleet_migrate_unsafe. Command-line options override
  * the file.
  *
  * config_print writes every key, one "key = value" line each, in the order
@@ -190,6 +192,8 @@ config_defaults(struct rasd_config *c)
 	strcpy(c->fleet_prefix, "/rasd/");
 	strcpy(c->fleet_host_id, "auto");
 	c->fleet_ttl = 10;
+	c->fleet_evacuate_per_host = 2;
+	c->fleet_evacuate_max = 8;
 }
 
 /* Resolve a group name or number. */
@@ -429,6 +433,34 @@ config_fleet(struct rasd_config *c, const char *key, const char *v,
 	char *end;
 	unsigned long n;
 
+	if (strcmp(key, "fleet_controller") == 0 ||
+	    strcmp(key, "fleet_migrate_unsafe") == 0) {
+		int *dst = key[6] == 'c' ? &c->fleet_controller :
+		    &c->fleet_migrate_unsafe;
+
+		if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0) {
+			snprintf(err, errlen, "bad %s \"%s\": on or off", key,
+			    v);
+			return -1;
+		}
+		*dst = strcmp(v, "on") == 0;
+		return 0;
+	}
+	if (strncmp(key, "fleet_evacuate_", 15) == 0) {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
+		    n < 1 || n > 1000) {
+			snprintf(err, errlen, "bad %s \"%s\" (must be "
+			    "1..1000)", key, v);
+			return -1;
+		}
+		if (key[15] == 'p')
+			c->fleet_evacuate_per_host = (unsigned int)n;
+		else
+			c->fleet_evacuate_max = (unsigned int)n;
+		return 0;
+	}
 	if (strcmp(key, "fleet_ttl") == 0) {
 		errno = 0;
 		n = strtoul(v, &end, 10);
@@ -563,7 +595,11 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 	if (strcmp(key, "etcd_endpoints") == 0)
 		return config_etcd(c, v, err, errlen);
 	if (strcmp(key, "fleet_prefix") == 0 ||
-	    strcmp(key, "fleet_host_id") == 0 || strcmp(key, "fleet_ttl") == 0)
+	    strcmp(key, "fleet_host_id") == 0 || strcmp(key, "fleet_ttl") == 0 ||
+	    strcmp(key, "fleet_controller") == 0 ||
+	    strcmp(key, "fleet_evacuate_per_host") == 0 ||
+	    strcmp(key, "fleet_evacuate_max") == 0 ||
+	    strcmp(key, "fleet_migrate_unsafe") == 0)
 		return config_fleet(c, key, v, err, errlen);
 	if (strcmp(key, "commit_policy") == 0) {
 		if (strcmp(v, "pipelined") == 0)
@@ -816,4 +852,11 @@ config_print(const struct rasd_config *c, FILE *f)
 	fprintf(f, "fleet_prefix = %s\n", c->fleet_prefix);
 	fprintf(f, "fleet_host_id = %s\n", c->fleet_host_id);
 	fprintf(f, "fleet_ttl = %u\n", c->fleet_ttl);
+	fprintf(f, "fleet_controller = %s\n", c->fleet_controller ? "on" :
+	    "off");
+	fprintf(f, "fleet_evacuate_per_host = %u\n",
+	    c->fleet_evacuate_per_host);
+	fprintf(f, "fleet_evacuate_max = %u\n", c->fleet_evacuate_max);
+	fprintf(f, "fleet_migrate_unsafe = %s\n", c->fleet_migrate_unsafe ?
+	    "on" : "off");
 }

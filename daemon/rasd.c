@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "fleet.h"
+#include "evac.h"
 #include "metrics.h"
 #include "rasd.h"
 
@@ -157,6 +158,9 @@ main(int argc, char **argv)
 		log_init(1, 0);
 		return virt_publisher_main(atoi(argv[2]), argv[3]);
 	}
+	/* An evacuation's migration (fleet/evac_mig.c) is rasd too. */
+	if (argc == 6 && strcmp(argv[1], "--fleet-migrate") == 0)
+		return evac_migrate_main(argv + 2);
 	while ((ch = getopt_long(argc, argv, "c:s:S:fdnVh", longopts,
 	    NULL)) != -1) {
 		switch (ch) {

@@ -75,6 +75,10 @@ struct rasd_config {
 	char fleet_prefix[200];	/* etcd key prefix, "/.../" */
 	char fleet_host_id[64];	/* "auto": the host name */
 	unsigned int fleet_ttl;	/* s, the host record's lease */
+	int fleet_controller;	/* campaign to be the evacuation controller */
+	unsigned int fleet_evacuate_per_host;	/* migrations off one host */
+	unsigned int fleet_evacuate_max;	/* ... in the whole fleet */
+	int fleet_migrate_unsafe;	/* VIR_MIGRATE_UNSAFE: disks copied */
 };
 #define FLEET_ENDPOINTS_MAX 8
 #define COMMIT_PIPELINED 0	/* a writer thread commits, the loop goes on */

@@ -61,6 +61,7 @@
 #include <event2/listener.h>
 
 #include "fleet.h"
+#include "evac.h"
 #include "frame.h"
 #include "metrics.h"
 #include "rasd.h"
@@ -502,6 +503,19 @@ server_dispatch(struct client *c, Ras__Request *req)
 			return;
 		}
 		fleet_query_hosts(c, req->id);
+		break;
+	case RAS__REQUEST__BODY_EVACUATE:
+	case RAS__REQUEST__BODY_FLEET_STATUS:
+		if (!c->admin) {
+			server_error(c, req->id, RAS__ERROR_CODE__ERR_DENIED,
+			    "denied: operator commands need root or the "
+			    "admin group");
+			return;
+		}
+		if (req->body_case == RAS__REQUEST__BODY_EVACUATE)
+			evac_request(c, req->id, req->evacuate);
+		else
+			evac_status(c, req->id, req->fleet_status);
 		break;
 	default:
 		server_error(c, req->id, RAS__ERROR_CODE__ERR_PROTOCOL,

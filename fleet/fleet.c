@@ -41,6 +41,7 @@
 
 #include "../daemon/rasd.h"
 #include "etcd.h"
+#include "evac.h"
 #include "fleet.h"
 #include "record.h"
 
@@ -168,6 +169,8 @@ fleet_build(struct record *r)
 				mask |= RAS_NOTIFY_BIT(
 				    vm->profile.src[i].notify);
 		rv->profile = mask;
+		for (i = 0; i < vm->nslots; i++)
+			rv->memory += vm->slots[i].size;
 	}
 }
 
@@ -437,7 +440,7 @@ fleet_start(struct event_base *base, const struct rasd_config *conf)
 		fatalx("fleet: cannot add the timer");
 	log_info("fleet: publishing %s to etcd at %s (lease TTL %u s)",
 	    fl.key_host, conf->etcd_endpoints, conf->fleet_ttl);
-	return 0;
+	return evac_start(base, conf, fl.host_id);
 }
 
 /*
@@ -451,6 +454,7 @@ fleet_stop(void)
 	struct fleet_query *q;
 	size_t i;
 
+	evac_stop();
 	if (fl.tick != NULL)
 		event_free(fl.tick);
 	etcd_free(fl.etcd);
@@ -770,4 +774,5 @@ fleet_forget_client(struct client *c)
 	for (q = fl.queries; q != NULL; q = q->next)
 		if (q->c == c)
 			q->c = NULL;
+	evac_forget_client(c);
 }

@@ -13,7 +13,7 @@
  *     "mem_available": 8589934592, "updated": 1700000000,
  *     "vms": [ { "uuid": "...", "name": "vm1", "arch": "x86_64",
  *                "state": "running", "profile_pinned": true,
- *                "profile": [ "MCE" ] } ] }
+ *                "profile": [ "MCE" ], "memory": 1073741824 } ] }
  *
  * Notification types go by their names (ras_notify_name), so the record
  * reads the same whatever a reader's enum numbering; a name a reader does
@@ -155,6 +155,8 @@ record_encode(const struct record *r, int with_time)
 		    r->vms[i].arch, "state", r->vms[i].state,
 		    "profile_pinned", r->vms[i].pinned, "profile",
 		    record_notify_array(r->vms[i].profile));
+		json_object_set_new(v, "memory",
+		    json_integer((json_int_t)r->vms[i].memory));
 		json_array_append_new(vms, v);
 	}
 	json_object_set_new(o, "vms", vms);
@@ -270,6 +272,9 @@ record_decode_inject(struct record *r, const json_t *o, char *err,
 	return 0;
 }
 
+static int record_uint(const json_t *, const char *, uint64_t *, char *,
+    size_t);
+
 /* The "vms" member. */
 static int
 record_decode_vms(struct record *r, const json_t *a, char *err,
@@ -311,6 +316,8 @@ record_decode_vms(struct record *r, const json_t *a, char *err,
 			    "of notification types", i);
 			return -1;
 		}
+		if (record_uint(v, "memory", &vm->memory, err, errlen) == -1)
+			return -1;
 	}
 	return 0;
 }

@@ -23,6 +23,7 @@ struct record_vm {
 				 * gone */
 	int pinned;		/* the boot profile is pinned */
 	uint32_t profile;	/* RAS_NOTIFY_BIT()s of its boot profile */
+	uint64_t memory;	/* bytes: its memslots' total, 0 unknown */
 };
 
 struct record_inject {		/* what the VMMs of one architecture can
