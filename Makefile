@@ -145,6 +145,7 @@ $(B)/tests/test_rasclient: $(CLIENT_OBJ)
 $(B)/tests/test_rasctl_parser: $(B)/obj/ctl/parser.o $(B)/obj/ctl/output_json.o
 $(B)/tests/test_config: $(B)/obj/daemon/config.o $(B)/obj/daemon/log.o
 $(B)/tests/test_fleet_record: $(B)/obj/fleet/record.o $(B)/obj/daemon/log.o
+$(B)/tests/test_fleet_plan: $(B)/obj/fleet/plan.o $(B)/obj/fleet/record.o $(B)/obj/daemon/log.o
 $(B)/tests/test_shim_id: $(B)/obj/plugins/shim/shim_id.o
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(B)/lib/libras-common.a
 	@mkdir -p $(dir $@)
