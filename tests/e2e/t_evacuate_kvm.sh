@@ -127,4 +127,4 @@ expect_match "fleet status: e1 done" "$out" "host-a +e1 +host-b +done +1 "
 
 kill "$SIM" 2>/dev/null
 vsh_b destroy e1 >/dev/null 2>&1
-kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null
+kill "$ETCD_PID" 2>/dev/null; wait "$ETCD_PID" 2>/dev/null || true
