@@ -89,6 +89,7 @@ struct evac_view {
 	size_t nreqs;
 	struct intent *ints;
 	size_t nints;
+	int ours;		/* our election key is there */
 	char leader[64];	/* the acting controller's host id */
 	char leader_key[320];
 	int64_t leader_rev;
@@ -226,6 +227,8 @@ evac_view_load(struct evac_view *v, json_t *res)
 	int64_t crev;
 
 	memset(v, 0, sizeof *v);
+	log_debug("fleet: the fleet's state: %zu keys", json_array_size(
+	    json_object_get(res, "kvs")));
 	json_array_foreach(json_object_get(res, "kvs"), i, kv) {
 		key = etcd_bytes(kv, "key", NULL);
 		val = etcd_bytes(kv, "value", &vlen);
@@ -239,8 +242,11 @@ evac_view_load(struct evac_view *v, json_t *res)
 				v->hosts = xreallocarray(v->hosts,
 				    v->nhosts + 1, sizeof *v->hosts);
 				v->hosts[v->nhosts++] = r;
-			} else
+			} else {
+				log_debug("fleet: %s: not a host record: %s",
+				    key, err);
 				record_clear(&r);
+			}
 		} else if (strncmp(rest, "evacuate/", 9) == 0) {
 			evac_parse_req(v, rest + 9, val, vlen);
 		} else if (strncmp(rest, "evac/", 5) == 0) {
@@ -255,6 +261,8 @@ evac_view_load(struct evac_view *v, json_t *res)
 			v->ints[v->nints++] = in;
 		} else if (strncmp(rest, "election/", 9) == 0) {
 			crev = etcd_int(kv, "create_revision");
+			if (ev.key[0] != '\0' && strcmp(key, ev.key) == 0)
+				v->ours = 1;
 			if (crev > 0 && (v->leader_rev == 0 ||
 			    crev < v->leader_rev)) {
 				v->leader_rev = crev;
@@ -912,7 +920,7 @@ evac_read_cb(void *arg, int status, json_t *res, const char *why)
 		log_debug("fleet: controller %s waits: %s acts", ev.id,
 		    v.leader);
 	ev.acting = lead;
-	if (ev.rev != 0 && v.leader_rev != 0 && v.leader_rev > ev.rev)
+	if (ev.rev != 0 && !v.ours)
 		ev.rev = 0;	/* our key is gone: campaign again */
 	if (ev.acting)
 		evac_round(&v);

@@ -93,7 +93,12 @@ ranges rasctl_a e1 >"$T/e1.a"
 "$VMMSIM_BIN" --socket "$B_SOCK" --name b-resident --arch x86_64 --declare 1:MCE \
     --caps MCE --ram 64M --hold >>"$T/sim.out" 2>&1 &
 SIM=$!
-rec_has() { value "/rasd/hosts/$1" | jq -e "$2" >/dev/null 2>&1; }
+# (jq -e passes on empty input: an absent record must fail.)
+rec_has() {
+	local v
+	v=$(value "/rasd/hosts/$1")
+	[ -n "$v" ] && jq -e "$2" <<<"$v" >/dev/null 2>&1
+}
 check "host-a's record lists e1 with its memory and libvirt URI" within 15 rec_has host-a \
 	".vms | map(select(.uuid == \"$UUID\" and .memory > 0)) | length == 1"
 check "host-b's record offers x86_64 MCE" within 15 rec_has host-b '.inject.x86_64 == ["MCE"]'
