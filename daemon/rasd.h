@@ -273,6 +273,8 @@ typedef int (*store_vevent_cb)(void *arg, uint64_t id, int64_t time,
 int store_save_vevent(const struct vm *, int64_t, int recipient, int action,
     unsigned int flags, uint64_t forward_id);
 int store_vevents(const struct vm *, store_vevent_cb, void *arg);
+int store_save_note(struct vm *, const struct poison_range *, size_t,
+    int64_t, const char *origin);
 int store_import(const Ras__Bundle *, const struct ras_profile *,
     uint32_t owner_uid, int final);
 int store_incoming(const struct vm *, int state, const char *reason);

@@ -1136,6 +1136,55 @@ store_save_vevent(const struct vm *vm, int64_t t, int recipient, int action,
 	return 0;
 }
 
+struct store_note {
+	const struct vm *vm;
+	const struct poison_range *r;
+	size_t n;
+	int64_t t;
+	const char *origin;
+};
+
+static int
+store_note_body(void *arg)
+{
+	const struct store_note *nt = arg;
+	const struct poison_range *r;
+	size_t i;
+
+	for (i = 0; i < nt->n; i++) {
+		r = &nt->r[i];
+		if (store_insert_row(nt->vm->uuid, r->gpa, r->len, r->kind,
+		    r->action, r->notify == RAS_NOTIFY_NONE ? -1 : r->notify,
+		    r->source_id, nt->t, store_boot_id, nt->origin, 0,
+		    NULL) == -1) {
+			store_set_error("note");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Record what happened to some of a VM's ranges without changing its
+ * active set: history rows with active = 0 whose origin says what
+ * ("operator: ...", "pre-flight: ..."), one transaction, durable.
+ */
+int
+store_save_note(struct vm *vm, const struct poison_range *r, size_t n,
+    int64_t t, const char *origin)
+{
+	struct store_note nt = { vm, r, n, t, origin };
+
+	if (n == 0)
+		return 0;
+	if (store_write(store_note_body, &nt) == -1) {
+		log_warnx("store: VM %s: %s", vm->uuid_str, store_cur->err);
+		return -1;
+	}
+	vm->history_count += n;
+	return 0;
+}
+
 /* Walk a VM's libvirt memory-failure events in order. */
 int
 store_vevents(const struct vm *vm, store_vevent_cb cb, void *arg)

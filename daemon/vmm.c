@@ -315,6 +315,35 @@ vmm_sync_check(const struct vm *vm, char *why, size_t len)
 }
 
 /*
+ * Keep the ranges a destination VMM cannot re-arm in the VM's history
+ * (active = 0): origin "pre-flight: ..." before the guest ran, "operator:
+ * ..." after a release, each with its reason.
+ */
+static void
+vmm_rearm_note(struct vm *vm, const Ras__RearmCheck *rc)
+{
+	struct poison_range r;
+	char origin[600];
+	size_t i;
+
+	for (i = 0; i < rc->n_failures; i++) {
+		memset(&r, 0, sizeof r);
+		if (!poison_covering(&vm->active, rc->failures[i]->gpa,
+		    rc->failures[i]->length, &r)) {
+			r.kind = RAS_KIND_AR;
+			r.action = RAS_ACTION_INJECT;
+			r.notify = RAS_NOTIFY_NONE;
+		}
+		r.gpa = rc->failures[i]->gpa;
+		r.len = rc->failures[i]->length;
+		snprintf(origin, sizeof origin, "%s: not re-armed: %s",
+		    rc->has_released && rc->released ? "operator" :
+		    "pre-flight", rc->failures[i]->reason);
+		(void)store_save_note(vm, &r, 1, (int64_t)time(NULL), origin);
+	}
+}
+
+/*
  * The ranges a migration's destination VMM cannot re-arm here, found
  * before the guest runs (or after the operator let its gate go): logged
  * one line each and kept with the VM.
@@ -348,6 +377,7 @@ vmm_rearm_check(struct client *c, uint64_t id, Ras__RearmCheck *rc)
 		server_ack(c, id);
 		return;
 	}
+	vmm_rearm_note(vm, rc);
 	for (i = 0; i < rc->n_failures; i++)
 		log_warnx("vm %s: poisoned range 0x%llx+%llu cannot be "
 		    "re-armed here: %s%s", vm->name,
@@ -362,6 +392,38 @@ vmm_rearm_check(struct client *c, uint64_t id, Ras__RearmCheck *rc)
 	    "migration fails safe (RASD_SHIM_REQUIRED=1) or the guest runs "
 	    "without them");
 	server_ack(c, id);
+}
+
+/*
+ * Keep an operator's release in the VM's history: one row (active = 0)
+ * per range the guest now runs with, origin "operator: ...".
+ */
+static void
+vmm_release_note(struct vm *vm, uid_t uid)
+{
+	struct poison_range *rs;
+	struct poison_iter it;
+	char origin[256];
+	size_t n = 0;
+
+	rs = xcalloc(vm->active.n > 0 ? vm->active.n : 1, sizeof *rs);
+	poison_seek(&vm->active, 0, &it);
+	while (n < vm->active.n && poison_next(&it, &rs[n]))
+		n++;
+	snprintf(origin, sizeof origin, "operator: gate released (uid %d), "
+	    "no final sync from %s", (int)uid, vm->source_peer != NULL ?
+	    vm->source_peer : "the source");
+	if (n == 0) {
+		/* Nothing imported: still record the release itself. */
+		rs[0].gpa = 0;
+		rs[0].len = 4096;
+		rs[0].kind = RAS_KIND_AR;
+		rs[0].action = RAS_ACTION_INJECT;
+		rs[0].notify = RAS_NOTIFY_NONE;
+		n = 1;
+	}
+	(void)store_save_note(vm, rs, n, (int64_t)time(NULL), origin);
+	free(rs);
 }
 
 /*
@@ -393,6 +455,7 @@ vmm_release(struct client *c, uint64_t id, Ras__ReleaseGate *rg)
 		return;
 	}
 	vm->released = (int64_t)time(NULL);
+	vmm_release_note(vm, c->uid);
 	log_warnx("vm %s: OPERATOR RELEASED ITS GATE (uid %d, pid %d): the "
 	    "guest runs with the imported state (generation %llu, %zu active "
 	    "ranges), without a final sync from %s; poisons its source "

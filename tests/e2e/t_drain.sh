@@ -102,6 +102,12 @@ check "told that the operator released it" grep -q "RELEASED by the operator" <<
 check "with the imported ranges to re-arm" grep -q "REARM gpa=0x40003000 len=4096" <<<"$out"
 check "B logs the VMM going on without a final sync" \
     grep -q "vm vm3: its VMM pid [0-9]* runs the guest without a final sync" "$T/b.log"
+out=$(rasctl_b history vm3 2>&1)
+expect_match "history has the operator's release of the imported range" "$out" \
+    "0x40003000.*operator: gate released"
+out=$(rasctl_b --json history vm3 2>&1)
+expect_eq "in --json too, as an inactive row" \
+    "$(jq -r '[.[] | select(.origin | startswith("operator:")) | .active] | .[0]' <<<"$out")" false
 out=$(rasctl_b --json release --force vm3 2>&1)
 expect_eq "--json prints ok" "$(jq -r .ok <<<"$out")" true
 "$RASCTL_BIN" --socket "$BSOCK" show vm3 >/dev/null
