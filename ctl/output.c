@@ -364,6 +364,18 @@ output_vm_info(FILE *fp, const Ras__VmInfo *vm)
 		    "reports the AR at gpa 0x%" PRIx64 "; it runs again after "
 		    "a reset\n", buf, vm->held_addr);
 	}
+	if (vm->has_released) {
+		output_json_time(vm->released, buf, sizeof buf);
+		output_key(fp, "gate");
+		fprintf(fp, "released by the operator at %s: the guest runs "
+		    "without a final sync (see history)\n", buf);
+	}
+	if (vm->has_rearm_failed) {
+		output_key(fp, "re-arm");
+		fprintf(fp, "%" PRIu32 " ranges cannot be re-armed here "
+		    "(see history, origin pre-flight or operator)\n",
+		    vm->rearm_failed);
+	}
 	if (vm->observing) {
 		output_key(fp, "mode");
 		fprintf(fp, "observing: the VMM's own handler acts; "

@@ -559,6 +559,12 @@ output_json_vm(struct output_json *j, const Ras__VmInfo *vm, int slots)
 		output_json_string(j, "held_since", buf);
 		output_json_hex(j, "held_addr", vm->held_addr);
 	}
+	if (vm->has_released) {
+		output_json_time(vm->released, buf, sizeof buf);
+		output_json_string(j, "gate_released", buf);
+	}
+	if (vm->has_rearm_failed)
+		output_json_uint(j, "rearm_failed", vm->rearm_failed);
 	if (vm->has_cpu_vendor)
 		output_json_string(j, "mce_encoding",
 		    vm->cpu_vendor == RAS_CPU_AMD ? "amd" : "intel");

@@ -49,6 +49,14 @@ control_vm_info(const struct vm *vm, Ras__VmInfo *vi, int with_slots)
 		vi->held_since = vm->held_since;
 		vi->held_addr = vm->held_addr;
 	}
+	if (vm->released != 0) {
+		vi->has_released = 1;
+		vi->released = vm->released;
+	}
+	if (vm->rearm_failed != 0) {
+		vi->has_rearm_failed = 1;
+		vi->rearm_failed = vm->rearm_failed;
+	}
 	if ((dom = virt_find_domain(vm->uuid)) != NULL)
 		vi->libvirt_state = (char *)dom->state;
 	if (vm->profile.count == 0)

@@ -108,6 +108,10 @@ expect_match "history has the operator's release of the imported range" "$out" \
 out=$(rasctl_b --json history vm3 2>&1)
 expect_eq "in --json too, as an inactive row" \
     "$(jq -r '[.[] | select(.origin | startswith("operator:")) | .active] | .[0]' <<<"$out")" false
+out=$(rasctl_b show vm3 2>&1)
+expect_match "show says the gate was released" "$out" "gate: *released by the operator"
+out=$(rasctl_b --json show vm3 2>&1)
+check "show --json has gate_released" jq -e '.gate_released | length > 0' <<<"$out"
 out=$(rasctl_b --json release --force vm3 2>&1)
 expect_eq "--json prints ok" "$(jq -r .ok <<<"$out")" true
 "$RASCTL_BIN" --socket "$BSOCK" show vm3 >/dev/null
