@@ -353,8 +353,11 @@ shim_gate_backing(uintptr_t hva, char *err, size_t errlen)
 		    ((unsigned long)fs.f_type == SHIM_TMPFS_MAGIC ||
 		    (unsigned long)fs.f_type == SHIM_HUGETLBFS_MAGIC))
 			break;
-		snprintf(err, errlen, "guest RAM there is backed by the file "
-		    "%s: userfaultfd cannot poison the pages of a file", path);
+		/* The path last: a long one is cut, the reason is not. */
+		if (snprintf(err, errlen, "userfaultfd cannot poison the pages "
+		    "of a file, and guest RAM there is backed by the file %s",
+		    path) >= (int)errlen && errlen > 4)
+			memcpy(err + errlen - 4, "...", 4);
 		rc = -1;
 		break;
 	}
