@@ -600,7 +600,8 @@ poison_stage_end(struct poison_set *ps)
 	uint64_t lastb, e;
 	int k;
 
-	qsort(s, n, sizeof *s, poison_stage_cmp);
+	if (n > 1)	/* qsort(NULL, 0) is undefined */
+		qsort(s, n, sizeof *s, poison_stage_cmp);
 	for (i = 0; i < n; i = j) {
 		m = s[i].e;
 		lastb = poison_last(&m);
