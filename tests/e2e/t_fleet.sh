@@ -21,7 +21,7 @@ for t in etcd etcdctl jq; do
 	fi
 done
 
-TTL=3
+TTL=6
 free_port() {
 	local p i
 	for i in $(seq 1 100); do

@@ -499,7 +499,7 @@ mig_migrate m6 "$A_URI" "$B_URI"
 check "f: migration with a forged bundle fails" test $? -ne 0
 expect_match "f: ... libvirt says why (the hook's reason)" "$MIG_OUT" "seal does not match|REQUIRED=yes"
 expect_match "f: B's hook refused it" "$(hooklog_b m6 'migrate begin')" \
-	"import FAILED: .*seal does not match.*REQUIRED=yes"
+	"import FAILED: .*REQUIRED=yes"
 check "f: m6 keeps running on A" running_on vsh m6
 check "f: m6's guest runs on A" runs_on a m6
 check "f: B runs no m6" not_running_on vsh_b m6
