@@ -108,13 +108,30 @@ config_peer_defaults(struct rasd_config *c)
 }
 
 /* peer_tls and the peer_* paths and limits; 1 if key is not one. */
+/* Set the unsigned key u from v, within its range. */
+static int
+config_uint_set(struct rasd_config *c, const struct config_uint *u,
+    const char *v, char *err, size_t errlen)
+{
+	unsigned long	 n;
+	char		*end;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
+	    n < u->min || n > u->max) {
+		snprintf(err, errlen, "bad %s \"%s\" (must be %lu..%lu)",
+		    u->key, v, u->min, u->max);
+		return -1;
+	}
+	*(unsigned int *)(void *)((char *)c + u->off) = (unsigned int)n;
+	return 0;
+}
+
 static int
 config_peer(struct rasd_config *c, const char *key, const char *v,
     char *err, size_t errlen)
 {
-	const struct config_uint *u;
-	unsigned long n;
-	char *end;
 	size_t i;
 
 	if (strcmp(key, "peer_tls") == 0) {
@@ -142,21 +159,10 @@ config_peer(struct rasd_config *c, const char *key, const char *v,
 		return 0;
 	}
 	for (i = 0; i < sizeof config_peer_uints / sizeof config_peer_uints[0];
-	    i++) {
-		u = &config_peer_uints[i];
-		if (strcmp(key, u->key) != 0)
-			continue;
-		errno = 0;
-		n = strtoul(v, &end, 10);
-		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
-		    n < u->min || n > u->max) {
-			snprintf(err, errlen, "bad %s \"%s\" (must be "
-			    "%lu..%lu)", key, v, u->min, u->max);
-			return -1;
-		}
-		*(unsigned int *)(void *)((char *)c + u->off) = (unsigned int)n;
-		return 0;
-	}
+	    i++)
+		if (strcmp(key, config_peer_uints[i].key) == 0)
+			return config_uint_set(c, &config_peer_uints[i], v,
+			    err, errlen);
 	return 1;
 }
 
@@ -668,22 +674,10 @@ config_set(struct rasd_config *c, const char *key, const char *v,
 		c->max_vms_per_uid = (unsigned int)n;
 		return 0;
 	}
-	for (i = 0; i < sizeof config_uints / sizeof config_uints[0]; i++) {
-		const struct config_uint *u = &config_uints[i];
-
-		if (strcmp(key, u->key) != 0)
-			continue;
-		errno = 0;
-		n = strtoul(v, &end, 10);
-		if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 ||
-		    n < u->min || n > u->max) {
-			snprintf(err, errlen, "bad %s \"%s\" (must be "
-			    "%lu..%lu)", key, v, u->min, u->max);
-			return -1;
-		}
-		*(unsigned int *)(void *)((char *)c + u->off) = (unsigned int)n;
-		return 0;
-	}
+	for (i = 0; i < sizeof config_uints / sizeof config_uints[0]; i++)
+		if (strcmp(key, config_uints[i].key) == 0)
+			return config_uint_set(c, &config_uints[i], v, err,
+			    errlen);
 	snprintf(err, errlen, "unknown key \"%s\"", key);
 	return -1;
 }
